@@ -1,0 +1,279 @@
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from .statuses import STATUS_CHOICES, SUBSTATUS_CHOICES, TERMINAL, Status, Substatus
+
+hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1a73e8."))
+e164_phone = RegexValidator(r"^\+[1-9][0-9]{6,14}$", _("Use the international form, like +447700900123."))
+LATITUDE = [MinValueValidator(-90), MaxValueValidator(90)]
+LONGITUDE = [MinValueValidator(-180), MaxValueValidator(180)]
+
+
+def validate_timezone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+def new_public_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Brand(models.Model):
+    """A tenant: the company whose parcels these are, and how its pages look."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    logo_url = models.URLField(blank=True)
+    primary_colour = models.CharField(max_length=7, default="#1d4ed8", validators=[hex_colour])
+    accent_colour = models.CharField(max_length=7, default="#0f766e", validators=[hex_colour])
+    support_email = models.EmailField(blank=True)
+    support_phone = models.CharField(max_length=20, blank=True, validators=[e164_phone])
+    support_url = models.URLField(blank=True)
+    default_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    default_timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    embed_origins = models.TextField(
+        blank=True, help_text=_("Origins allowed to frame the status widget, one per line (https://shop.example.com).")
+    )
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="brands",
+        help_text=_("Support staff who see this brand's deliveries in the admin."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Shipment(models.Model):
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="shipments")
+    tracking_number = models.CharField(max_length=64)
+    carrier = models.CharField(max_length=64, blank=True)
+    order_ref = models.CharField(max_length=64, blank=True)
+
+    recipient_name = models.CharField(max_length=120, blank=True)
+    recipient_phone = models.CharField(max_length=20, blank=True, validators=[e164_phone])
+    recipient_email = models.EmailField(blank=True)
+    recipient_language = models.CharField(max_length=8, blank=True)
+    recipient_timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+
+    destination_line1 = models.CharField(max_length=200, blank=True)
+    destination_line2 = models.CharField(max_length=200, blank=True)
+    destination_city = models.CharField(max_length=100, blank=True)
+    destination_postcode = models.CharField(max_length=20, blank=True)
+    destination_country = models.CharField(max_length=2, blank=True)
+    destination_lat = models.FloatField(null=True, blank=True, validators=LATITUDE)
+    destination_lng = models.FloatField(null=True, blank=True, validators=LONGITUDE)
+
+    promised_window_start = models.DateTimeField(null=True, blank=True)
+    promised_window_end = models.DateTimeField(null=True, blank=True)
+    eta = models.DateTimeField(null=True, blank=True)
+
+    # Written only by shipments.services.record_event (and its batch form).
+    status = models.CharField(max_length=32, choices=STATUS_CHOICES, default=Status.PENDING)
+    substatus = models.CharField(max_length=32, choices=SUBSTATUS_CHOICES, default=Substatus.NONE, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # The occurred_at of the newest event, whatever it did: an event newer than
+    # this can be applied on its own; an older one means replaying the set.
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # Bumped on every change a page would show; part of cache keys.
+    version = models.PositiveIntegerField(default=1)
+
+    proof_received_by = models.CharField(max_length=120, blank=True)
+    proof_photo = models.FileField(upload_to="proof/photos/%Y/%m/", blank=True)
+    proof_signature = models.FileField(upload_to="proof/signatures/%Y/%m/", blank=True)
+
+    public_token = models.CharField(max_length=64, unique=True, default=new_public_token, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "tracking_number"], name="unique_tracking_number_per_brand"),
+        ]
+        indexes = [
+            models.Index(fields=["tracking_number"]),
+            models.Index(fields=["order_ref"]),
+            models.Index(fields=["recipient_phone"]),
+            models.Index(fields=["recipient_email"]),
+            models.Index(fields=["status", "brand"]),
+            models.Index(fields=["-created_at"]),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.tracking_number
+
+    def get_absolute_url(self) -> str:
+        return reverse("shipments:tracking", args=[self.public_token])
+
+    @property
+    def status_enum(self) -> Status:
+        return Status(self.status)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status_enum in TERMINAL
+
+    @property
+    def recipient_first_name(self) -> str:
+        return self.recipient_name.split(" ", 1)[0] if self.recipient_name else ""
+
+    @property
+    def tracking_url(self) -> str:
+        return settings.PUBLIC_BASE_URL + self.get_absolute_url()
+
+
+class EventSource(models.TextChoices):
+    API = "api", _("API")
+    DRIVER = "driver", _("Driver app")
+    CARRIER = "carrier", _("Carrier webhook")
+    STAFF = "staff", _("Staff")
+
+
+class TrackingEvent(models.Model):
+    """One scan or report. Append-only: never edited, never deleted."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    occurred_at = models.DateTimeField(help_text=_("When it happened, by the source's clock."))
+    received_at = models.DateTimeField(auto_now_add=True, help_text=_("When the portal heard of it."))
+    status = models.CharField(max_length=32, choices=STATUS_CHOICES)
+    substatus = models.CharField(max_length=32, choices=SUBSTATUS_CHOICES, default=Substatus.NONE, blank=True)
+    carrier_code = models.CharField(max_length=64, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    location_city = models.CharField(max_length=100, blank=True)
+    location_lat = models.FloatField(null=True, blank=True, validators=LATITUDE)
+    location_lng = models.FloatField(null=True, blank=True, validators=LONGITUDE)
+    source = models.CharField(max_length=16, choices=EventSource.choices)
+    external_id = models.CharField(max_length=128)
+    # A staff correction is the only event that leaves a terminal status; it
+    # says who made it and why.
+    is_correction = models.BooleanField(default=False)
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    correction_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "source", "external_id"], name="unique_event_per_source"),
+            models.CheckConstraint(
+                condition=models.Q(is_correction=False) | models.Q(corrected_by__isnull=False),
+                name="correction_has_author",
+            ),
+        ]
+        indexes = [models.Index(fields=["shipment", "occurred_at"])]
+        ordering = ["occurred_at", "source", "external_id"]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id} {self.status} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class StatusChange(models.Model):
+    """One row per change of a shipment's status: the durable outbox.
+
+    Written in the same transaction as the event that caused it. Consumers
+    (notifications, live push) read it; ``processed_at`` is set by the one
+    that plans notifications from it, so a sweep can find what was missed.
+    """
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="status_changes")
+    event = models.ForeignKey(TrackingEvent, on_delete=models.PROTECT, related_name="status_changes")
+    old_status = models.CharField(max_length=32, choices=STATUS_CHOICES)
+    new_status = models.CharField(max_length=32, choices=STATUS_CHOICES)
+    substatus = models.CharField(max_length=32, choices=SUBSTATUS_CHOICES, default=Substatus.NONE, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], name="statuschange_unprocessed", condition=models.Q(processed_at=None))
+        ]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id}: {self.old_status} → {self.new_status}"
+
+
+class Driver(models.Model):
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="drivers")
+    ref = models.CharField(max_length=64, help_text=_("The brand's own id for this driver."))
+    name = models.CharField(max_length=120, blank=True)
+    # The newest ping, kept here so the tracking page reads one row.
+    last_lat = models.FloatField(null=True, blank=True, validators=LATITUDE)
+    last_lng = models.FloatField(null=True, blank=True, validators=LONGITUDE)
+    last_heading_deg = models.FloatField(null=True, blank=True)
+    last_speed_mps = models.FloatField(null=True, blank=True)
+    last_position_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["brand", "ref"], name="unique_driver_ref_per_brand")]
+        ordering = ["brand", "ref"]
+
+    def __str__(self) -> str:
+        return self.name or self.ref
+
+
+class LocationPing(models.Model):
+    """A raw GPS fix; purged after LOCATION_PING_RETENTION_DAYS."""
+
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="pings")
+    lat = models.FloatField(validators=LATITUDE)
+    lng = models.FloatField(validators=LONGITUDE)
+    recorded_at = models.DateTimeField()
+    accuracy_m = models.FloatField(null=True, blank=True)
+    speed_mps = models.FloatField(null=True, blank=True)
+    heading_deg = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["driver", "-recorded_at"]), models.Index(fields=["recorded_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.driver_id} ({self.lat:.5f}, {self.lng:.5f}) @ {self.recorded_at:%H:%M:%S}"
+
+
+class Route(models.Model):
+    """A driver's ordered stops for one day."""
+
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="routes")
+    date = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["driver", "date"], name="one_route_per_driver_per_day")]
+        ordering = ["-date"]
+
+    def __str__(self) -> str:
+        return f"{self.driver} {self.date}"
+
+
+class Stop(models.Model):
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="stops")
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="stops")
+    sequence = models.PositiveIntegerField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["route", "sequence"], name="unique_stop_sequence"),
+            models.UniqueConstraint(fields=["route", "shipment"], name="one_stop_per_shipment_per_route"),
+        ]
+        ordering = ["route", "sequence"]
+
+    def __str__(self) -> str:
+        return f"{self.route} #{self.sequence}"

@@ -1,0 +1,61 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shipments import services
+from shipments.models import Brand, EventSource
+from shipments.services import NewEvent
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def brand(db):
+    return Brand.objects.create(name="Acme Parcels", slug="acme", support_email="help@acme.example")
+
+
+@pytest.fixture
+def other_brand(db):
+    return Brand.objects.create(name="Other Co", slug="other")
+
+
+@pytest.fixture
+def make_shipment(brand):
+    counter = iter(range(1, 10_000))
+
+    def make(tracking_number=None, for_brand=None, **fields):
+        defaults = {
+            "recipient_name": "Ada Lovelace",
+            "recipient_phone": "+447700900123",
+            "recipient_email": "ada@example.com",
+            "destination_line1": "1 Example Street",
+            "destination_city": "London",
+            "destination_postcode": "SW1A 2AA",
+            "destination_country": "GB",
+            "destination_lat": 51.5034,
+            "destination_lng": -0.1276,
+        }
+        shipment, _ = services.create_shipment(
+            brand=for_brand or brand,
+            tracking_number=tracking_number or f"LM{next(counter):06d}",
+            **{**defaults, **fields},
+        )
+        return shipment
+
+    return make
+
+
+@pytest.fixture
+def shipment(make_shipment):
+    return make_shipment()
+
+
+def event(status, minutes=0, external_id=None, source=EventSource.API, **kwargs):
+    """A NewEvent at T0 + minutes, with an external id derived from both."""
+    return NewEvent(
+        status=status,
+        occurred_at=T0 + timedelta(minutes=minutes),
+        source=source,
+        external_id=external_id if external_id is not None else f"{status}-{minutes}",
+        **kwargs,
+    )

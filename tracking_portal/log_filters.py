@@ -1,0 +1,19 @@
+import logging
+import re
+
+# A tracking token is the only key to a parcel's page, so it must not end up
+# readable in log files: /t/<token>/ and /embed/<token>/ keep a short prefix.
+_TOKEN_IN_PATH = re.compile(r"(/(?:t|embed)/)([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}")
+
+
+def mask_tokens(text: str) -> str:
+    return _TOKEN_IN_PATH.sub(r"\1\2…", text)
+
+
+class MaskTrackingTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_tokens(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
