@@ -41,6 +41,18 @@ class Brand(models.Model):
     embed_origins = models.TextField(
         blank=True, help_text=_("Origins allowed to frame the status widget, one per line (https://shop.example.com).")
     )
+    # Outgoing webhooks to the brand's systems (Standard Webhooks). The
+    # previous secret stays valid for signing checks during a rotation.
+    webhook_url = models.URLField(blank=True)
+    webhook_secret = models.CharField(max_length=100, blank=True)
+    webhook_previous_secret = models.CharField(max_length=100, blank=True)
+    # Incoming carrier webhooks, each verified by its own scheme before
+    # anything is read: the generic signed format (two secrets during a
+    # rotation), EasyPost and AfterShip.
+    inbound_webhook_secret = models.CharField(max_length=100, blank=True)
+    inbound_webhook_previous_secret = models.CharField(max_length=100, blank=True)
+    easypost_webhook_secret = models.CharField(max_length=100, blank=True)
+    aftership_webhook_secret = models.CharField(max_length=100, blank=True)
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
@@ -91,6 +103,10 @@ class Shipment(models.Model):
     # Bumped on every change a page would show; part of cache keys.
     version = models.PositiveIntegerField(default=1)
 
+    # Left by the customer on the tracking page before the parcel is on the van.
+    delivery_instructions = models.CharField(max_length=500, blank=True)
+    delivery_instructions_at = models.DateTimeField(null=True, blank=True)
+
     proof_received_by = models.CharField(max_length=120, blank=True)
     proof_photo = models.FileField(upload_to="proof/photos/%Y/%m/", blank=True)
     proof_signature = models.FileField(upload_to="proof/signatures/%Y/%m/", blank=True)
@@ -134,6 +150,43 @@ class Shipment(models.Model):
     @property
     def tracking_url(self) -> str:
         return settings.PUBLIC_BASE_URL + self.get_absolute_url()
+
+
+class ApiKey(models.Model):
+    """A brand's key to the API. Only a hash is stored; the key itself is
+    shown once, when it is made. Keys are long and random, so a plain
+    SHA-256 is the right hash (a slow password hash would only add latency)."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, help_text=_("The key's first characters, to tell keys apart."))
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.brand})"
+
+
+class DeliveryRating(models.Model):
+    """The customer's rating of a delivery, from the tracking page."""
+
+    shipment = models.OneToOneField(Shipment, on_delete=models.CASCADE, related_name="rating")
+    score = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    comment = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(score__gte=1, score__lte=5), name="rating_score_1_to_5")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shipment} {self.score}/5"
 
 
 class EventSource(models.TextChoices):
