@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors, services
-from .models import Brand, Driver, Route, Shipment, StatusChange, Stop, TrackingEvent
+from .models import Brand, DeliveryRating, Driver, Route, Shipment, StatusChange, Stop, TrackingEvent
 from .statuses import STATUS_CHOICES
 
 
@@ -332,3 +332,16 @@ class RouteAdmin(BrandScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(stop_total=Count("stops"))
+
+
+@admin.register(DeliveryRating)
+class DeliveryRatingAdmin(BrandScopedAdmin):
+    brand_path = "shipment__brand"
+    list_display = ["shipment", "score", "comment", "created_at"]
+    list_filter = ["score", "shipment__brand"]
+    search_fields = ["=shipment__tracking_number"]
+    list_select_related = ["shipment"]
+    readonly_fields = ["shipment", "score", "comment", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
