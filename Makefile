@@ -30,7 +30,7 @@ demo: migrate
 run: demo
 	@$(BIN)/python manage.py portal_urls --host $(HOST) --port $(PORT)
 	$(BIN)/python -m uvicorn tracking_portal.asgi:application --host $(HOST) --port $(PORT) \
-		--timeout-graceful-shutdown 5
+		--timeout-graceful-shutdown 5 --lifespan off
 
 test: venv
 	$(BIN)/python -m pytest

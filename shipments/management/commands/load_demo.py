@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from shipments import services
-from shipments.models import Brand, Driver, EventSource, Route, Shipment, Stop
+from shipments.models import Brand, Driver, EventSource, Route, Stop
 from shipments.services import NewEvent
 
 DEMO_SLUG = "demo"
@@ -161,6 +161,3 @@ class Command(BaseCommand):
                 self.stdout.write("Created the demo superuser admin / admin (DEBUG only).")
 
         self.stdout.write(f"Demo brand '{brand.slug}': {created} new shipments, {len(shipments)} in all.")
-        on_van = Shipment.objects.filter(brand=brand, status="out_for_delivery").order_by("tracking_number").first()
-        if on_van:
-            self.stdout.write(f"A parcel out for delivery: {on_van.tracking_url}")
