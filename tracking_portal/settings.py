@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    # Only so that the API docs use the Swagger UI files it ships (no CDN).
+    "ninja",
     "shipments",
     "notifications",
 ]
@@ -235,3 +237,9 @@ LOGGING = {
 TRACKING_LINK_DAYS_AFTER_DELIVERY = env.int("TRACKING_LINK_DAYS_AFTER_DELIVERY", default=30)
 # How long raw GPS pings are kept before the retention sweep deletes them.
 LOCATION_PING_RETENTION_DAYS = env.int("LOCATION_PING_RETENTION_DAYS", default=7)
+
+# The ingest API (/api/v1/): requests allowed per key per window
+# ("requests/seconds"), and the largest body it reads, JSON and uploads.
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/60")
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+API_MAX_UPLOAD_BYTES = env.int("API_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
