@@ -183,6 +183,7 @@ class ShipmentAdmin(BrandScopedAdmin):
         (
             _("Destination"),
             {
+                "classes": ["collapse"],
                 "fields": [
                     "destination_line1",
                     "destination_line2",
@@ -191,12 +192,21 @@ class ShipmentAdmin(BrandScopedAdmin):
                     "destination_country",
                     "destination_lat",
                     "destination_lng",
-                ]
+                ],
             },
         ),
-        (_("Proof of delivery"), {"fields": ["proof_received_by", "proof_photo", "proof_signature"]}),
+        (
+            _("Proof of delivery"),
+            {"classes": ["collapse"], "fields": ["proof_received_by", "proof_photo", "proof_signature"]},
+        ),
         (_("Record"), {"classes": ["collapse"], "fields": ["public_token", "version", "created_at", "updated_at"]}),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A shipment stays with its brand and tracking number: the public
+        # link, the API and the carriers all know it by them.
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "brand", "tracking_number"] if obj else fields
 
     @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
