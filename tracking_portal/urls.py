@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("shipments.urls")),
+    path("", include("notifications.urls")),
 ]
 
 if settings.DEBUG:

@@ -1,0 +1,139 @@
+"""What a message says: texts from the brand's templates or the defaults,
+the email's HTML, the webhook's JSON body and the unsubscribe link."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from string import Template
+
+from django.conf import settings
+from django.core import signing
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from shipments.models import Shipment, StatusChange
+from shipments.statuses import Status
+
+from .defaults import default_texts
+from .models import MessageTemplate
+
+UNSUBSCRIBE_SALT = "notifications.unsubscribe"
+LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+
+
+@dataclass(frozen=True)
+class Texts:
+    sms: str
+    subject: str
+    email: str
+
+
+def language_for(shipment: Shipment) -> str:
+    for candidate in (shipment.recipient_language, shipment.brand.default_language):
+        code = (candidate or "").split("-")[0].lower()
+        if code in LANGUAGE_CODES:
+            return code
+    return settings.LANGUAGE_CODE
+
+
+def placeholders(shipment: Shipment, status: str, language: str) -> dict[str, str]:
+    with translation.override(language):
+        status_label = str(Status(status).label)
+    return {
+        "first_name": shipment.recipient_first_name or "",
+        "brand": shipment.brand.name,
+        "tracking_number": shipment.tracking_number,
+        "status": status_label,
+        "link": shipment.tracking_url,
+    }
+
+
+def render_texts(shipment: Shipment, status: str, language: str, template: MessageTemplate | None = None) -> Texts:
+    """The three texts of a status message; a brand's template overrides
+    the defaults field by field, so an empty field keeps the built-in one."""
+    sms, subject, email = default_texts(status, language)
+    if template is not None:
+        sms = template.sms_text.strip() or sms
+        subject = template.email_subject.strip() or subject
+        email = template.email_text.strip() or email
+    values = placeholders(shipment, status, language)
+    return Texts(
+        sms=Template(sms).safe_substitute(values),
+        subject=Template(subject).safe_substitute(values),
+        email=Template(email).safe_substitute(values),
+    )
+
+
+def texts_for(shipment: Shipment, status: str, language: str) -> Texts:
+    template = MessageTemplate.objects.filter(brand_id=shipment.brand_id, status=status, language=language).first()
+    return render_texts(shipment, status, language, template)
+
+
+def unsubscribe_url(subscription_id: int) -> str:
+    token = signing.dumps(subscription_id, salt=UNSUBSCRIBE_SALT, compress=True)
+    return settings.PUBLIC_BASE_URL + reverse("notifications:unsubscribe", args=[token])
+
+
+def subscription_from_token(token: str) -> int | None:
+    try:
+        value = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def email_html(*, shipment: Shipment, subject: str, text: str, unsubscribe: str, language: str) -> str:
+    with translation.override(language):
+        return render_to_string(
+            "notifications/email.html",
+            {
+                "brand": shipment.brand,
+                "subject": subject,
+                "paragraphs": [p.strip() for p in text.split("\n\n") if p.strip()],
+                "tracking_url": shipment.tracking_url,
+                "unsubscribe_url": unsubscribe,
+            },
+        )
+
+
+def email_text(*, shipment: Shipment, text: str, unsubscribe: str, language: str) -> str:
+    with translation.override(language):
+        return render_to_string(
+            "notifications/email.txt",
+            {
+                "brand": shipment.brand,
+                "text": text,
+                "tracking_url": shipment.tracking_url,
+                "unsubscribe_url": unsubscribe,
+            },
+        )
+
+
+def webhook_body(change: StatusChange) -> str:
+    """The JSON a brand's endpoint receives. Planned once and stored, so
+    every retry carries the same bytes under the same webhook-id."""
+    shipment = change.shipment
+    event = change.event
+    payload = {
+        "type": "shipment.status_changed",
+        "timestamp": change.created_at.isoformat(),
+        "data": {
+            "status_change_id": change.pk,
+            "tracking_number": shipment.tracking_number,
+            "order_ref": shipment.order_ref,
+            "carrier": shipment.carrier,
+            "status": change.new_status,
+            "previous_status": change.old_status,
+            "substatus": change.substatus,
+            "event": {
+                "occurred_at": event.occurred_at.isoformat(),
+                "carrier_code": event.carrier_code,
+                "description": event.description,
+                "city": event.location_city,
+            },
+            "tracking_url": shipment.tracking_url,
+        },
+    }
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True)

@@ -1,0 +1,231 @@
+"""What the portal tells recipients and brands, and who asked not to hear.
+
+A Notification is one message to one recipient on one channel about one
+StatusChange. Planning is idempotent because of its unique constraint; a
+worker claims a queued row with a conditional update that sets a lease, so a
+crashed worker's claim runs out and another one sends it.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from shipments.models import Brand, Shipment, StatusChange
+from shipments.statuses import STATUS_CHOICES
+
+from . import rules
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("Email")
+    WEBHOOK = "webhook", _("Brand webhook")
+
+
+# The channels a customer can opt into from the tracking page.
+CUSTOMER_CHANNELS = [(Channel.SMS.value, Channel.SMS.label), (Channel.EMAIL.value, Channel.EMAIL.label)]
+
+
+class State(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    # The recipient opted out between planning and sending.
+    SKIPPED = "skipped", _("Skipped (opted out)")
+
+
+class Notification(models.Model):
+    status_change = models.ForeignKey(StatusChange, on_delete=models.CASCADE, related_name="notifications")
+    # Kept here as well as on the status change so that the log filters and
+    # scopes by brand without a join through the outbox.
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="notifications")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    # A phone number in E.164, an email address or the brand's webhook URL.
+    recipient = models.CharField(max_length=500)
+    subscription = models.ForeignKey(
+        "Subscription", null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    language = models.CharField(max_length=8, blank=True)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # Not before this time: quiet hours and retry back-off both set it.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A worker's claim: while state is SENDING and the lease is in the
+    # future, nobody else sends this row. claim_id fences a late writer whose
+    # lease has already been taken over.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    claim_id = models.UUIDField(null=True, blank=True, editable=False)
+
+    provider_message_id = models.CharField(max_length=128, blank=True, db_index=True)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    segments = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("SMS segments the text takes (GSM-7 or UCS-2).")
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    # Set by the admin's "retry": retries count from here, not from planning.
+    requeued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status_change", "channel", "recipient"], name="one_notification_per_change_channel_recipient"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notification_queued_due",
+                condition=models.Q(state="queued"),
+            ),
+            models.Index(
+                fields=["lease_until"], name="notification_sending_lease", condition=models.Q(state="sending")
+            ),
+            models.Index(fields=["-created_at"]),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} #{self.pk} {self.state}"
+
+    @property
+    def new_status(self) -> str:
+        return self.status_change.new_status
+
+
+class Subscription(models.Model):
+    """One address that hears about one shipment on one channel.
+
+    The shipment's own recipient gets a row when the first message is
+    planned; anyone holding the tracking link can add one. Unsubscribing
+    (the email link) sets ``active`` to False and planning skips the row.
+    """
+
+    class Source(models.TextChoices):
+        RECIPIENT = "recipient", _("Shipment recipient")
+        TRACKING_PAGE = "tracking_page", _("Opted in on the tracking page")
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="subscriptions")
+    channel = models.CharField(max_length=16, choices=CUSTOMER_CHANNELS)
+    address = models.CharField(max_length=254)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "channel", "address"], name="one_subscription_per_address")
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} for {self.shipment}"
+
+
+class SmsOptOut(models.Model):
+    """A phone number that replied STOP. It covers every brand, because
+    every brand sends from the same number and the carrier blocks it too."""
+
+    phone = models.CharField(max_length=20, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("SMS opt-out")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.phone
+
+
+def default_sms_statuses() -> list[str]:
+    return list(rules.DEFAULT_NOTIFY_STATUSES)
+
+
+def default_email_statuses() -> list[str]:
+    return list(rules.DEFAULT_NOTIFY_STATUSES)
+
+
+def default_webhook_statuses() -> list[str]:
+    return [value for value, _label in STATUS_CHOICES]
+
+
+class BrandNotificationSettings(models.Model):
+    """Which status changes a brand tells whom about. A brand without a row
+    uses the defaults (SMS and email on out for delivery, failed attempt,
+    delivered and exception; webhooks on every change)."""
+
+    brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="notification_settings")
+    sms_statuses = models.JSONField(default=default_sms_statuses, blank=True)
+    email_statuses = models.JSONField(default=default_email_statuses, blank=True)
+    webhook_statuses = models.JSONField(default=default_webhook_statuses, blank=True)
+    notify_recipient = models.BooleanField(
+        default=True,
+        help_text=_("Message the shipment's own phone and email; when off, only addresses that opted in hear."),
+    )
+
+    class Meta:
+        verbose_name = _("brand notification settings")
+        verbose_name_plural = _("brand notification settings")
+
+    def __str__(self) -> str:
+        return str(self.brand)
+
+    def statuses_for(self, channel: str) -> list[str]:
+        return {
+            Channel.SMS: self.sms_statuses,
+            Channel.EMAIL: self.email_statuses,
+            Channel.WEBHOOK: self.webhook_statuses,
+        }[channel]
+
+
+class MessageTemplate(models.Model):
+    """A brand's own wording for one status in one language. Without one,
+    the built-in wording in notifications/defaults.py is used.
+
+    Placeholders: $first_name, $brand, $tracking_number, $status, $link.
+    """
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="message_templates")
+    status = models.CharField(max_length=32, choices=STATUS_CHOICES)
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
+    sms_text = models.TextField(blank=True, help_text=_("Leave empty to use the built-in text."))
+    email_subject = models.CharField(max_length=200, blank=True)
+    email_text = models.TextField(blank=True, help_text=_("Plain paragraphs; the email's HTML is built from them."))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "status", "language"], name="one_template_per_status_language")
+        ]
+        ordering = ["brand", "status", "language"]
+
+    def __str__(self) -> str:
+        return f"{self.brand}: {self.get_status_display()} ({self.language})"
+
+
+class WebhookAttempt(models.Model):
+    """One POST to a brand's webhook endpoint and what came back."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="webhook_attempts")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    url = models.URLField(max_length=500)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-attempted_at"]
+
+    def __str__(self) -> str:
+        return f"{self.url} → {self.status_code or self.error[:40]}"

@@ -1,0 +1,496 @@
+"""Everything that writes notifications: planning, sending, preferences.
+
+The outbox contract: ``record_event`` leaves a StatusChange with
+``processed_at`` NULL; ``plan_notifications`` turns it into Notification rows
+(one per channel and recipient, idempotently) and stamps it processed in the
+same transaction; ``send_notification`` claims one row at a time with a
+conditional update and a lease. ``sweep`` finds whatever a lost task, a dead
+worker or a Redis outage left behind.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from shipments.models import LocationPing, Shipment, StatusChange
+
+from . import content, rules
+from .models import (
+    BrandNotificationSettings,
+    Channel,
+    Notification,
+    SmsOptOut,
+    State,
+    Subscription,
+    WebhookAttempt,
+)
+from .transports import OutgoingMessage, TransportError, get_transport
+
+logger = logging.getLogger(__name__)
+
+# Longer than the task's hard time limit, so that when a lease runs out the
+# worker that held it has certainly stopped (finished, killed by the time
+# limit, or dead); a second sender can then never overlap a first one.
+LEASE_SECONDS = getattr(settings, "NOTIFICATION_LEASE_SECONDS", settings.CELERY_TASK_TIME_LIMIT + 30)
+# A status change this old is no longer news to a person; its SMS and
+# email are not sent (the brand's webhook still is).
+STALE_AFTER = timedelta(hours=getattr(settings, "NOTIFICATION_STALE_HOURS", 24))
+MAX_OPT_INS_PER_CHANNEL = 3
+
+
+def lease_seconds() -> int:
+    return getattr(settings, "NOTIFICATION_LEASE_SECONDS", LEASE_SECONDS)
+
+
+def sweep_grace() -> timedelta:
+    """How long a due notification may sit queued before the sweep decides
+    its task was lost and enqueues another."""
+    return timedelta(seconds=getattr(settings, "NOTIFICATION_SWEEP_GRACE_SECONDS", 60))
+
+
+# --- preferences -----------------------------------------------------------
+
+
+class SubscribeRefused(ValueError):
+    pass
+
+
+def subscribe(*, shipment: Shipment, channel: str, address: str) -> Subscription:
+    """Opt an address in to a shipment's updates from its tracking page.
+
+    Subscribing again reactivates an unsubscribed address. A shipment takes
+    a few addresses per channel and no more, so a public link cannot be used
+    to send texts to a list of numbers.
+    """
+    if shipment.is_terminal:
+        raise SubscribeRefused("This parcel's journey is over; there will be no more updates.")
+    with transaction.atomic():
+        Shipment.objects.select_for_update().filter(pk=shipment.pk).first()
+        existing = Subscription.objects.filter(shipment=shipment, channel=channel, address=address).first()
+        if existing is None:
+            opted_in = Subscription.objects.filter(
+                shipment=shipment, channel=channel, source=Subscription.Source.TRACKING_PAGE
+            ).count()
+            if opted_in >= MAX_OPT_INS_PER_CHANNEL:
+                raise SubscribeRefused("This parcel already has as many subscribers as it can take.")
+            return Subscription.objects.create(
+                shipment=shipment, channel=channel, address=address, source=Subscription.Source.TRACKING_PAGE
+            )
+        if not existing.active:
+            existing.active, existing.unsubscribed_at = True, None
+            existing.save(update_fields=["active", "unsubscribed_at"])
+        return existing
+
+
+def unsubscribe(*, subscription_id: int) -> Subscription | None:
+    """Stop one address hearing about one shipment, and drop its messages
+    not yet sent."""
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().filter(pk=subscription_id).first()
+        if subscription is None:
+            return None
+        if subscription.active:
+            subscription.active, subscription.unsubscribed_at = False, timezone.now()
+            subscription.save(update_fields=["active", "unsubscribed_at"])
+        Notification.objects.filter(subscription=subscription, state=State.QUEUED).update(
+            state=State.SKIPPED, last_error="Unsubscribed."
+        )
+    return subscription
+
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
+START_WORDS = frozenset({"START", "YES", "UNSTOP", "OPTIN"})
+
+
+def handle_sms_reply(*, phone: str, text: str) -> str | None:
+    """Apply a STOP or START keyword from an inbound SMS; anything else is
+    left alone. Returns "stop", "start" or None."""
+    word = text.strip().split(maxsplit=1)[0].upper() if text.strip() else ""
+    if word in STOP_WORDS:
+        SmsOptOut.objects.get_or_create(phone=phone)
+        Notification.objects.filter(channel=Channel.SMS, recipient=phone, state=State.QUEUED).update(
+            state=State.SKIPPED, last_error="Recipient replied STOP."
+        )
+        return "stop"
+    if word in START_WORDS:
+        SmsOptOut.objects.filter(phone=phone).delete()
+        return "start"
+    return None
+
+
+# --- planning --------------------------------------------------------------
+
+
+def settings_for(brand_id: int) -> BrandNotificationSettings:
+    found = BrandNotificationSettings.objects.filter(brand_id=brand_id).first()
+    return found or BrandNotificationSettings(brand_id=brand_id)
+
+
+def _customer_subscriptions(shipment: Shipment, channel: str, notify_recipient: bool) -> list[Subscription]:
+    own = shipment.recipient_phone if channel == Channel.SMS else shipment.recipient_email.lower()
+    if notify_recipient and own:
+        Subscription.objects.get_or_create(
+            shipment=shipment, channel=channel, address=own, defaults={"source": Subscription.Source.RECIPIENT}
+        )
+    subscriptions = list(Subscription.objects.filter(shipment=shipment, channel=channel, active=True))
+    if channel == Channel.SMS:
+        opted_out = set(
+            SmsOptOut.objects.filter(phone__in=[s.address for s in subscriptions]).values_list("phone", flat=True)
+        )
+        subscriptions = [s for s in subscriptions if s.address not in opted_out]
+    if not notify_recipient:
+        subscriptions = [s for s in subscriptions if s.source != Subscription.Source.RECIPIENT]
+    return subscriptions
+
+
+def plan_notifications(*, status_change_id: int) -> list[int]:
+    """Turn one StatusChange into its Notification rows, once.
+
+    Idempotent: a second call (a redelivered task, the sweep racing the
+    task) inserts nothing new, because of the unique constraint on (status
+    change, channel, recipient). Returns the ids of the change's queued
+    notifications that are due now, for the caller to enqueue.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        change = (
+            StatusChange.objects.select_for_update()
+            .select_related("shipment__brand", "event")
+            .filter(pk=status_change_id)
+            .first()
+        )
+        if change is None:
+            return []
+        if change.processed_at is None:
+            _plan(change, now)
+            change.processed_at = now
+            change.save(update_fields=["processed_at"])
+    return list(
+        Notification.objects.filter(status_change_id=status_change_id, state=State.QUEUED, next_attempt_at__lte=now)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _plan(change: StatusChange, now) -> None:
+    shipment = change.shipment
+    brand = shipment.brand
+    brand_settings = settings_for(brand.pk)
+    status = change.new_status
+    language = content.language_for(shipment)
+    stale = now - change.created_at > STALE_AFTER
+    rows: list[Notification] = []
+
+    customer_channels = [c for c in (Channel.SMS, Channel.EMAIL) if status in brand_settings.statuses_for(c)]
+    if customer_channels and not stale:
+        texts = content.texts_for(shipment, status, language)
+        sms = rules.prepare_sms(texts.sms)
+        sms_not_before = rules.earliest_sms_time(
+            now, tz_name=shipment.recipient_timezone or brand.default_timezone, status=status
+        )
+        for channel in customer_channels:
+            for subscription in _customer_subscriptions(shipment, channel, brand_settings.notify_recipient):
+                message = (
+                    {"body": sms.text, "segments": sms.segments, "next_attempt_at": sms_not_before}
+                    if channel == Channel.SMS
+                    else {"subject": texts.subject, "body": texts.email, "next_attempt_at": now}
+                )
+                rows.append(
+                    Notification(channel=channel, recipient=subscription.address, subscription=subscription, **message)
+                )
+    elif customer_channels:
+        logger.info("Status change %s is older than %s: no SMS or email for it.", change.pk, STALE_AFTER)
+
+    if brand.webhook_url and status in brand_settings.webhook_statuses:
+        body = content.webhook_body(change)
+        rows.append(Notification(channel=Channel.WEBHOOK, recipient=brand.webhook_url, body=body, next_attempt_at=now))
+    for row in rows:
+        row.status_change, row.shipment, row.language = change, shipment, language
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+# --- sending ---------------------------------------------------------------
+
+
+class Outcome(enum.StrEnum):
+    SENT = "sent"
+    NOT_CLAIMED = "not_claimed"  # someone else holds it, or it is done
+    HELD = "held"  # quiet hours: goes out later
+    RETRY = "retry"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    retry_in: float | None = None
+
+
+def _claimable(now) -> Q:
+    return Q(state=State.QUEUED, next_attempt_at__lte=now) | Q(state=State.SENDING, lease_until__lt=now)
+
+
+def send_notification(*, notification_id: int) -> SendResult:
+    """Send one notification at most once, unless a worker dies in the one
+    window marked below.
+
+    The claim is a conditional UPDATE: it succeeds for exactly one worker,
+    and only while the row is queued and due, or its previous claim's lease
+    has run out (that worker died). A redelivered task finds nothing to
+    claim and does nothing.
+    """
+    now = timezone.now()
+    claim_id = uuid.uuid4()
+    claimed = (
+        Notification.objects.filter(_claimable(now), pk=notification_id).update(
+            state=State.SENDING,
+            claim_id=claim_id,
+            lease_until=now + timedelta(seconds=lease_seconds()),
+            attempts=F("attempts") + 1,
+        )
+        == 1
+    )
+    if not claimed:
+        return SendResult(Outcome.NOT_CLAIMED)
+    mine = Notification.objects.filter(pk=notification_id, state=State.SENDING, claim_id=claim_id)
+    notification = Notification.objects.select_related("shipment__brand", "status_change").get(pk=notification_id)
+
+    refusal = _still_wanted(notification, now)
+    if refusal is not None:
+        mine.update(state=State.SKIPPED, last_error=refusal, claim_id=None, lease_until=None)
+        return SendResult(Outcome.SKIPPED)
+    if notification.channel == Channel.SMS:
+        shipment = notification.shipment
+        not_before = rules.earliest_sms_time(
+            now,
+            tz_name=shipment.recipient_timezone or shipment.brand.default_timezone,
+            status=notification.status_change.new_status,
+        )
+        if not_before > now:
+            # A retry that drifted into the night waits for the morning; it
+            # was not an attempt.
+            mine.update(
+                state=State.QUEUED,
+                next_attempt_at=not_before,
+                claim_id=None,
+                lease_until=None,
+                attempts=F("attempts") - 1,
+            )
+            return SendResult(Outcome.HELD, retry_in=(not_before - now).total_seconds())
+
+    started = timezone.now()
+    try:
+        message = _outgoing(notification)
+        transport = get_transport(notification.channel)
+        sent = transport.send(message)
+        # ---- The one duplicate window --------------------------------------
+        # The provider has accepted the message; until the UPDATE below
+        # commits, a crash (SIGKILL, power loss, the database going away)
+        # leaves the row SENDING with no provider id, and when its lease runs
+        # out another worker sends it again. Nothing runs between send() and
+        # that UPDATE, so the window is one database round trip. Webhooks
+        # carry the same webhook-id on the resend so brands can drop it.
+        recorded = mine.update(
+            state=State.SENT,
+            provider_message_id=sent.provider_message_id[:128],
+            sent_at=timezone.now(),
+            last_error="",
+            claim_id=None,
+            lease_until=None,
+        )
+        # ---- End of the window ---------------------------------------------
+    except TransportError as error:
+        return _failed(notification, mine, error, started)
+    if not recorded:
+        logger.warning("Notification %s was sent but its claim had been taken over.", notification_id)
+    if notification.channel == Channel.WEBHOOK:
+        _log_webhook_attempt(notification, started, status_code=sent.status_code, response=sent.response, ok=True)
+    return SendResult(Outcome.SENT)
+
+
+def _still_wanted(notification: Notification, now) -> str | None:
+    if notification.channel == Channel.WEBHOOK:
+        return None
+    if notification.subscription_id is not None:
+        active = Subscription.objects.filter(pk=notification.subscription_id, active=True).exists()
+        if not active:
+            return "Unsubscribed."
+    if notification.channel == Channel.SMS and SmsOptOut.objects.filter(phone=notification.recipient).exists():
+        return "Recipient replied STOP."
+    return None
+
+
+def _outgoing(notification: Notification) -> OutgoingMessage:
+    shipment = notification.shipment
+    if notification.channel == Channel.EMAIL:
+        unsubscribe = content.unsubscribe_url(notification.subscription_id) if notification.subscription_id else ""
+        return OutgoingMessage(
+            notification_id=notification.pk,
+            channel=notification.channel,
+            to=notification.recipient,
+            subject=notification.subject,
+            body=content.email_text(
+                shipment=shipment, text=notification.body, unsubscribe=unsubscribe, language=notification.language
+            ),
+            html=content.email_html(
+                shipment=shipment,
+                subject=notification.subject,
+                text=notification.body,
+                unsubscribe=unsubscribe,
+                language=notification.language,
+            ),
+            headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+            if unsubscribe
+            else {},
+        )
+    if notification.channel == Channel.WEBHOOK:
+        return OutgoingMessage(
+            notification_id=notification.pk,
+            channel=notification.channel,
+            to=notification.recipient,
+            body=notification.body,
+            signing_secret=shipment.brand.webhook_secret,
+        )
+    return OutgoingMessage(
+        notification_id=notification.pk, channel=notification.channel, to=notification.recipient, body=notification.body
+    )
+
+
+def _failed(notification: Notification, mine, error: TransportError, started) -> SendResult:
+    now = timezone.now()
+    if notification.channel == Channel.WEBHOOK:
+        _log_webhook_attempt(
+            notification, started or now, status_code=error.status_code, response=error.response, ok=False, error=error
+        )
+    policy = rules.WEBHOOK_RETRIES if notification.channel == Channel.WEBHOOK else rules.SMS_EMAIL_RETRIES
+    # The row was read after the claim, so this attempt is already counted.
+    attempts = notification.attempts
+    window_start = notification.requeued_at or notification.created_at
+    if error.permanent or policy.gives_up(attempts=attempts, first_planned_at=window_start, now=now):
+        mine.update(state=State.FAILED, last_error=error.message[:2000], failed_at=now, claim_id=None, lease_until=None)
+        if notification.channel == Channel.SMS and error.response == "21610":
+            SmsOptOut.objects.get_or_create(phone=notification.recipient)
+        logger.warning("Notification %s failed for good: %s", notification.pk, error.message)
+        return SendResult(Outcome.FAILED)
+    delay = policy.delay(attempts)
+    mine.update(
+        state=State.QUEUED,
+        last_error=error.message[:2000],
+        next_attempt_at=now + timedelta(seconds=delay),
+        claim_id=None,
+        lease_until=None,
+    )
+    logger.info("Notification %s will be retried in %.0fs: %s", notification.pk, delay, error.message)
+    return SendResult(Outcome.RETRY, retry_in=delay)
+
+
+def _log_webhook_attempt(notification, started, *, status_code, response, ok, error=None) -> None:
+    WebhookAttempt.objects.create(
+        notification=notification,
+        attempted_at=started,
+        url=notification.recipient[:500],
+        status_code=status_code,
+        response_body=(response or "")[:2000],
+        error="" if ok else (error.message if error else "")[:2000],
+        duration_ms=max(0, int((timezone.now() - started).total_seconds() * 1000)),
+        succeeded=ok,
+    )
+
+
+def retry_failed(*, notification_ids) -> list[int]:
+    """Put failed notifications back in the queue (the admin's "retry"),
+    with a fresh count of attempts. Returns the ids requeued."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Notification.objects.select_for_update()
+            .filter(pk__in=list(notification_ids), state=State.FAILED)
+            .values_list("pk", flat=True)
+        )
+        Notification.objects.filter(pk__in=ids).update(
+            state=State.QUEUED, attempts=0, next_attempt_at=now, failed_at=None, requeued_at=now
+        )
+    return ids
+
+
+# --- delivery receipts -----------------------------------------------------
+
+TWILIO_DELIVERED = frozenset({"delivered", "read"})
+TWILIO_FAILED = frozenset({"undelivered", "failed"})
+
+
+def record_delivery_receipt(*, provider_message_id: str, status: str, error_code: str = "") -> bool:
+    """Apply Twilio's status callback. Receipts can arrive out of order, so
+    a row only moves forward: sent → delivered or failed, never back."""
+    now = timezone.now()
+    rows = Notification.objects.filter(provider_message_id=provider_message_id, channel=Channel.SMS)
+    if status in TWILIO_DELIVERED:
+        updated = rows.filter(state__in=[State.SENT, State.SENDING, State.FAILED]).update(
+            state=State.DELIVERED, delivered_at=now
+        )
+    elif status in TWILIO_FAILED:
+        updated = rows.filter(state__in=[State.SENT, State.SENDING]).update(
+            state=State.FAILED, failed_at=now, last_error=f"Carrier reported {status} (error {error_code or 'none'})."
+        )
+        if error_code == "21610":
+            for phone in rows.values_list("recipient", flat=True)[:1]:
+                SmsOptOut.objects.get_or_create(phone=phone)
+    else:
+        return rows.exists()
+    return bool(updated) or rows.exists()
+
+
+# --- sweeps ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    planned_changes: int
+    due_notifications: list[int]
+
+
+def sweep(*, limit: int = 500) -> SweepResult:
+    """Find what the normal path missed: status changes not yet planned
+    (their task was lost or Redis was down at commit) and notifications
+    that are due but still queued, or whose worker died mid-send (its lease
+    ran out). Returns the notification ids to enqueue."""
+    now = timezone.now()
+    grace = sweep_grace()
+    change_ids = list(
+        StatusChange.objects.filter(processed_at__isnull=True, created_at__lte=now - grace)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for change_id in change_ids:
+        plan_notifications(status_change_id=change_id)
+    due = list(
+        Notification.objects.filter(
+            Q(state=State.QUEUED, next_attempt_at__lte=now - grace) | Q(state=State.SENDING, lease_until__lt=now)
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[: limit * 4]
+    )
+    # Notifications planned just now by this sweep are due too.
+    if change_ids:
+        fresh = Notification.objects.filter(
+            status_change_id__in=change_ids, state=State.QUEUED, next_attempt_at__lte=now
+        ).values_list("pk", flat=True)
+        due = list(dict.fromkeys([*due, *fresh]))
+    return SweepResult(planned_changes=len(change_ids), due_notifications=due)
+
+
+def purge_location_pings() -> int:
+    """Delete raw GPS pings older than LOCATION_PING_RETENTION_DAYS."""
+    cutoff = timezone.now() - timedelta(days=settings.LOCATION_PING_RETENTION_DAYS)
+    deleted, _ = LocationPing.objects.filter(recorded_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,81 @@
+"""Thin Celery tasks: they take ids, call a service and enqueue what comes
+next. Retries are rows with a next attempt time, not Celery retries, so
+that the schedule survives a broker restart and the sweep can find it."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+# A countdown longer than the broker's visibility timeout would make Redis
+# hand the unacknowledged task to a second worker; later retries are left to
+# the sweep, which reads next_attempt_at.
+MAX_COUNTDOWN = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600) - 600
+# Publishing while Redis is down should fail fast: the outbox keeps the work
+# and the sweep enqueues it again.
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0.1, "interval_step": 0.1, "interval_max": 0.2}
+
+
+def enqueue_plan(status_change_id: int) -> bool:
+    try:
+        plan_notifications_task.apply_async((status_change_id,), retry_policy=PUBLISH_RETRY)
+    except Exception:
+        logger.warning(
+            "Could not enqueue planning of status change %s; the sweep will pick it up.",
+            status_change_id,
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
+    enqueued = 0
+    for notification_id in notification_ids:
+        try:
+            send_notification_task.apply_async((notification_id,), countdown=countdown, retry_policy=PUBLISH_RETRY)
+        except Exception:
+            logger.warning(
+                "Could not enqueue notification %s; the sweep will pick it up.", notification_id, exc_info=True
+            )
+            break
+        enqueued += 1
+    return enqueued
+
+
+@shared_task(name="notifications.plan")
+def plan_notifications_task(status_change_id: int) -> None:
+    enqueue_sends(services.plan_notifications(status_change_id=status_change_id))
+
+
+@shared_task(name="notifications.send")
+def send_notification_task(notification_id: int) -> str:
+    result = services.send_notification(notification_id=notification_id)
+    if result.retry_in is not None:
+        schedule_retry(notification_id, result.retry_in)
+    return result.outcome.value
+
+
+def schedule_retry(notification_id: int, delay: float) -> None:
+    # In-process (eager) mode a countdown would run at once, recursively;
+    # there the sweep (manage.py notifications_sweep) comes back for it.
+    if settings.CELERY_TASK_ALWAYS_EAGER or delay > MAX_COUNTDOWN:
+        return
+    enqueue_sends([notification_id], countdown=delay)
+
+
+@shared_task(name="notifications.sweep")
+def sweep_task() -> int:
+    result = services.sweep()
+    return enqueue_sends(result.due_notifications)
+
+
+@shared_task(name="notifications.purge_location_pings")
+def purge_location_pings_task() -> int:
+    return services.purge_location_pings()

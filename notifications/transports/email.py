@@ -1,0 +1,36 @@
+"""Email through Django's mailers (settings.MAILERS, from EMAIL_URL)."""
+
+from __future__ import annotations
+
+import smtplib
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, make_msgid
+
+from . import OutgoingMessage, Sent, TransportError
+
+
+class DjangoEmailTransport:
+    def send(self, message: OutgoingMessage) -> Sent:
+        message_id = make_msgid(domain=settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or None)
+        email = EmailMultiAlternatives(
+            subject=message.subject,
+            body=message.body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[message.to],
+            headers={"Message-ID": message_id, **message.headers},
+        )
+        if message.html:
+            email.attach_alternative(message.html, "text/html")
+        try:
+            email.send(using="default")
+        except smtplib.SMTPRecipientsRefused as error:
+            raise TransportError(f"Recipient refused: {error.recipients}", permanent=True) from error
+        except smtplib.SMTPResponseException as error:
+            # 5xx replies are final; 4xx ask us to come back later.
+            raise TransportError(
+                f"SMTP {error.smtp_code}: {error.smtp_error!r}", permanent=error.smtp_code >= 500
+            ) from error
+        except (smtplib.SMTPException, OSError) as error:
+            raise TransportError(f"Mail server unreachable: {error}") from error
+        return Sent(message_id.strip("<>"))
