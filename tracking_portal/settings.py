@@ -125,6 +125,19 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Periodic jobs (celery -A tracking_portal beat). The notification sweep
+# plans status changes whose task was lost (Redis down at commit) and
+# re-enqueues notifications still queued a while after they were due, or
+# whose worker died mid-send; held quiet-hours SMS go out through it too.
+CELERY_BEAT_SCHEDULE = {
+    "notifications-sweep": {"task": "notifications.sweep", "schedule": 30.0},
+    "purge-location-pings": {"task": "notifications.purge_location_pings", "schedule": 3600.0},
+}
+# How long a worker's claim on a notification lasts; longer than the hard
+# time limit, so the first sender has stopped before a second may start.
+NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30)
+# How long a due notification may sit queued before the sweep re-enqueues it.
+NOTIFICATION_SWEEP_GRACE_SECONDS = env.int("NOTIFICATION_SWEEP_GRACE_SECONDS", default=60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
