@@ -114,89 +114,205 @@ def record_events(*, shipment_id: int, events: Sequence[NewEvent]) -> BatchOutco
         return apply_events(shipment, events)
 
 
+class UnknownShipment(EventRejected):
+    """No shipment of this brand has the tracking number (another brand's
+    counts as none: a brand learns nothing of another's parcels)."""
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What became of one item of a brand's batch: ``accepted``,
+    ``duplicate`` or ``error`` (with the reason)."""
+
+    result: str
+    error: EventRejected | None = None
+
+
+def record_brand_events(*, brand: Brand, items: Sequence[tuple[str, NewEvent]]) -> list[ItemOutcome]:
+    """``record_event`` for a batch of (tracking number, event) pairs of one
+    brand, by the same rules, in one transaction.
+
+    Each item is checked first; an item that fails (unknown tracking number
+    for this brand, bad status, naive timestamp, coordinates out of range)
+    is answered as an error and the others are still written. The batch's
+    shipments are locked together in id order, so two batches touching the
+    same shipments wait for each other instead of deadlocking.
+    """
+    results: list[ItemOutcome | None] = [None] * len(items)
+    valid: list[int] = []
+    for index, (_, event) in enumerate(items):
+        try:
+            validate_event(event)
+        except EventRejected as rejected:
+            results[index] = ItemOutcome("error", rejected)
+        else:
+            valid.append(index)
+
+    if valid:
+        with transaction.atomic():
+            wanted = {items[index][0] for index in valid}
+            by_number = {
+                shipment.tracking_number: shipment
+                for shipment in Shipment.objects.select_for_update()
+                .filter(brand=brand, tracking_number__in=wanted)
+                .order_by("pk")
+            }
+            grouped: dict[int, tuple[Shipment, list[int]]] = {}
+            for index in valid:
+                tracking_number = items[index][0]
+                shipment = by_number.get(tracking_number)
+                if shipment is None:
+                    results[index] = ItemOutcome(
+                        "error", UnknownShipment(f"No shipment {tracking_number!r}.", field="tracking_number")
+                    )
+                else:
+                    grouped.setdefault(shipment.pk, (shipment, []))[1].append(index)
+            batch = [(shipment, [items[i][1] for i in indices]) for shipment, indices in grouped.values()]
+            outcomes = apply_events_to_shipments(batch)
+            for (_, indices), outcome in zip(grouped.values(), outcomes, strict=True):
+                for index, recorded in zip(indices, outcome.events, strict=True):
+                    results[index] = ItemOutcome("accepted" if recorded.created else "duplicate")
+    return results
+
+
 def apply_events(shipment: Shipment, events: Sequence[NewEvent]) -> BatchOutcome:
     """The body of ``record_events``, for a caller that already holds the
-    shipment's row lock inside a transaction (the API's batch path locks many
-    shipments at once and calls this for each)."""
-    outcome = BatchOutcome()
-    identities = [event.identity() for event in events]
+    shipment's row lock inside a transaction."""
+    return apply_events_to_shipments([(shipment, events)])[0]
+
+
+def apply_events_to_shipments(batch: Sequence[tuple[Shipment, Sequence[NewEvent]]]) -> list[BatchOutcome]:
+    """The rules of ``record_event`` for many shipments at once, for a caller
+    that holds all their row locks inside one transaction.
+
+    The single path is this with one shipment, so both run the same rules:
+    one query finds the events already stored, one insert adds the new ones,
+    the status rules run per shipment, then one insert writes the
+    StatusChanges and one update the shipments. Each shipment appears once.
+    """
+    outcomes = [BatchOutcome() for _ in batch]
+    identities = [[event.identity() for event in events] for _, events in batch]
     existing = {
-        (e.source, e.external_id): e
-        for e in TrackingEvent.objects.filter(shipment=shipment, external_id__in=set(identities))
+        (row.shipment_id, row.source, row.external_id): row
+        for row in TrackingEvent.objects.filter(
+            shipment_id__in=[shipment.pk for shipment, _ in batch],
+            external_id__in={identity for ids in identities for identity in ids},
+        )
     }
-    to_insert: dict[tuple[str, str], TrackingEvent] = {}
-    for event, identity in zip(events, identities, strict=True):
-        key = (event.source, identity)
-        if key in existing:
-            outcome.events.append(Recorded(existing[key], created=False))
-        elif key in to_insert:
-            outcome.events.append(Recorded(to_insert[key], created=False))
-        else:
-            row = TrackingEvent(
-                shipment=shipment,
-                occurred_at=event.occurred_at,
-                status=event.status,
-                substatus=event.substatus,
-                carrier_code=event.carrier_code,
-                description=event.description,
-                location_city=event.location_city,
-                location_lat=event.location_lat,
-                location_lng=event.location_lng,
-                source=event.source,
-                external_id=identity,
-                is_correction=event.is_correction,
-                corrected_by=event.corrected_by,
-                correction_reason=event.correction_reason,
-            )
-            to_insert[key] = row
-            outcome.events.append(Recorded(row, created=True))
-    if not to_insert:
-        return outcome
+    new_rows_per_shipment: list[list[TrackingEvent]] = []
+    for (shipment, events), ids, outcome in zip(batch, identities, outcomes, strict=True):
+        to_insert: dict[tuple[str, str], TrackingEvent] = {}
+        for event, identity in zip(events, ids, strict=True):
+            key = (event.source, identity)
+            if (shipment.pk, *key) in existing:
+                outcome.events.append(Recorded(existing[(shipment.pk, *key)], created=False))
+            elif key in to_insert:
+                outcome.events.append(Recorded(to_insert[key], created=False))
+            else:
+                row = _new_row(shipment, event, identity)
+                to_insert[key] = row
+                outcome.events.append(Recorded(row, created=True))
+        new_rows_per_shipment.append(list(to_insert.values()))
 
-    new_rows = list(to_insert.values())
-    TrackingEvent.objects.bulk_create(new_rows)
-    outcome.status_change = _apply_to_shipment(shipment, new_rows)
-    _announce_on_commit(shipment, outcome.status_change)
-    return outcome
+    all_new = [row for rows in new_rows_per_shipment for row in rows]
+    if not all_new:
+        return outcomes
+    TrackingEvent.objects.bulk_create(all_new)
 
-
-def _apply_to_shipment(shipment: Shipment, new_rows: list[TrackingEvent]) -> StatusChange | None:
-    old_status = shipment.status_enum
-    earliest_new = min(row.occurred_at for row in new_rows)
-    if shipment.last_event_at is None or earliest_new > shipment.last_event_at:
-        # Every new event comes after all the known ones: carry on from the
-        # current status rather than replaying the whole timeline.
-        outcome = fold(new_rows, initial=old_status)
-    else:
-        outcome = fold(TrackingEvent.objects.filter(shipment=shipment))
-
+    touched = [
+        (shipment, rows, outcome)
+        for (shipment, _), rows, outcome in zip(batch, new_rows_per_shipment, outcomes, strict=True)
+        if rows
+    ]
+    timelines = _timelines_to_replay([(shipment, rows) for shipment, rows, _ in touched])
     now = timezone.now()
-    update_fields = ["version", "last_event_at", "updated_at"]
+    changes: list[StatusChange] = []
+    for shipment, rows, outcome in touched:
+        outcome.status_change = _apply_to_shipment(shipment, rows, timelines.get(shipment.pk), now)
+        if outcome.status_change is not None:
+            changes.append(outcome.status_change)
+    StatusChange.objects.bulk_create(changes)
+    _save_shipment_states([shipment for shipment, _, _ in touched])
+    for shipment, _, outcome in touched:
+        _announce_on_commit(shipment, outcome.status_change)
+    return outcomes
+
+
+def _new_row(shipment: Shipment, event: NewEvent, identity: str) -> TrackingEvent:
+    return TrackingEvent(
+        shipment=shipment,
+        occurred_at=event.occurred_at,
+        status=event.status,
+        substatus=event.substatus,
+        carrier_code=event.carrier_code,
+        description=event.description,
+        location_city=event.location_city,
+        location_lat=event.location_lat,
+        location_lng=event.location_lng,
+        source=event.source,
+        external_id=identity,
+        is_correction=event.is_correction,
+        corrected_by=event.corrected_by,
+        correction_reason=event.correction_reason,
+    )
+
+
+def _needs_replay(shipment: Shipment, new_rows: list[TrackingEvent]) -> bool:
+    # Events that all come after every known one can carry on from the
+    # current status; an earlier one means folding the whole timeline again.
+    earliest_new = min(row.occurred_at for row in new_rows)
+    return shipment.last_event_at is not None and earliest_new <= shipment.last_event_at
+
+
+def _timelines_to_replay(touched: list[tuple[Shipment, list[TrackingEvent]]]) -> dict[int, list[TrackingEvent]]:
+    ids = [shipment.pk for shipment, rows in touched if _needs_replay(shipment, rows)]
+    timelines: dict[int, list[TrackingEvent]] = {pk: [] for pk in ids}
+    if ids:
+        for row in TrackingEvent.objects.filter(shipment_id__in=ids):
+            timelines[row.shipment_id].append(row)
+    return timelines
+
+
+def _apply_to_shipment(
+    shipment: Shipment, new_rows: list[TrackingEvent], timeline: list[TrackingEvent] | None, now: datetime
+) -> StatusChange | None:
+    """Move one shipment's state on by its new events, in memory; the caller
+    writes the shipment and the returned StatusChange."""
+    old_status = shipment.status_enum
+    outcome = fold(timeline) if timeline is not None else fold(new_rows, initial=old_status)
+
     shipment.version += 1
+    shipment.updated_at = now
     newest = max(row.occurred_at for row in new_rows)
     shipment.last_event_at = max(newest, shipment.last_event_at) if shipment.last_event_at else newest
     deciding = outcome.deciding_event
-    if deciding is not None and deciding.substatus != shipment.substatus:
+    if deciding is not None:
         shipment.substatus = deciding.substatus
-        update_fields.append("substatus")
 
-    change = None
-    if outcome.status != old_status:
-        shipment.status = outcome.status
-        shipment.status_changed_at = now
-        shipment.delivered_at = deciding.occurred_at if outcome.status == Status.DELIVERED else None
-        update_fields += ["status", "status_changed_at", "delivered_at"]
-        change = StatusChange.objects.create(
-            shipment=shipment,
-            event=deciding,
-            old_status=old_status,
-            new_status=outcome.status,
-            substatus=shipment.substatus,
-            changed_by=deciding.corrected_by if deciding.is_correction else None,
-            reason=deciding.correction_reason,
-        )
-    shipment.save(update_fields=update_fields)
-    return change
+    if outcome.status == old_status:
+        return None
+    shipment.status = outcome.status
+    shipment.status_changed_at = now
+    shipment.delivered_at = deciding.occurred_at if outcome.status == Status.DELIVERED else None
+    return StatusChange(
+        shipment=shipment,
+        event=deciding,
+        old_status=old_status,
+        new_status=outcome.status,
+        substatus=shipment.substatus,
+        changed_by_id=deciding.corrected_by_id if deciding.is_correction else None,
+        reason=deciding.correction_reason,
+    )
+
+
+STATE_FIELDS = ["status", "substatus", "status_changed_at", "last_event_at", "delivered_at", "version", "updated_at"]
+
+
+def _save_shipment_states(shipments: list[Shipment]) -> None:
+    if len(shipments) == 1:
+        shipments[0].save(update_fields=STATE_FIELDS)
+    else:
+        Shipment.objects.bulk_update(shipments, STATE_FIELDS)
 
 
 def correct_status(*, shipment_id: int, status: str, user, reason: str) -> Recorded:
