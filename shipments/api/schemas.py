@@ -1,0 +1,217 @@
+"""The API's bodies, in and out. Field names follow DESIGN.md's contract.
+
+Checks that belong to one item of a batch (a status we don't know, a time
+without an offset, coordinates out of range) are left to the services, so
+that one bad event is answered as that item's error and the rest are kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from ninja import Field, Schema
+from pydantic import AwareDatetime, model_validator
+
+from ..statuses import Status, Substatus
+
+MAX_BATCH = 1000
+STATUS_VALUES = ", ".join(s.value for s in Status)
+SUBSTATUS_VALUES = ", ".join(s.value for s in Substatus if s.value)
+
+
+class RecipientIn(Schema):
+    name: str = Field("", max_length=120)
+    phone: str = Field("", max_length=20, description="E.164, like +447700900123.")
+    email: str = Field("", max_length=254)
+    language: str = Field("", max_length=8)
+    timezone: str = Field("", max_length=64, description="An IANA time zone, like Europe/London.")
+
+
+class DestinationIn(Schema):
+    line1: str = Field("", max_length=200)
+    line2: str = Field("", max_length=200)
+    city: str = Field("", max_length=100)
+    postcode: str = Field("", max_length=20)
+    country: str = Field("", max_length=2, description="ISO 3166-1 alpha-2.")
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+
+
+class WindowIn(Schema):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def end_after_start(self):
+        if self.end < self.start:
+            raise ValueError("The window must end after it starts.")
+        return self
+
+
+class ShipmentIn(Schema):
+    tracking_number: str = Field(min_length=1, max_length=64, pattern=r"^\S+$")
+    carrier: str = Field("", max_length=64)
+    order_ref: str = Field("", max_length=64)
+    recipient: RecipientIn = Field(default_factory=RecipientIn)
+    destination: DestinationIn = Field(default_factory=DestinationIn)
+    promised_window: WindowIn | None = None
+    eta: AwareDatetime | None = None
+
+
+class LocationIn(Schema):
+    lat: float | None = None
+    lng: float | None = None
+    city: str = Field("", max_length=100)
+
+
+class EventIn(Schema):
+    tracking_number: str = Field(min_length=1, max_length=64)
+    status: str = Field(max_length=32, description=f"One of: {STATUS_VALUES}.")
+    occurred_at: dt.datetime = Field(description="With a time zone offset, like 2026-11-26T08:02:00Z.")
+    external_id: str = Field(
+        "", max_length=128, description="The source's id; an event sent again with the same id is a duplicate."
+    )
+    substatus: str = Field("", max_length=32, description=f"Empty or one of: {SUBSTATUS_VALUES}.")
+    carrier_code: str = Field("", max_length=64)
+    description: str = Field("", max_length=500)
+    location: LocationIn | None = None
+    source: Literal["api", "driver", "carrier"] = "api"
+
+
+class EventBatchIn(Schema):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ItemError(Schema):
+    type: str
+    title: str
+    status: int
+    detail: str
+    pointer: str
+
+
+class ItemResult(Schema):
+    index: int
+    result: Literal["accepted", "duplicate", "error"]
+    error: ItemError | None = None
+
+
+class BatchResult(Schema):
+    accepted: int
+    duplicates: int
+    errors: int
+    results: list[ItemResult]
+
+
+class EventOut(Schema):
+    status: str
+    substatus: str
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+    source: str
+    external_id: str
+    carrier_code: str
+    description: str
+    location_city: str
+    location_lat: float | None
+    location_lng: float | None
+
+
+class RecipientOut(Schema):
+    name: str
+    phone: str
+    email: str
+    language: str
+    timezone: str
+
+
+class DestinationOut(Schema):
+    line1: str
+    line2: str
+    city: str
+    postcode: str
+    country: str
+    lat: float | None
+    lng: float | None
+
+
+class WindowOut(Schema):
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+
+class ProofOut(Schema):
+    received_by: str
+    has_photo: bool
+    has_signature: bool
+
+
+class ShipmentOut(Schema):
+    tracking_number: str
+    carrier: str
+    order_ref: str
+    status: str
+    substatus: str
+    status_changed_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+    eta: dt.datetime | None
+    promised_window: WindowOut
+    recipient: RecipientOut
+    destination: DestinationOut
+    proof_of_delivery: ProofOut
+    tracking_url: str
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    events: list[EventOut]
+
+
+class PingIn(Schema):
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    recorded_at: AwareDatetime
+    accuracy_m: float | None = Field(None, ge=0)
+    speed_mps: float | None = Field(None, ge=0)
+    heading_deg: float | None = Field(None, ge=0, le=360)
+
+
+class LocationsIn(Schema):
+    driver_ref: str = Field(min_length=1, max_length=64)
+    pings: list[PingIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class PositionOut(Schema):
+    lat: float | None
+    lng: float | None
+    heading_deg: float | None
+    speed_mps: float | None
+    recorded_at: dt.datetime | None
+
+
+class LocationsOut(Schema):
+    driver_ref: str
+    stored: int
+    duplicates: int
+    position: PositionOut
+
+
+class RouteIn(Schema):
+    driver_ref: str = Field(min_length=1, max_length=64)
+    date: dt.date
+    stops: list[str] = Field(max_length=MAX_BATCH, description="Tracking numbers, in the order of delivery.")
+
+
+class RouteOut(Schema):
+    driver_ref: str
+    date: dt.date
+    stops: list[str]
+
+
+class WebhookEnvelope(Schema):
+    """The generic webhook's body, Standard Webhooks style: the events sit
+    in ``data`` in the same form as POST /api/v1/events."""
+
+    type: str = Field(max_length=100)
+    timestamp: dt.datetime | None = None
+    data: EventBatchIn

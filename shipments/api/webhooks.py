@@ -1,0 +1,99 @@
+"""Carrier webhooks: POST /api/v1/webhooks/{source}/{brand_slug}.
+
+The signature is checked over the raw body before any of it is parsed; an
+unknown source or brand, a missing or wrong signature or a stale timestamp
+is refused and nothing is read. Redelivered webhooks are harmless: each scan
+has an external id, so a second copy is answered as a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pydantic
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Router
+
+from .. import carriers, services
+from ..models import Brand, EventSource
+from .auth import enforce_body_limit, enforce_rate_limit
+from .common import ProblemOut, batch_answer
+from .events import record_batch
+from .problems import Problem, validation_problem
+from .schemas import BatchResult, WebhookEnvelope
+
+logger = logging.getLogger(__name__)
+
+router = Router(tags=["webhooks"])
+
+
+def _unauthorized(reason: str) -> Problem:
+    return Problem(401, "Invalid signature", reason, kind="invalid-signature")
+
+
+@router.post(
+    "/webhooks/{source}/{brand_slug}",
+    auth=None,
+    response={200: BatchResult, frozenset({400, 401, 404, 413, 422, 429, 503}): ProblemOut},
+    exclude_none=True,
+    summary="Receive a carrier webhook",
+    openapi_extra={
+        "requestBody": {
+            "description": "The source's own format, signed by its own scheme.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+def carrier_webhook(request: HttpRequest, source: str, brand_slug: str):
+    """``source`` is ``generic`` (Standard Webhooks signature: webhook-id,
+    webhook-timestamp, webhook-signature; body ``{"type": …, "data":
+    {"events": [...]}}`` with events as in POST /events), ``easypost``
+    (``X-Hmac-Signature``; tracker.updated events) or ``aftership``
+    (``aftership-hmac-sha256``; tracking_update events)."""
+    enforce_body_limit(request, settings.API_MAX_BODY_BYTES)
+    adapter = carriers.adapter(source)
+    if adapter is None:
+        raise Problem(
+            404,
+            "Unknown webhook source",
+            f"Use one of: {', '.join(carriers.SOURCES)}.",
+            kind="unknown-source",
+        )
+    brand = Brand.objects.filter(slug=brand_slug).first()
+    if brand is None:
+        raise Problem(404, "Unknown brand", f"No brand {brand_slug!r}.", kind="unknown-brand")
+    enforce_rate_limit(f"webhook:{source}:{brand.pk}:{brand.slug}")
+    body = request.body
+    try:
+        adapter.verify(brand, request.headers, body)
+    except carriers.SignatureInvalid as exc:
+        logger.warning("Refused %s webhook for %s: %s", source, brand.slug, exc)
+        raise _unauthorized(str(exc)) from None
+
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise Problem(400, "Invalid JSON", f"The body is not valid JSON: {exc}", kind="invalid-json") from None
+
+    if source == "generic":
+        try:
+            envelope = WebhookEnvelope.model_validate(document)
+        except pydantic.ValidationError as exc:
+            raise validation_problem(
+                [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+            ) from None
+        return record_batch(brand, envelope.data, source=EventSource.CARRIER)
+
+    try:
+        items = adapter.events(document)
+    except carriers.PayloadInvalid as exc:
+        raise Problem(
+            422,
+            "Invalid webhook body",
+            str(exc),
+            kind="validation-error",
+            errors=[{"pointer": exc.pointer, "detail": str(exc), "code": "invalid"}],
+        ) from None
+    return batch_answer(services.record_brand_events(brand=brand, items=items))

@@ -1,0 +1,147 @@
+"""Writes for drivers: their GPS positions and their routes for the day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import signals
+from .models import Brand, Driver, LocationPing, Route, Shipment, Stop
+
+
+class PingRejected(ValueError):
+    def __init__(self, message: str, *, index: int, field: str):
+        super().__init__(message)
+        self.index = index
+        self.field = field
+
+
+class UnknownStops(ValueError):
+    """Some stops name no shipment of this brand."""
+
+    def __init__(self, positions: list[tuple[int, str]]):
+        super().__init__("Unknown tracking numbers: " + ", ".join(number for _, number in positions))
+        self.positions = positions
+
+
+@dataclass(frozen=True)
+class Ping:
+    lat: float
+    lng: float
+    recorded_at: dt.datetime
+    accuracy_m: float | None = None
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+
+
+@dataclass(frozen=True)
+class PingsRecorded:
+    driver: Driver
+    stored: int
+    duplicates: int
+    moved: bool
+
+
+def validate_ping(ping: Ping, index: int = 0) -> None:
+    if not -90 <= ping.lat <= 90:
+        raise PingRejected("Latitude must be between -90 and 90.", index=index, field="lat")
+    if not -180 <= ping.lng <= 180:
+        raise PingRejected("Longitude must be between -180 and 180.", index=index, field="lng")
+    if timezone.is_naive(ping.recorded_at):
+        raise PingRejected("recorded_at needs a time zone offset.", index=index, field="recorded_at")
+    if ping.accuracy_m is not None and ping.accuracy_m < 0:
+        raise PingRejected("accuracy_m cannot be negative.", index=index, field="accuracy_m")
+    if ping.speed_mps is not None and ping.speed_mps < 0:
+        raise PingRejected("speed_mps cannot be negative.", index=index, field="speed_mps")
+    if ping.heading_deg is not None and not 0 <= ping.heading_deg <= 360:
+        raise PingRejected("heading_deg must be between 0 and 360.", index=index, field="heading_deg")
+
+
+def record_locations(*, brand: Brand, driver_ref: str, pings: Sequence[Ping]) -> PingsRecorded:
+    """Store a batch of a driver's GPS pings (making the driver on first
+    sight) and move the driver's last position to the newest ping by
+    recorded_at.
+
+    A ping older than the position already held, arriving late, is stored but
+    never moves the driver backwards. A ping resent with the same time is
+    stored once. ``driver_moved`` is sent after commit when the position moved.
+    """
+    for index, ping in enumerate(pings):
+        validate_ping(ping, index)
+    with transaction.atomic():
+        driver, _ = Driver.objects.get_or_create(brand=brand, ref=driver_ref)
+        driver = Driver.objects.select_for_update().get(pk=driver.pk)
+        seen = set(
+            LocationPing.objects.filter(
+                driver=driver, recorded_at__in={ping.recorded_at for ping in pings}
+            ).values_list("recorded_at", flat=True)
+        )
+        fresh: dict[dt.datetime, Ping] = {}
+        for ping in pings:
+            if ping.recorded_at not in seen:
+                fresh.setdefault(ping.recorded_at, ping)
+        LocationPing.objects.bulk_create(
+            LocationPing(
+                driver=driver,
+                lat=ping.lat,
+                lng=ping.lng,
+                recorded_at=ping.recorded_at,
+                accuracy_m=ping.accuracy_m,
+                speed_mps=ping.speed_mps,
+                heading_deg=ping.heading_deg,
+            )
+            for ping in fresh.values()
+        )
+        newest = max(fresh.values(), key=lambda ping: ping.recorded_at, default=None)
+        moved = newest is not None and (driver.last_position_at is None or newest.recorded_at > driver.last_position_at)
+        if moved:
+            driver.last_lat, driver.last_lng = newest.lat, newest.lng
+            driver.last_heading_deg, driver.last_speed_mps = newest.heading_deg, newest.speed_mps
+            driver.last_position_at = newest.recorded_at
+            driver.save(
+                update_fields=["last_lat", "last_lng", "last_heading_deg", "last_speed_mps", "last_position_at"]
+            )
+            driver_id = driver.pk
+            transaction.on_commit(lambda: signals.driver_moved.send(sender=Driver, driver_id=driver_id))
+    return PingsRecorded(driver=driver, stored=len(fresh), duplicates=len(pings) - len(fresh), moved=moved)
+
+
+def set_route(*, brand: Brand, driver_ref: str, date: dt.date, tracking_numbers: Sequence[str]) -> Route:
+    """Make a driver's route for a day the given stops, in order, replacing
+    whatever was posted before. Every stop must be one of the brand's
+    shipments, each once; otherwise nothing changes. A stop already marked
+    completed keeps that mark if it stays on the route.
+    """
+    repeated = sorted(n for n, count in Counter(tracking_numbers).items() if count > 1)
+    if repeated:
+        raise ValueError("A shipment appears twice on the route: " + ", ".join(repeated))
+    with transaction.atomic():
+        shipments = {
+            s.tracking_number: s
+            for s in Shipment.objects.filter(brand=brand, tracking_number__in=set(tracking_numbers)).only(
+                "pk", "tracking_number"
+            )
+        }
+        unknown = [(i, n) for i, n in enumerate(tracking_numbers) if n not in shipments]
+        if unknown:
+            raise UnknownStops(unknown)
+        driver, _ = Driver.objects.get_or_create(brand=brand, ref=driver_ref)
+        route, _ = Route.objects.get_or_create(driver=driver, date=date)
+        route = Route.objects.select_for_update().get(pk=route.pk)
+        completed = dict(route.stops.filter(completed_at__isnull=False).values_list("shipment_id", "completed_at"))
+        route.stops.all().delete()
+        Stop.objects.bulk_create(
+            Stop(
+                route=route,
+                shipment=shipments[number],
+                sequence=sequence,
+                completed_at=completed.get(shipments[number].pk),
+            )
+            for sequence, number in enumerate(tracking_numbers, start=1)
+        )
+    return route
