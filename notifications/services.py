@@ -37,10 +37,6 @@ from .transports import OutgoingMessage, TransportError, get_transport
 
 logger = logging.getLogger(__name__)
 
-# Longer than the task's hard time limit, so that when a lease runs out the
-# worker that held it has certainly stopped (finished, killed by the time
-# limit, or dead); a second sender can then never overlap a first one.
-LEASE_SECONDS = getattr(settings, "NOTIFICATION_LEASE_SECONDS", settings.CELERY_TASK_TIME_LIMIT + 30)
 # A status change this old is no longer news to a person; its SMS and
 # email are not sent (the brand's webhook still is).
 STALE_AFTER = timedelta(hours=getattr(settings, "NOTIFICATION_STALE_HOURS", 24))
@@ -48,13 +44,17 @@ MAX_OPT_INS_PER_CHANNEL = 3
 
 
 def lease_seconds() -> int:
-    return getattr(settings, "NOTIFICATION_LEASE_SECONDS", LEASE_SECONDS)
+    """How long a claim lasts. It is longer than the task's hard time limit,
+    so that when a lease runs out the worker that held it has certainly
+    stopped (finished, killed by the limit, or dead), and two senders of one
+    notification never overlap."""
+    return settings.NOTIFICATION_LEASE_SECONDS
 
 
 def sweep_grace() -> timedelta:
     """How long a due notification may sit queued before the sweep decides
     its task was lost and enqueues another."""
-    return timedelta(seconds=getattr(settings, "NOTIFICATION_SWEEP_GRACE_SECONDS", 60))
+    return timedelta(seconds=settings.NOTIFICATION_SWEEP_GRACE_SECONDS)
 
 
 # --- preferences -----------------------------------------------------------
@@ -483,7 +483,7 @@ def sweep(*, limit: int = 500) -> SweepResult:
     # Notifications planned just now by this sweep are due too.
     if change_ids:
         fresh = Notification.objects.filter(
-            status_change_id__in=change_ids, state=State.QUEUED, next_attempt_at__lte=now
+            status_change_id__in=change_ids, state=State.QUEUED, next_attempt_at__lte=timezone.now()
         ).values_list("pk", flat=True)
         due = list(dict.fromkeys([*due, *fresh]))
     return SweepResult(planned_changes=len(change_ids), due_notifications=due)

@@ -65,7 +65,7 @@ def send_notification_task(notification_id: int) -> str:
 def schedule_retry(notification_id: int, delay: float) -> None:
     # In-process (eager) mode a countdown would run at once, recursively;
     # there the sweep (manage.py notifications_sweep) comes back for it.
-    if settings.CELERY_TASK_ALWAYS_EAGER or delay > MAX_COUNTDOWN:
+    if send_notification_task.app.conf.task_always_eager or delay > MAX_COUNTDOWN:
         return
     enqueue_sends([notification_id], countdown=delay)
 
