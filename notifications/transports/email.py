@@ -25,7 +25,10 @@ class DjangoEmailTransport:
         try:
             email.send(using="default")
         except smtplib.SMTPRecipientsRefused as error:
-            raise TransportError(f"Recipient refused: {error.recipients}", permanent=True) from error
+            codes = [code for code, _reply in error.recipients.values()]
+            raise TransportError(
+                f"Recipient refused: {error.recipients}", permanent=all(code >= 500 for code in codes)
+            ) from error
         except smtplib.SMTPResponseException as error:
             # 5xx replies are final; 4xx ask us to come back later.
             raise TransportError(
