@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Literal
 
 from ninja import Field, Schema
-from pydantic import AwareDatetime, model_validator
+from pydantic import AwareDatetime, BaseModel, model_validator
 
 from ..statuses import Status, Substatus
 
@@ -20,7 +20,13 @@ STATUS_VALUES = ", ".join(s.value for s in Status)
 SUBSTATUS_VALUES = ", ".join(s.value for s in Substatus if s.value)
 
 
-class RecipientIn(Schema):
+class In(BaseModel):
+    """A request body. Plain pydantic rather than ninja's Schema, which
+    reads any object by attribute and so would take a string for a nested
+    object; fields not in the contract are ignored."""
+
+
+class RecipientIn(In):
     name: str = Field("", max_length=120)
     phone: str = Field("", max_length=20, description="E.164, like +447700900123.")
     email: str = Field("", max_length=254)
@@ -28,7 +34,7 @@ class RecipientIn(Schema):
     timezone: str = Field("", max_length=64, description="An IANA time zone, like Europe/London.")
 
 
-class DestinationIn(Schema):
+class DestinationIn(In):
     line1: str = Field("", max_length=200)
     line2: str = Field("", max_length=200)
     city: str = Field("", max_length=100)
@@ -38,7 +44,7 @@ class DestinationIn(Schema):
     lng: float | None = Field(None, ge=-180, le=180)
 
 
-class WindowIn(Schema):
+class WindowIn(In):
     start: AwareDatetime
     end: AwareDatetime
 
@@ -49,7 +55,7 @@ class WindowIn(Schema):
         return self
 
 
-class ShipmentIn(Schema):
+class ShipmentIn(In):
     tracking_number: str = Field(min_length=1, max_length=64, pattern=r"^\S+$")
     carrier: str = Field("", max_length=64)
     order_ref: str = Field("", max_length=64)
@@ -59,13 +65,13 @@ class ShipmentIn(Schema):
     eta: AwareDatetime | None = None
 
 
-class LocationIn(Schema):
+class LocationIn(In):
     lat: float | None = None
     lng: float | None = None
     city: str = Field("", max_length=100)
 
 
-class EventIn(Schema):
+class EventIn(In):
     tracking_number: str = Field(min_length=1, max_length=64)
     status: str = Field(max_length=32, description=f"One of: {STATUS_VALUES}.")
     occurred_at: dt.datetime = Field(description="With a time zone offset, like 2026-11-26T08:02:00Z.")
@@ -79,7 +85,7 @@ class EventIn(Schema):
     source: Literal["api", "driver", "carrier"] = "api"
 
 
-class EventBatchIn(Schema):
+class EventBatchIn(In):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
@@ -167,7 +173,7 @@ class ShipmentOut(Schema):
     events: list[EventOut]
 
 
-class PingIn(Schema):
+class PingIn(In):
     lat: float = Field(ge=-90, le=90)
     lng: float = Field(ge=-180, le=180)
     recorded_at: AwareDatetime
@@ -176,7 +182,7 @@ class PingIn(Schema):
     heading_deg: float | None = Field(None, ge=0, le=360)
 
 
-class LocationsIn(Schema):
+class LocationsIn(In):
     driver_ref: str = Field(min_length=1, max_length=64)
     pings: list[PingIn] = Field(min_length=1, max_length=MAX_BATCH)
 
@@ -196,7 +202,7 @@ class LocationsOut(Schema):
     position: PositionOut
 
 
-class RouteIn(Schema):
+class RouteIn(In):
     driver_ref: str = Field(min_length=1, max_length=64)
     date: dt.date
     stops: list[str] = Field(max_length=MAX_BATCH, description="Tracking numbers, in the order of delivery.")
@@ -208,7 +214,7 @@ class RouteOut(Schema):
     stops: list[str]
 
 
-class WebhookEnvelope(Schema):
+class WebhookEnvelope(In):
     """The generic webhook's body, Standard Webhooks style: the events sit
     in ``data`` in the same form as POST /api/v1/events."""
 

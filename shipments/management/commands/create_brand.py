@@ -1,0 +1,43 @@
+"""create_brand SLUG --name NAME [--webhook-url URL]: make a brand, or leave
+an existing one as it is. With --webhook-url, also set where the brand's
+webhooks go and print their signing secret, alone on the last line."""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import URLValidator, validate_slug
+from django.db import transaction
+
+from shipments import keys
+from shipments.models import Brand
+
+
+class Command(BaseCommand):
+    help = "Create a brand (idempotent). With --webhook-url, set its webhook endpoint and print the signing secret."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--webhook-url", default="")
+
+    def handle(self, *args, slug, name, webhook_url, **options):
+        try:
+            validate_slug(slug)
+            if webhook_url:
+                URLValidator(schemes=["https", "http"])(webhook_url)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        with transaction.atomic():
+            brand, created = Brand.objects.select_for_update().get_or_create(slug=slug, defaults={"name": name})
+            self.stdout.write(f"{'Created' if created else 'Brand exists:'} {brand.slug} ({brand.name})")
+            if not webhook_url:
+                return
+            brand.webhook_url = webhook_url
+            if brand.webhook_secret:
+                # Running it again must not break the endpoint's verification:
+                # keep the secret it already has.
+                brand.save(update_fields=["webhook_url"])
+            else:
+                brand.webhook_secret = keys.new_webhook_secret()
+                brand.save(update_fields=["webhook_url", "webhook_secret"])
+        self.stdout.write(f"Webhooks go to {brand.webhook_url}, signed (Standard Webhooks) with this secret:")
+        self.stdout.write(brand.webhook_secret)
