@@ -7,6 +7,7 @@ SECRET_KEY, ALLOWED_HOSTS and DJANGO_DEBUG=false (see .env.example).
 
 from importlib.util import find_spec
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -29,6 +30,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 MAP_TILES_URL = env.str("MAP_TILES_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+_MAP_TILES_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILES_URL.replace("{s}", "*")))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -214,7 +216,10 @@ SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
-    "img-src": [CSP.SELF, "data:", "https:"],
+    # Map tiles come from MAP_TILES_URL's host, whatever its scheme.
+    "img-src": [CSP.SELF, "data:", "https:", _MAP_TILES_ORIGIN],
+    # The tracking page's live updates (server-sent events) and its
+    # fragments are same-origin.
     "connect-src": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
@@ -243,6 +248,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # uvicorn's access log shows request paths, tracking tokens included:
+        # it goes through the masking handler instead of uvicorn's own.
+        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
