@@ -1,8 +1,56 @@
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+"""The public pages: the tracking page with its fragments and forms, and the
+look-up by tracking number."""
 
-from . import selectors
+from __future__ import annotations
+
+import functools
+import re
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.middleware.csp import get_nonce
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation.trans_real import parse_accept_lang_header
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import page_cache
+from .customer import ActionRefused, leave_delivery_instructions, rate_delivery
+from .forms import InstructionsForm, LookupForm, RatingForm
 from .models import Shipment
+from .tracking_page import (
+    DEFAULT_ACCENT,
+    DEFAULT_PRIMARY,
+    find_shipment,
+    is_expired,
+    page_context,
+    recipient_zone,
+    safe_colour,
+)
+
+SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
+LANGUAGE_COOKIE_AGE = 365 * 86400
+# Partials a page asks for by targeting them; anything else gets "updates",
+# which carries them all out of band.
+FRAGMENTS = frozenset({"status", "map", "proof", "actions", "timeline"})
+
+LOOKUP_LIMIT = 10
+LOOKUP_WINDOW_SECONDS = 600
+LOOKUP_NOT_FOUND = _(
+    "We could not find a parcel with those details. Check the tracking number and the postcode or email address."
+)
+
+REFUSALS = {
+    "too_late": _("Your parcel is already on its way, so the driver can no longer get new instructions."),
+    "not_delivered": _("You can rate the delivery once the parcel has been delivered."),
+    "already_rated": _("This delivery has already been rated. Thank you!"),
+}
 
 
 @require_GET
@@ -10,10 +58,251 @@ def home(request):
     return render(request, "shipments/home.html")
 
 
+def _explicit_language(request) -> str:
+    chosen = request.GET.get("lang") or request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+    return chosen if chosen in SUPPORTED_LANGUAGES else ""
+
+
+@functools.lru_cache(maxsize=1000)
+def _accepted_language(header: str) -> str:
+    for code, _quality in parse_accept_lang_header(header):
+        if code == "*":
+            break
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return ""
+
+
+def _page_language(shipment: Shipment, explicit: str, accepted: str) -> str:
+    """The visitor's own choice (the switcher), then what their browser
+    asks for, then the recipient's language, then the brand's default."""
+    for code in (explicit, accepted, shipment.recipient_language, shipment.brand.default_language):
+        if code in SUPPORTED_LANGUAGES:
+            return code
+    return settings.LANGUAGE_CODE
+
+
+@functools.cache
+def _subscribe_form_template() -> str:
+    """The notifications app's subscribe form, once it is there to include."""
+    try:
+        get_template("notifications/subscribe_form.html")
+        reverse("notifications:subscribe", args=["x" * 43])
+    except (TemplateDoesNotExist, NoReverseMatch):
+        return ""
+    return "notifications/subscribe_form.html"
+
+
+def _render_page(template_name: str, shipment: Shipment, language: str, **extra) -> str:
+    """Render without the request, so that nothing of one visitor gets into
+    what the page cache keeps."""
+    zone = recipient_zone(shipment)
+    with translation.override(language), timezone.override(zone):
+        context = page_context(shipment)
+        context.update(
+            csp_nonce=page_cache.NONCE_PLACEHOLDER,
+            csrf_token=page_cache.CSRF_PLACEHOLDER,
+            switch_url=shipment.get_absolute_url(),
+            instructions_form=InstructionsForm(),
+            rating_form=RatingForm(),
+            subscribe_form_template=_subscribe_form_template(),
+            **extra,
+        )
+        return render_to_string(template_name, context)
+
+
+def _respond(request, html: bytes, language: str, status: int = 200) -> HttpResponse:
+    body = html.replace(page_cache.NONCE_PLACEHOLDER.encode(), str(get_nonce(request)).encode())
+    csrf = page_cache.CSRF_PLACEHOLDER.encode()
+    if csrf in body:
+        body = body.replace(csrf, get_token(request).encode())
+    response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Content-Language"] = language
+    response["Vary"] = "HX-Request, HX-Target, Accept-Language, Cookie"
+    chosen = request.GET.get("lang")
+    if chosen in SUPPORTED_LANGUAGES and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != chosen:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, chosen, max_age=LANGUAGE_COOKIE_AGE, samesite="Lax", httponly=True
+        )
+    return response
+
+
+def _expired(request, shipment: Shipment) -> HttpResponse:
+    language = _page_language(
+        shipment, _explicit_language(request), _accepted_language(request.headers.get("Accept-Language", ""))
+    )
+    with translation.override(language):
+        html = render_to_string(
+            "shipments/expired.html",
+            {
+                "brand": shipment.brand,
+                "primary_colour": safe_colour(shipment.brand.primary_colour, DEFAULT_PRIMARY),
+                "accent_colour": safe_colour(shipment.brand.accent_colour, DEFAULT_ACCENT),
+                "days": settings.TRACKING_LINK_DAYS_AFTER_DELIVERY,
+                "csp_nonce": page_cache.NONCE_PLACEHOLDER,
+                "switch_url": shipment.get_absolute_url(),
+            },
+        )
+    return _respond(request, html.encode(), language, status=410)
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    # After a POST, 303 tells every client to follow with a GET.
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _live_shipment(token: str) -> Shipment:
+    shipment = find_shipment(token)
+    if shipment is None:
+        raise Http404
+    return shipment
+
+
 @require_GET
 def tracking(request, token: str):
-    shipment = get_object_or_404(Shipment.objects.select_related("brand"), public_token=token)
-    events = list(selectors.timeline(shipment))
-    response = render(request, "shipments/tracking.html", {"shipment": shipment, "events": events})
+    """The tracking page; with htmx, its fragments. A warm page is one Redis
+    round trip: no query, no rendering."""
+    if request.htmx:
+        target = request.htmx.target or ""
+        template_name = f"shipments/tracking.html#{target if target in FRAGMENTS else 'updates'}"
+    else:
+        template_name = "shipments/tracking.html"
+    explicit = _explicit_language(request)
+    accepted = "" if explicit else _accepted_language(request.headers.get("Accept-Language", ""))
+    variant = f"{template_name.partition('#')[2] or 'page'}:{explicit or '~' + accepted}"
+
+    found = page_cache.lookup(token, variant)
+    if found.html is not None and not found.expired:
+        return _respond(request, found.html, found.language)
+
+    shipment = _live_shipment(token)
+    if is_expired(shipment):
+        return _expired(request, shipment)
+    language = _page_language(shipment, explicit, accepted)
+    html = _render_page(template_name, shipment, language)
+    expires = (shipment.delivered_at or shipment.status_changed_at) if shipment.is_terminal else None
+    expires_at = (
+        expires.timestamp() + settings.TRACKING_LINK_DAYS_AFTER_DELIVERY * 86400 if expires is not None else 0.0
+    )
+    page_cache.store(token, variant, found, html=html, language=language, expires_at=expires_at)
+    return _respond(request, html.encode(), language)
+
+
+def _form_failed(request, shipment: Shipment, **forms) -> HttpResponse:
+    """The page again, uncached, with the form's errors."""
+    language = _page_language(
+        shipment, _explicit_language(request), _accepted_language(request.headers.get("Accept-Language", ""))
+    )
+    html = _render_page("shipments/tracking.html", shipment, language, **forms)
+    return _respond(request, html.encode(), language, status=400)
+
+
+@require_POST
+def instructions(request, token: str):
+    shipment = _live_shipment(token)
+    if is_expired(shipment):
+        return _expired(request, shipment)
+    form = InstructionsForm(request.POST)
+    if form.is_valid():
+        try:
+            leave_delivery_instructions(shipment_id=shipment.pk, instructions=form.cleaned_data["instructions"])
+        except ActionRefused as refusal:
+            form.add_error(None, REFUSALS[str(refusal)])
+            shipment = _live_shipment(token)
+        else:
+            return _see_other(shipment.get_absolute_url() + "#instructions")
+    return _form_failed(request, shipment, instructions_form=form)
+
+
+@require_POST
+def rating(request, token: str):
+    shipment = _live_shipment(token)
+    if is_expired(shipment):
+        return _expired(request, shipment)
+    form = RatingForm(request.POST)
+    if form.is_valid():
+        try:
+            rate_delivery(
+                shipment_id=shipment.pk, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"]
+            )
+        except ActionRefused as refusal:
+            form.add_error(None, REFUSALS[str(refusal)])
+            shipment = _live_shipment(token)
+        else:
+            return _see_other(shipment.get_absolute_url() + "#rating")
+    return _form_failed(request, shipment, rating_form=form)
+
+
+def _normalise_postcode(value: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", value.upper())
+
+
+def _client_address(request) -> str:
+    # Behind a proxy, the proxy's SecurityMiddleware-trusted setup must put
+    # the client's address here; X-Forwarded-For is not trusted blindly.
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def _over_lookup_limit(request) -> bool:
+    key = f"lookup-attempts:{_client_address(request)}"
+    cache.add(key, 0, LOOKUP_WINDOW_SECONDS)
+    try:
+        attempts = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, LOOKUP_WINDOW_SECONDS)
+        attempts = 1
+    return attempts > LOOKUP_LIMIT
+
+
+def find_for_lookup(tracking_number: str, postcode_or_email: str) -> Shipment | None:
+    """The parcel with this tracking number whose delivery postcode or
+    recipient email matches. The same work is done whether or not the number
+    exists, and a miss doesn't say which half was wrong."""
+    given = postcode_or_email.strip()
+    postcode, email = _normalise_postcode(given), given.lower()
+    numbers = {tracking_number, tracking_number.upper()}
+    candidates = Shipment.objects.filter(tracking_number__in=numbers).only(
+        "public_token", "destination_postcode", "recipient_email"
+    )[:20]
+    for shipment in candidates:
+        if "@" in given:
+            if shipment.recipient_email and shipment.recipient_email.lower() == email:
+                return shipment
+        elif postcode and _normalise_postcode(shipment.destination_postcode) == postcode:
+            return shipment
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def lookup(request):
+    context = {"switch_url": reverse("shipments:lookup")}
+    explicit = _explicit_language(request)
+    language = explicit or translation.get_language()
+    with translation.override(language):
+        if request.method == "GET":
+            response = render(request, "shipments/lookup.html", {**context, "form": LookupForm()})
+        elif _over_lookup_limit(request):
+            response = render(
+                request, "shipments/lookup.html", {**context, "form": LookupForm(), "limited": True}, status=429
+            )
+            response["Retry-After"] = str(LOOKUP_WINDOW_SECONDS)
+        else:
+            form = LookupForm(request.POST)
+            if form.is_valid():
+                shipment = find_for_lookup(form.cleaned_data["tracking_number"], form.cleaned_data["postcode_or_email"])
+                if shipment is not None:
+                    return _see_other(shipment.get_absolute_url())
+                form.add_error(None, LOOKUP_NOT_FOUND)
+            response = render(request, "shipments/lookup.html", {**context, "form": form})
     response["Cache-Control"] = "no-store"
+    if request.GET.get("lang") in SUPPORTED_LANGUAGES:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, explicit, max_age=LANGUAGE_COOKIE_AGE, samesite="Lax", httponly=True
+        )
     return response

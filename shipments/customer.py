@@ -1,0 +1,57 @@
+"""What a customer can change from the tracking page. Neither touches the
+status; both move the shipment's version on, because the page shows them."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import signals
+from .models import DeliveryRating, Shipment
+from .statuses import Status
+from .tracking_page import INSTRUCTIONS_OPEN
+
+
+class ActionRefused(ValueError):
+    """The action no longer fits the parcel's state; the message says why."""
+
+
+def leave_delivery_instructions(*, shipment_id: int, instructions: str) -> Shipment:
+    """Set (or clear) the instructions for the driver, only while the parcel
+    is not yet on the van: after that the driver may never see them."""
+    with transaction.atomic():
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        if shipment.status_enum not in INSTRUCTIONS_OPEN:
+            raise ActionRefused("too_late")
+        shipment.delivery_instructions = instructions.strip()
+        shipment.delivery_instructions_at = timezone.now()
+        shipment.version += 1
+        shipment.save(update_fields=["delivery_instructions", "delivery_instructions_at", "version", "updated_at"])
+        _announce_on_commit(shipment)
+    return shipment
+
+
+def rate_delivery(*, shipment_id: int, score: int, comment: str = "") -> DeliveryRating:
+    """Rate a delivered parcel, once."""
+    with transaction.atomic():
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        if shipment.status_enum != Status.DELIVERED:
+            raise ActionRefused("not_delivered")
+        try:
+            with transaction.atomic():
+                rating = DeliveryRating.objects.create(shipment=shipment, score=score, comment=comment.strip())
+        except IntegrityError:
+            raise ActionRefused("already_rated") from None
+        shipment.version += 1
+        shipment.save(update_fields=["version", "updated_at"])
+        _announce_on_commit(shipment)
+    return rating
+
+
+def _announce_on_commit(shipment: Shipment) -> None:
+    shipment_id, version = shipment.pk, shipment.version
+    transaction.on_commit(
+        lambda: signals.shipment_changed.send(
+            sender=Shipment, shipment_id=shipment_id, version=version, status_change_id=None
+        )
+    )

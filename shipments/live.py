@@ -1,0 +1,309 @@
+"""Live updates for open tracking pages, over server-sent events.
+
+One hub per server process. With REDIS_URL it holds one Redis pattern
+subscription and fans each message out to the asyncio queues of the streams
+open for that token, whatever process made the change; without it,
+publishers in this process hand messages to the hub's loop directly.
+
+A message says only that a page changed ("changed") or that its journey is
+over ("final"); the page then fetches its own fragments, in its own language,
+through the page cache. After "final" the stream ends and the page stops
+listening.
+
+The stream is served by ``sse_app``, a bare ASGI app that asgi.py routes
+/t/<token>/events/ to: going through Django's handler would keep a thread
+per open stream for its sync signal handlers (~24 KB each, and steadier p99
+without). ``events`` is the same stream as a Django view, for reverse() and
+for servers that don't route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+from collections.abc import AsyncIterator
+
+import redis
+import redis.asyncio
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections
+from django.dispatch import receiver
+from django.http import Http404, StreamingHttpResponse
+from django.utils import timezone
+
+from . import page_cache, signals
+from .models import Shipment, Stop
+from .statuses import TERMINAL, Status
+from .tracking_page import is_expired
+
+log = logging.getLogger(__name__)
+
+CHANGED, FINAL = "changed", "final"
+HEARTBEAT_SECONDS = 20
+RECONNECT_MS = 3000
+# Pub/sub channels are shared by all Redis databases, so the database number
+# keeps one deployment's (or test run's) messages from another's.
+CHANNEL_PREFIX = "tp:live:"
+STREAM_PATH = re.compile(r"^/t/([A-Za-z0-9_-]{16,64})/events/$")
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    # Tells nginx-style proxies not to buffer the stream.
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def channel_prefix() -> str:
+    db = redis.connection.parse_url(settings.REDIS_URL).get("db", 0) if settings.REDIS_URL else 0
+    return f"{CHANNEL_PREFIX}{db}:"
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.streams: dict[str, set[asyncio.Queue]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._listener: asyncio.Task | None = None
+        self.listening = asyncio.Event()
+
+    def register(self, token: str) -> asyncio.Queue:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            # A new event loop (a restarted server, a test): nothing of the
+            # old one can be awaited from here.
+            self.loop, self.streams, self._listener = loop, {}, None
+            self.listening = asyncio.Event()
+        queue: asyncio.Queue = asyncio.Queue()
+        self.streams.setdefault(token, set()).add(queue)
+        if settings.REDIS_URL and (self._listener is None or self._listener.done()):
+            self._listener = loop.create_task(self._listen())
+        return queue
+
+    def unregister(self, token: str, queue: asyncio.Queue) -> None:
+        queues = self.streams.get(token)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self.streams[token]
+
+    @property
+    def open_streams(self) -> int:
+        return sum(len(queues) for queues in self.streams.values())
+
+    def deliver(self, token: str, payload: str) -> None:
+        for queue in self.streams.get(token, ()):
+            # "changed" only asks the page to look again: one waiting is enough.
+            if payload == CHANGED and not queue.empty():
+                continue
+            queue.put_nowait(payload)
+
+    def deliver_threadsafe(self, token: str, payload: str) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.deliver, token, payload)
+
+    async def _listen(self) -> None:
+        prefix = channel_prefix()
+        delay = 0.5
+        while True:
+            client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(prefix + "*")
+                self.listening.set()
+                delay = 0.5
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None and message["type"] == "pmessage":
+                        token = message["channel"][len(prefix) :].decode()
+                        self.deliver(token, message["data"].decode())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.listening.clear()
+                log.warning("Live updates: lost the Redis subscription; retrying in %.1fs", delay, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+            finally:
+                await pubsub.aclose()
+                await client.aclose()
+
+
+hub = Hub()
+
+
+def publish(messages: dict[str, str]) -> None:
+    """Tell every open page of these tokens that it changed (or ended)."""
+    if not messages:
+        return
+    client = page_cache.shared_redis()
+    if client is None:
+        for token, payload in messages.items():
+            hub.deliver_threadsafe(token, payload)
+        return
+    prefix = channel_prefix()
+    pipe = client.pipeline(transaction=False)
+    for token, payload in messages.items():
+        pipe.publish(prefix + token, payload)
+    pipe.execute()
+
+
+def _route_dates() -> list[dt.date]:
+    # Routes are dated in the driver's local day; a day either side of UTC's
+    # covers every time zone.
+    today = timezone.now().date()
+    return [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
+
+
+def pages_changed(shipment_id: int) -> dict[str, str]:
+    """The pages a change of this shipment shows on: its own, and those of
+    the parcels still on the van behind it on today's route ("N stops away")."""
+    row = Shipment.objects.filter(pk=shipment_id).values_list("public_token", "status").first()
+    if row is None:
+        return {}
+    token, status = row
+    messages = {token: FINAL if status in TERMINAL else CHANGED}
+    mates = (
+        Stop.objects.filter(
+            route__stops__shipment_id=shipment_id,
+            route__date__in=_route_dates(),
+            shipment__status=Status.OUT_FOR_DELIVERY,
+        )
+        .exclude(shipment_id=shipment_id)
+        .values_list("shipment__public_token", flat=True)
+    )
+    for mate in mates:
+        messages.setdefault(mate, CHANGED)
+    return messages
+
+
+def pages_showing_driver(driver_id: int) -> dict[str, str]:
+    tokens = Stop.objects.filter(
+        route__driver_id=driver_id, route__date__in=_route_dates(), shipment__status=Status.OUT_FOR_DELIVERY
+    ).values_list("shipment__public_token", flat=True)
+    return dict.fromkeys(tokens, CHANGED)
+
+
+def _refresh(messages: dict[str, str]) -> None:
+    page_cache.invalidate(messages)
+    publish(messages)
+
+
+@receiver(signals.shipment_changed, dispatch_uid="live.shipment_changed")
+def on_shipment_changed(sender, shipment_id: int, **kwargs) -> None:
+    # Runs after the writer's commit: a failure here must not fail the write.
+    # A page missed here is at most PAGE_TTL_SECONDS stale, and an open page
+    # also polls when its stream breaks.
+    try:
+        _refresh(pages_changed(shipment_id))
+    except Exception:
+        log.exception("Live updates: could not announce a change of shipment %s", shipment_id)
+
+
+@receiver(signals.driver_moved, dispatch_uid="live.driver_moved")
+def on_driver_moved(sender, driver_id: int, **kwargs) -> None:
+    try:
+        _refresh(pages_showing_driver(driver_id))
+    except Exception:
+        log.exception("Live updates: could not announce a move of driver %s", driver_id)
+
+
+def _stream_state(token: str) -> str | None:
+    """None for no such page, FINAL for one whose journey is over."""
+    try:
+        shipment = (
+            Shipment.objects.filter(public_token=token)
+            .only("status", "delivered_at", "status_changed_at", "updated_at")
+            .first()
+        )
+        if shipment is None or is_expired(shipment):
+            return None
+        return FINAL if shipment.is_terminal else CHANGED
+    finally:
+        # This runs outside any request, so nothing else hands the
+        # connection back to the pool.
+        connections.close_all()
+
+
+async def stream(token: str, first: str) -> AsyncIterator[bytes]:
+    """The event stream of one page. The queue is registered inside the
+    generator and removed in ``finally``, which also runs when the client
+    goes away and the generator is cancelled."""
+    if first == FINAL:
+        yield b"event: final\ndata: final\n\n"
+        return
+    queue = hub.register(token)
+    try:
+        yield f"retry: {RECONNECT_MS}\n: open\n\n".encode()
+        while True:
+            try:
+                payload = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            yield f"event: {payload}\ndata: {payload}\n\n".encode()
+            if payload == FINAL:
+                return
+    finally:
+        hub.unregister(token, queue)
+
+
+async def events(request, token: str):
+    first = await sync_to_async(_stream_state, thread_sensitive=False)(token)
+    if first is None:
+        raise Http404
+    response = StreamingHttpResponse(stream(token, first), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def sse_app(scope, receive, send) -> None:
+    """The stream as a bare ASGI app (see the module's docstring)."""
+    match = STREAM_PATH.match(scope["path"])
+    if scope["method"] not in ("GET", "HEAD") or match is None:
+        await _plain(send, 405 if match else 404, b"Not found" if match is None else b"Method not allowed")
+        return
+    token = match.group(1)
+    first = await sync_to_async(_stream_state, thread_sensitive=False)(token)
+    if first is None:
+        await _plain(send, 404, b"Not found")
+        return
+
+    task = asyncio.current_task()
+    gone = False
+
+    async def watch_disconnect() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch_disconnect())
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+        async for chunk in stream(token, first):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+    finally:
+        watcher.cancel()
+
+
+async def _plain(send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,128 @@
+"""Rendered tracking pages kept in Redis, so that a warm page costs one
+round trip and no database query.
+
+A page is stored under its token and language variant, tagged with the
+page's *epoch*: a per-token counter in Redis that every change the page would
+show bumps (an event, proof of delivery, a customer action, the driver
+moving, a stop ahead being done). A reader fetches the epoch and the page in
+one MGET and uses the page only if the tags match. A render reads the epoch
+*before* it reads the database, so a change that lands mid-render leaves a
+page tagged with an older epoch, which the next reader throws away.
+
+Nothing that belongs to one visitor is stored: the CSP nonce and the CSRF
+token are placeholders, filled in per response.
+
+Without REDIS_URL nothing is cached: the embedded default renders every time,
+which is always correct whatever process made the change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+
+# Short, so that a change whose invalidation was lost (Redis briefly away)
+# shows within minutes all the same.
+PAGE_TTL_SECONDS = 600
+# Longer than any page lives, so a page never outlives the epoch it was
+# tagged with; refreshed on every bump.
+EPOCH_TTL_SECONDS = 3 * 86400
+
+# Stable across processes (pages rendered by one are served by another) and
+# unguessable without SECRET_KEY, so carrier text can't smuggle one in.
+NONCE_PLACEHOLDER = "n" + salted_hmac("page-cache-nonce", "placeholder").hexdigest()[:30]
+CSRF_PLACEHOLDER = "c" + salted_hmac("page-cache-csrf", "placeholder").hexdigest()[:30]
+
+_client: redis.Redis | None = None
+_client_lock = threading.Lock()
+
+
+def shared_redis() -> redis.Redis | None:
+    """The process's one redis-py client (thread-safe, pooled), or None
+    without REDIS_URL. Django's RedisCache opens a connection per request
+    under ASGI; one shared client doesn't."""
+    global _client
+    if not settings.REDIS_URL:
+        return None
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = redis.Redis.from_url(
+                    settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+                )
+    return _client
+
+
+def _epoch_key(token: str) -> str:
+    return f"tp:epoch:{token}"
+
+
+def _page_key(token: str, variant: str) -> str:
+    return f"tp:page:{token}:{variant}"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What one MGET found: the current epoch, and the stored page if it is
+    still current."""
+
+    epoch: bytes
+    html: bytes | None = None
+    language: str = ""
+    expires_at: float = 0.0
+
+    @property
+    def expired(self) -> bool:
+        return bool(self.expires_at) and time.time() >= self.expires_at
+
+
+_NO_CACHE = Lookup(epoch=b"")
+
+
+def lookup(token: str, variant: str) -> Lookup:
+    client = shared_redis()
+    if client is None:
+        return _NO_CACHE
+    try:
+        epoch, stored = client.mget(_epoch_key(token), _page_key(token, variant))
+    except redis.RedisError:
+        return _NO_CACHE
+    epoch = epoch or b"0"
+    if stored:
+        header, _, html = stored.partition(b"\n")
+        tag, language, expires_at = header.split(b"|")
+        if tag == epoch:
+            return Lookup(epoch=epoch, html=html, language=language.decode(), expires_at=float(expires_at))
+    return Lookup(epoch=epoch)
+
+
+def store(token: str, variant: str, found: Lookup, *, html: str, language: str, expires_at: float) -> None:
+    """Keep a page rendered after ``found`` was looked up, tagged with the
+    epoch seen then."""
+    client = shared_redis()
+    if client is None or not found.epoch:
+        return
+    value = found.epoch + f"|{language}|{expires_at}\n".encode() + html.encode()
+    # A page that could not be kept is simply rendered again next time.
+    with contextlib.suppress(redis.RedisError):
+        client.set(_page_key(token, variant), value, ex=PAGE_TTL_SECONDS)
+
+
+def invalidate(tokens: Iterable[str]) -> None:
+    """Make every stored page of these tokens stale."""
+    client = shared_redis()
+    tokens = list(tokens)
+    if client is None or not tokens:
+        return
+    pipe = client.pipeline(transaction=False)
+    for token in tokens:
+        pipe.incr(_epoch_key(token))
+        pipe.expire(_epoch_key(token), EPOCH_TTL_SECONDS)
+    pipe.execute()

@@ -1,0 +1,203 @@
+"""What the public tracking page shows, read in a fixed number of queries.
+
+Privacy is decided here: the recipient's first name and city at most, never
+the street, postcode, phone or email; the driver's position only while the
+parcel is out for delivery; the destination only as an area.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import Shipment, Stop
+from .selectors import timeline
+from .statuses import PROGRESS_POSITION, PROGRESS_STEPS, SHOWS_DRIVER, STATUS_LABELS, Status, Substatus
+
+SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+DEFAULT_PRIMARY, DEFAULT_ACCENT = "#1d4ed8", "#0f766e"
+
+# A stop ahead counts as done once its parcel has had its delivery attempt,
+# whether or not the driver app marked the stop completed.
+STOP_DONE = (
+    Status.DELIVERED,
+    Status.FAILED_ATTEMPT,
+    Status.AVAILABLE_FOR_PICKUP,
+    Status.RETURNED_TO_SENDER,
+    Status.CANCELLED,
+)
+
+# Rounded to about 100 m: enough to show the area, not the door.
+DESTINATION_DECIMALS = 3
+
+# Customers may tell the driver something until the parcel is on the van.
+INSTRUCTIONS_OPEN = frozenset({Status.PENDING, Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.EXCEPTION})
+
+STATUS_MESSAGES = {
+    Status.PENDING: _("We have your order and will tell you as soon as it ships."),
+    Status.INFO_RECEIVED: _("The sender has prepared your parcel and it is waiting to be collected."),
+    Status.IN_TRANSIT: _("Your parcel is on its way to your local depot."),
+    Status.OUT_FOR_DELIVERY: _("Your parcel is with the driver and arrives today."),
+    Status.FAILED_ATTEMPT: _("We tried to deliver your parcel but could not. We will try again."),
+    Status.AVAILABLE_FOR_PICKUP: _("Your parcel is waiting for you to collect it."),
+    Status.EXCEPTION: _("Something needs our attention. We are on it; the latest update is below."),
+    Status.RETURNED_TO_SENDER: _("Your parcel is on its way back to the sender."),
+    Status.DELIVERED: _("Your parcel has been delivered."),
+    Status.CANCELLED: _("This delivery was cancelled."),
+}
+
+TONES = {
+    Status.DELIVERED: "success",
+    Status.OUT_FOR_DELIVERY: "active",
+    Status.FAILED_ATTEMPT: "warning",
+    Status.EXCEPTION: "warning",
+    Status.AVAILABLE_FOR_PICKUP: "warning",
+    Status.RETURNED_TO_SENDER: "muted",
+    Status.CANCELLED: "muted",
+}
+
+
+def find_shipment(token: str) -> Shipment | None:
+    return Shipment.objects.select_related("brand", "rating").filter(public_token=token).first()
+
+
+def link_expires_at(shipment: Shipment) -> datetime | None:
+    """When the link stops working: some days after the journey ended."""
+    if not shipment.is_terminal:
+        return None
+    ended = shipment.delivered_at or shipment.status_changed_at or shipment.updated_at
+    return ended + timedelta(days=settings.TRACKING_LINK_DAYS_AFTER_DELIVERY)
+
+
+def is_expired(shipment: Shipment) -> bool:
+    expires = link_expires_at(shipment)
+    return expires is not None and timezone.now() >= expires
+
+
+def recipient_zone(shipment: Shipment) -> zoneinfo.ZoneInfo:
+    for name in (shipment.recipient_timezone, shipment.brand.default_timezone):
+        if name:
+            try:
+                return zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                continue
+    return zoneinfo.ZoneInfo("UTC")
+
+
+def safe_colour(value: str, default: str) -> str:
+    """Brand colours go into a style element, so only #rrggbb gets there."""
+    return value if value and SAFE_COLOUR.match(value) else default
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    state: str  # "done", "current" or "todo"
+
+
+def progress(status: Status) -> list[Step]:
+    position = PROGRESS_POSITION[status]
+    steps = []
+    for index, step in enumerate(PROGRESS_STEPS, start=1):
+        if index < position or (index == position and status == Status.DELIVERED):
+            state = "done"
+        elif index == position:
+            state = "current"
+        else:
+            state = "todo"
+        steps.append(Step(STATUS_LABELS[step], state))
+    return steps
+
+
+@dataclass(frozen=True)
+class MapView:
+    destination_lat: float | None
+    destination_lng: float | None
+    driver_lat: float | None = None
+    driver_lng: float | None = None
+    driver_seen_at: datetime | None = None
+
+    @property
+    def has_driver(self) -> bool:
+        return self.driver_lat is not None and self.driver_lng is not None
+
+
+def todays_stop(shipment: Shipment, zone: zoneinfo.ZoneInfo) -> Stop | None:
+    today = timezone.localdate(timezone=zone)
+    return (
+        Stop.objects.select_related("route__driver")
+        .filter(shipment=shipment, route__date=today)
+        .order_by("-route__id")
+        .first()
+    )
+
+
+def stops_ahead(stop: Stop) -> int:
+    return (
+        Stop.objects.filter(route_id=stop.route_id, sequence__lt=stop.sequence, completed_at__isnull=True)
+        .exclude(shipment__status__in=STOP_DONE)
+        .count()
+    )
+
+
+def page_context(shipment: Shipment) -> dict:
+    """Everything the page and its partials show, in at most four queries
+    whatever the number of events."""
+    status = shipment.status_enum
+    zone = recipient_zone(shipment)
+    brand = shipment.brand
+    events = list(timeline(shipment))
+
+    map_view = None
+    stops_away = None
+    if status in SHOWS_DRIVER:
+        destination = (
+            round(shipment.destination_lat, DESTINATION_DECIMALS) if shipment.destination_lat is not None else None,
+            round(shipment.destination_lng, DESTINATION_DECIMALS) if shipment.destination_lng is not None else None,
+        )
+        stop = todays_stop(shipment, zone)
+        driver = stop.route.driver if stop else None
+        if stop is not None and stop.completed_at is None:
+            stops_away = stops_ahead(stop)
+        if driver is not None and driver.last_lat is not None:
+            map_view = MapView(*destination, driver.last_lat, driver.last_lng, driver.last_position_at)
+        elif destination[0] is not None:
+            map_view = MapView(*destination)
+
+    rating = getattr(shipment, "rating", None)
+    return {
+        "shipment": shipment,
+        "brand": brand,
+        "primary_colour": safe_colour(brand.primary_colour, DEFAULT_PRIMARY),
+        "accent_colour": safe_colour(brand.accent_colour, DEFAULT_ACCENT),
+        "first_name": shipment.recipient_first_name,
+        "city": shipment.destination_city,
+        "status": status,
+        "headline": STATUS_LABELS[status],
+        "substatus": Substatus(shipment.substatus).label if shipment.substatus else "",
+        "message": STATUS_MESSAGES[status],
+        "tone": TONES.get(status, "neutral"),
+        "steps": progress(status),
+        "off_track": status in (Status.CANCELLED, Status.RETURNED_TO_SENDER, Status.EXCEPTION),
+        "final": shipment.is_terminal,
+        "window_start": shipment.promised_window_start if not shipment.is_terminal else None,
+        "window_end": shipment.promised_window_end if not shipment.is_terminal else None,
+        "eta": shipment.eta if not shipment.is_terminal else None,
+        "stops_away": stops_away,
+        "map": map_view,
+        "tiles_url": settings.MAP_TILES_URL,
+        "events": events,
+        "has_proof": status == Status.DELIVERED
+        and bool(shipment.proof_received_by or shipment.proof_photo or shipment.proof_signature),
+        "can_leave_instructions": status in INSTRUCTIONS_OPEN,
+        "has_instructions": bool(shipment.delivery_instructions),
+        "can_rate": status == Status.DELIVERED and rating is None,
+        "rating": rating,
+        "zone": zone,
+    }

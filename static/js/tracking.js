@@ -1,0 +1,148 @@
+// The tracking page's live parts. The page is complete without this file:
+// it adds the map, keeps the live stream's state visible, falls back to
+// polling when server-sent events don't get through, and keeps a form the
+// customer is filling in from being replaced under their fingers.
+(function () {
+  "use strict";
+
+  var POLL_MS = 15000;
+  var TRUCK =
+    '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" fill="none" stroke="#fff" stroke-width="2" stroke-linejoin="round">' +
+    '<rect x="2" y="5" width="12" height="10" rx="1"/><path d="M14 9h4l3 3.5V15h-7z"/>' +
+    '<circle cx="6.5" cy="17.5" r="1.8" fill="#fff"/><circle cx="17" cy="17.5" r="1.8" fill="#fff"/></svg>';
+  var live = document.getElementById("live");
+  var pollTimer = null;
+  var opened = false;
+  var map = null;
+  var driverMarker = null;
+  var area = null;
+
+  function isFinal() {
+    var status = document.querySelector("#status .status");
+    return !status || status.getAttribute("data-final") === "1";
+  }
+
+  function refresh() {
+    var link = document.getElementById("refresh");
+    if (link && window.htmx) window.htmx.trigger(link, "poll");
+  }
+
+  function stopPolling() {
+    if (pollTimer) window.clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  function startPolling() {
+    if (pollTimer || isFinal()) return;
+    pollTimer = window.setInterval(function () {
+      if (isFinal()) stopPolling();
+      else refresh();
+    }, POLL_MS);
+  }
+
+  function number(element, name) {
+    var value = element.getAttribute(name);
+    return value === null ? null : parseFloat(value);
+  }
+
+  function updateMap() {
+    var data = document.getElementById("map-data");
+    var card = document.getElementById("map-card");
+    if (!data || !card || !window.L) return;
+    if (data.getAttribute("data-show") !== "1") {
+      card.hidden = true;
+      return;
+    }
+    card.hidden = false;
+    var accent = window.getComputedStyle(document.documentElement).getPropertyValue("--accent").trim() || "#0f766e";
+    var first = map === null;
+    if (first) {
+      map = window.L.map("map", { scrollWheelZoom: false, zoomControl: true });
+      var tiles = data.getAttribute("data-tiles");
+      window.L.tileLayer(tiles, {
+        maxZoom: 19,
+        attribution: tiles.indexOf("openstreetmap.org") >= 0 ? "© OpenStreetMap contributors" : "",
+      }).addTo(map);
+    }
+    var points = [];
+    var destLat = number(data, "data-dest-lat");
+    var destLng = number(data, "data-dest-lng");
+    if (destLat !== null && destLng !== null) {
+      if (!area) {
+        area = window.L.circle([destLat, destLng], {
+          radius: 150, color: accent, weight: 2, fillColor: accent, fillOpacity: 0.15,
+        }).addTo(map);
+        area.bindTooltip(data.getAttribute("data-label-area"));
+      } else {
+        area.setLatLng([destLat, destLng]);
+      }
+      points.push([destLat, destLng]);
+    }
+    var driverLat = number(data, "data-driver-lat");
+    var driverLng = number(data, "data-driver-lng");
+    if (driverLat !== null && driverLng !== null) {
+      if (!driverMarker) {
+        driverMarker = window.L.marker([driverLat, driverLng], {
+          keyboard: false,
+          title: data.getAttribute("data-label-driver"),
+          icon: window.L.divIcon({ className: "", html: '<div class="driver-icon">' + TRUCK + "</div>", iconSize: [34, 34], iconAnchor: [17, 17] }),
+        }).addTo(map);
+      } else {
+        driverMarker.setLatLng([driverLat, driverLng]);
+      }
+      points.push([driverLat, driverLng]);
+    } else if (driverMarker) {
+      driverMarker.remove();
+      driverMarker = null;
+    }
+    if (first && points.length) {
+      map.fitBounds(points, { padding: [48, 48], maxZoom: 16 });
+    }
+    map.invalidateSize();
+  }
+
+  function isBeingEdited(container) {
+    var fields = container.querySelectorAll("input, textarea, select");
+    for (var i = 0; i < fields.length; i++) {
+      var field = fields[i];
+      if (field === document.activeElement) return true;
+      if (field.type === "radio" || field.type === "checkbox") {
+        if (field.checked !== field.defaultChecked) return true;
+      } else if (field.type !== "hidden" && field.value !== field.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "actions" && isBeingEdited(target)) event.detail.shouldSwap = false;
+  });
+  document.body.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (event.target && event.target.id === "map-data") updateMap();
+  });
+  document.body.addEventListener("htmx:afterSettle", function () {
+    updateMap();
+    if (isFinal()) stopPolling();
+  });
+  document.body.addEventListener("htmx:sseOpen", function () {
+    if (live) live.classList.add("connected");
+    stopPolling();
+    // Anything that changed between this page's render (or the last
+    // connection) and now was announced to nobody: look once.
+    refresh();
+    opened = true;
+  });
+  document.body.addEventListener("htmx:sseError", function () {
+    if (live) live.classList.remove("connected");
+    startPolling();
+  });
+  document.body.addEventListener("htmx:sseClose", function () {
+    if (live) live.classList.remove("connected");
+  });
+
+  if (!("EventSource" in window) && !isFinal()) startPolling();
+  updateMap();
+  window.trackingPage = { refresh: refresh, isPolling: function () { return pollTimer !== null; }, opened: function () { return opened; } };
+})();
