@@ -227,6 +227,10 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 SESSION_COOKIE_HTTPONLY = True
+# security.W003 looks for Django's CSRF middleware by its exact path; ours is
+# a subclass of it (tracking_portal/csrf.py), and a test checks it stays in
+# MIDDLEWARE.
+SILENCED_SYSTEM_CHECKS = ["security.W003"]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)

@@ -39,3 +39,13 @@ def test_same_origin_without_the_token_is_refused(browser):
 
 def test_every_response_says_no_referrer(browser):
     assert browser.get(LOGIN)["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_csrf_middleware_in_use_is_djangos_own_check():
+    # security.W003 is silenced because it looks for Django's middleware by
+    # name; this keeps that from hiding a CSRF middleware that went missing.
+    from django.conf import settings
+    from django.middleware.csrf import CsrfViewMiddleware
+    from django.utils.module_loading import import_string
+
+    assert any(issubclass(import_string(path), CsrfViewMiddleware) for path in settings.MIDDLEWARE)
