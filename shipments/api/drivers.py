@@ -22,7 +22,7 @@ def record_locations(request: HttpRequest, payload: LocationsIn):
         outcome = drivers.record_locations(
             brand=request.auth.brand,
             driver_ref=payload.driver_ref,
-            pings=[drivers.Ping(**ping.dict()) for ping in payload.pings],
+            pings=[drivers.Ping(**ping.model_dump()) for ping in payload.pings],
         )
     except drivers.PingRejected as rejected:
         raise Problem(
