@@ -37,8 +37,8 @@ EPOCH_TTL_SECONDS = 3 * 86400
 
 # Stable across processes (pages rendered by one are served by another) and
 # unguessable without SECRET_KEY, so carrier text can't smuggle one in.
-NONCE_PLACEHOLDER = "n" + salted_hmac("page-cache-nonce", "placeholder").hexdigest()[:30]
-CSRF_PLACEHOLDER = "c" + salted_hmac("page-cache-csrf", "placeholder").hexdigest()[:30]
+NONCE_PLACEHOLDER = "n" + salted_hmac("page-cache-nonce", "placeholder", algorithm="sha256").hexdigest()[:30]
+CSRF_PLACEHOLDER = "c" + salted_hmac("page-cache-csrf", "placeholder", algorithm="sha256").hexdigest()[:30]
 
 _client: redis.Redis | None = None
 _client_lock = threading.Lock()
