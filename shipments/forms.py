@@ -1,5 +1,4 @@
 from django import forms
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 
@@ -34,7 +33,6 @@ class RatingForm(forms.Form):
         choices=[(n, str(n)) for n in range(5, 0, -1)],
         coerce=int,
         widget=forms.RadioSelect,
-        validators=[MinValueValidator(1), MaxValueValidator(5)],
     )
     comment = forms.CharField(
         label=_("Anything to add? (optional)"),

@@ -108,8 +108,8 @@ def _render_page(template_name: str, shipment: Shipment, language: str, **extra)
             instructions_form=InstructionsForm(),
             rating_form=RatingForm(),
             subscribe_form_template=_subscribe_form_template(),
-            **extra,
         )
+        context.update(extra)
         return render_to_string(template_name, context)
 
 
@@ -213,8 +213,8 @@ def instructions(request, token: str):
         try:
             leave_delivery_instructions(shipment_id=shipment.pk, instructions=form.cleaned_data["instructions"])
         except ActionRefused as refusal:
-            form.add_error(None, REFUSALS[str(refusal)])
-            shipment = _live_shipment(token)
+            # The form may not be on the page any more: say why at the top.
+            return _form_failed(request, _live_shipment(token), action_error=REFUSALS[str(refusal)])
         else:
             return _see_other(shipment.get_absolute_url() + "#instructions")
     return _form_failed(request, shipment, instructions_form=form)
@@ -232,8 +232,7 @@ def rating(request, token: str):
                 shipment_id=shipment.pk, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"]
             )
         except ActionRefused as refusal:
-            form.add_error(None, REFUSALS[str(refusal)])
-            shipment = _live_shipment(token)
+            return _form_failed(request, _live_shipment(token), action_error=REFUSALS[str(refusal)])
         else:
             return _see_other(shipment.get_absolute_url() + "#rating")
     return _form_failed(request, shipment, rating_form=form)
