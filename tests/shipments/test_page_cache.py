@@ -1,0 +1,75 @@
+"""The page cache (shipments/page_cache.py): needs Redis (REDIS_URL)."""
+
+import re
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from shipments import page_cache, services
+from tests.conftest import event
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not settings.REDIS_URL, reason="the page cache needs Redis (set REDIS_URL)"),
+]
+
+
+def without_visitor_tokens(response) -> str:
+    html = re.sub(r'nonce="[^"]+"', "", response.content.decode())
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+
+
+def get(client, shipment, **headers):
+    return client.get(shipment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en", **headers)
+
+
+def test_a_warm_page_needs_no_query(client, shipment, django_assert_num_queries):
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
+    first = get(client, shipment)
+    with django_assert_num_queries(0):
+        warm = get(client, shipment)
+    assert warm.status_code == 200
+    assert without_visitor_tokens(warm) == without_visitor_tokens(first)
+
+
+def test_a_recorded_event_invalidates_the_page_and_its_fragments(client, shipment):
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
+    assert "In transit" in get(client, shipment).content.decode()
+    assert "In transit" in get(client, shipment, HTTP_HX_REQUEST="true").content.decode()
+    services.record_event(shipment_id=shipment.pk, event=event("out_for_delivery", 10))
+    assert "Out for delivery</h1>" in get(client, shipment).content.decode()
+    assert "Out for delivery</h1>" in get(client, shipment, HTTP_HX_REQUEST="true").content.decode()
+
+
+def test_languages_are_kept_apart(client, shipment):
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
+    assert "In transit" in get(client, shipment).content.decode()
+    german = client.get(shipment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="de")
+    assert "Unterwegs" in german.content.decode() and german["Content-Language"] == "de"
+    assert "In transit" in get(client, shipment).content.decode()
+
+
+def test_nothing_of_one_visitor_is_stored(shipment):
+    first, second = Client(), Client()
+    pages = [get(c, shipment).content.decode() for c in (first, second)]
+    tokens = [re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1) for html in pages]
+    nonces = [re.search(r'nonce="([^"]+)"', html).group(1) for html in pages]
+    assert tokens[0] != tokens[1] and nonces[0] != nonces[1]
+    client = page_cache.shared_redis()
+    stored = b"".join(client.get(key) for key in client.scan_iter(f"tp:page:{shipment.public_token}:*"))
+    assert stored
+    for value in tokens + nonces:
+        assert value.encode() not in stored
+    assert page_cache.CSRF_PLACEHOLDER.encode() in stored and page_cache.NONCE_PLACEHOLDER.encode() in stored
+
+
+def test_a_page_rendered_before_a_change_is_never_served_after_it(client, shipment):
+    """A render that read the database before a change and stored its page
+    after the change's invalidation must not win."""
+    variant = "page:~en"
+    before = page_cache.lookup(shipment.public_token, variant)
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit"))  # bumps the epoch
+    page_cache.store(shipment.public_token, variant, before, html="stale page", language="en", expires_at=0)
+    assert page_cache.lookup(shipment.public_token, variant).html is None
+    assert "stale page" not in get(client, shipment).content.decode()
