@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -69,6 +69,13 @@ class BatchOutcome:
     status_change: StatusChange | None = None
 
 
+# What the database stores and a parcel can have: PostgreSQL refuses
+# offsets beyond ±15:59, and no scan is older than the portal's carriers.
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_OFFSET = timedelta(hours=16)
+
+
 def validate_event(event: NewEvent) -> None:
     if event.status not in Status.__members__.values():
         raise EventRejected(f"Unknown status {event.status!r}.", field="status")
@@ -76,6 +83,8 @@ def validate_event(event: NewEvent) -> None:
         raise EventRejected(f"Unknown substatus {event.substatus!r}.", field="substatus")
     if timezone.is_naive(event.occurred_at):
         raise EventRejected("occurred_at needs a time zone offset.", field="occurred_at")
+    if not EARLIEST_EVENT <= event.occurred_at < LATEST_EVENT or abs(event.occurred_at.utcoffset()) >= MAX_OFFSET:
+        raise EventRejected("occurred_at is out of range.", field="occurred_at")
     if event.source not in EventSource.values:
         raise EventRejected(f"Unknown source {event.source!r}.", field="source")
     if event.location_lat is not None and not -90 <= event.location_lat <= 90:

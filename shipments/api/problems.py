@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
-from django.db import OperationalError
+from django.db import DataError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -170,6 +170,13 @@ def install(api) -> None:
     def _database_down(exc: OperationalError) -> Problem:
         logger.warning("API answered 503, database unavailable: %s", exc)
         return database_unavailable()
+
+    @handle(DataError)
+    def _out_of_range(exc: DataError) -> Problem:
+        # The schemas keep values within what the database stores; this is
+        # the backstop, and the transaction has been rolled back.
+        logger.warning("API answered 422 for a value the database refused: %s", exc)
+        return Problem(422, "Invalid request", "A value is out of the range the portal can store.", kind="out-of-range")
 
     @handle(Exception)
     def _unexpected(exc: Exception) -> Problem:

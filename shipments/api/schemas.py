@@ -8,16 +8,49 @@ that one bad event is answered as that item's error and the rest are kept.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import AwareDatetime, BaseModel, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Strict, model_validator
 
 from ..statuses import Status, Substatus
 
 MAX_BATCH = 1000
 STATUS_VALUES = ", ".join(s.value for s in Status)
 SUBSTATUS_VALUES = ", ".join(s.value for s in Substatus if s.value)
+
+
+def _text(value):
+    # JSON has no date type: a date or time is a string, never a number of
+    # seconds that pydantic would otherwise read as a Unix time.
+    if not isinstance(value, str):
+        raise ValueError("Expected an ISO 8601 string.")
+    return value
+
+
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    # Stored in UTC: an offset the database cannot hold (beyond ±15:59) or a
+    # year no parcel has is refused here rather than by the database.
+    if value.tzinfo is None:
+        return value  # answered per item by the services, with its field
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("Date and time out of range.") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(f"Date and time must be between {EARLIEST:%Y} and {LATEST:%Y}.")
+    return utc
+
+
+Timestamp = Annotated[dt.datetime, BeforeValidator(_text), AfterValidator(_in_utc)]
+ZonedTimestamp = Annotated[AwareDatetime, BeforeValidator(_text), AfterValidator(_in_utc)]
+Day = Annotated[dt.date, BeforeValidator(_text)]
+# A number, not a numeric string.
+Number = Annotated[float, Strict()]
 
 
 class In(BaseModel):
@@ -40,13 +73,13 @@ class DestinationIn(In):
     city: str = Field("", max_length=100)
     postcode: str = Field("", max_length=20)
     country: str = Field("", max_length=2, description="ISO 3166-1 alpha-2.")
-    lat: float | None = Field(None, ge=-90, le=90)
-    lng: float | None = Field(None, ge=-180, le=180)
+    lat: Number | None = Field(None, ge=-90, le=90)
+    lng: Number | None = Field(None, ge=-180, le=180)
 
 
 class WindowIn(In):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ZonedTimestamp
+    end: ZonedTimestamp
 
     @model_validator(mode="after")
     def end_after_start(self):
@@ -62,19 +95,19 @@ class ShipmentIn(In):
     recipient: RecipientIn = Field(default_factory=RecipientIn)
     destination: DestinationIn = Field(default_factory=DestinationIn)
     promised_window: WindowIn | None = None
-    eta: AwareDatetime | None = None
+    eta: ZonedTimestamp | None = None
 
 
 class LocationIn(In):
-    lat: float | None = None
-    lng: float | None = None
+    lat: Number | None = None
+    lng: Number | None = None
     city: str = Field("", max_length=100)
 
 
 class EventIn(In):
     tracking_number: str = Field(min_length=1, max_length=64)
     status: str = Field(max_length=32, description=f"One of: {STATUS_VALUES}.")
-    occurred_at: dt.datetime = Field(description="With a time zone offset, like 2026-11-26T08:02:00Z.")
+    occurred_at: Timestamp = Field(description="With a time zone offset, like 2026-11-26T08:02:00Z.")
     external_id: str = Field(
         "", max_length=128, description="The source's id; an event sent again with the same id is a duplicate."
     )
@@ -174,12 +207,12 @@ class ShipmentOut(Schema):
 
 
 class PingIn(In):
-    lat: float = Field(ge=-90, le=90)
-    lng: float = Field(ge=-180, le=180)
-    recorded_at: AwareDatetime
-    accuracy_m: float | None = Field(None, ge=0)
-    speed_mps: float | None = Field(None, ge=0)
-    heading_deg: float | None = Field(None, ge=0, le=360)
+    lat: Number = Field(ge=-90, le=90)
+    lng: Number = Field(ge=-180, le=180)
+    recorded_at: ZonedTimestamp
+    accuracy_m: Number | None = Field(None, ge=0)
+    speed_mps: Number | None = Field(None, ge=0)
+    heading_deg: Number | None = Field(None, ge=0, le=360)
 
 
 class LocationsIn(In):
@@ -204,7 +237,7 @@ class LocationsOut(Schema):
 
 class RouteIn(In):
     driver_ref: str = Field(min_length=1, max_length=64)
-    date: dt.date
+    date: Day
     stops: list[str] = Field(max_length=MAX_BATCH, description="Tracking numbers, in the order of delivery.")
 
 
@@ -219,5 +252,5 @@ class WebhookEnvelope(In):
     in ``data`` in the same form as POST /api/v1/events."""
 
     type: str = Field(max_length=100)
-    timestamp: dt.datetime | None = None
+    timestamp: Timestamp | None = None
     data: EventBatchIn

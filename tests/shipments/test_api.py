@@ -369,3 +369,24 @@ def test_events_posted_one_by_one_or_in_a_batch_agree(api, make_shipment):
     one, all_ = Shipment.objects.get(tracking_number="ONE"), Shipment.objects.get(tracking_number="ALL")
     assert one.status == all_.status == "delivered"
     assert one.delivered_at == all_.delivered_at
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["0306-10-15T06:00:41+19:19", "1969-12-31T23:59:59Z", "2150-01-01T00:00:00Z", "0001-01-01T00:00:00-05:00"],
+)
+def test_timestamps_out_of_range_are_422_not_a_database_error(api, make_shipment, when):
+    make_shipment(tracking_number="LM1")
+    problem = is_problem(api.post("/events", {"events": [scan("LM1", at=when)]}), 422)
+    assert "#/events/0/occurred_at" in pointers(problem)
+    problem = is_problem(
+        api.post("/locations", {"driver_ref": "d", "pings": [{"lat": 0, "lng": 0, "recorded_at": when}]}), 422
+    )
+    assert "#/pings/0/recorded_at" in pointers(problem)
+    assert not TrackingEvent.objects.exists()
+
+
+def test_timestamps_are_stored_in_utc(api, make_shipment):
+    make_shipment(tracking_number="LM1")
+    api.post("/events", {"events": [scan("LM1", at="2026-11-26T23:30:00-09:30")]})
+    assert TrackingEvent.objects.get().occurred_at == T0.replace(day=27, hour=9)

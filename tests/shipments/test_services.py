@@ -1,7 +1,7 @@
 """record_event: the one status writer, against the real database."""
 
 import threading
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from django.db import connection
@@ -268,3 +268,13 @@ def test_two_concurrent_events_make_one_transition(brand):
     assert changes.get().new_status == "out_for_delivery"
     assert sum(1 for r in results if r.status_change) == 1
     assert TrackingEvent.objects.filter(shipment=shipment).count() == 10
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [T0.replace(year=1999), T0.replace(year=2100), T0.replace(tzinfo=timezone(timedelta(hours=16, minutes=30)))],
+)
+def test_events_out_of_the_storable_range_are_rejected(shipment, occurred_at):
+    with pytest.raises(EventRejected) as excinfo:
+        services.record_event(shipment_id=shipment.pk, event=NewEvent(status="in_transit", occurred_at=occurred_at))
+    assert excinfo.value.field == "occurred_at"
