@@ -217,7 +217,12 @@ def test_a_worker_killed_mid_send_loses_nothing(workers, endpoint, webhook_brand
     notification.refresh_from_db()
     assert notification.attempts == 2
     assert [r["id"] for r in endpoint.received] == [f"msg_notification_{notification.pk}"] * 2
-    assert WebhookAttempt.objects.filter(notification=notification, succeeded=True).count() == 1
+    # The attempt is logged just after the result is recorded, outside the
+    # duplicate window.
+    wait_for(lambda: WebhookAttempt.objects.filter(notification=notification).exists(), what="the attempt log")
+    assert list(WebhookAttempt.objects.filter(notification=notification).values_list("succeeded", "status_code")) == [
+        (True, 200)
+    ]
 
     # Delivered twice more, by the sweep and by a duplicate task: no new send.
     tasks.enqueue_sends([notification.pk, notification.pk])
