@@ -472,3 +472,16 @@ def test_undelivered_receipt_marks_failed_with_the_code(shipment):
 
 def test_channel_choices_cover_customer_and_brand(db):
     assert {c.value for c in Channel} == {"sms", "email", "webhook"}
+
+
+def test_the_sweep_command_sends_what_is_due_in_process(shipment, memory_sms, eager_celery):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    change = change_to(shipment, "delivered")
+    StatusChange.objects.filter(pk=change.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    out = StringIO()
+    call_command("notifications_sweep", stdout=out)
+    assert "Planned 1 status change(s); 2 of 2 due" in out.getvalue()
+    assert len(memory_sms) == 1
