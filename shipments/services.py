@@ -297,6 +297,10 @@ def _apply_to_shipment(
     deciding = outcome.deciding_event
     if deciding is not None:
         shipment.substatus = deciding.substatus
+        if outcome.status == Status.DELIVERED:
+            # A late, earlier delivery scan keeps the status but moves the
+            # time: delivered_at, like the status, follows from the set.
+            shipment.delivered_at = deciding.occurred_at
 
     if outcome.status == old_status:
         return None

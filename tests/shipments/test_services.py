@@ -278,3 +278,143 @@ def test_events_out_of_the_storable_range_are_rejected(shipment, occurred_at):
     with pytest.raises(EventRejected) as excinfo:
         services.record_event(shipment_id=shipment.pk, event=NewEvent(status="in_transit", occurred_at=occurred_at))
     assert excinfo.value.field == "occurred_at"
+
+
+# --- the batch path: many shipments in one transaction -------------------------------
+
+
+def state(shipment_id):
+    s = Shipment.objects.get(pk=shipment_id)
+    timeline = list(
+        TrackingEvent.objects.filter(shipment_id=shipment_id).values_list(
+            "occurred_at", "source", "external_id", "status"
+        )
+    )
+    return (s.status, s.substatus, s.delivered_at, s.last_event_at, timeline)
+
+
+def test_brand_batch_answers_each_item_and_writes_the_valid_ones(brand, other_brand, make_shipment):
+    mine = make_shipment(tracking_number="A1")
+    make_shipment(tracking_number="B1", for_brand=other_brand)
+    outcomes = services.record_brand_events(
+        brand=brand,
+        items=[
+            ("A1", event("in_transit", 0)),
+            ("B1", event("in_transit", 0)),
+            ("A1", event("teleported", 1)),
+            ("A1", event("in_transit", 0)),
+            ("A1", event("out_for_delivery", 5)),
+        ],
+    )
+    assert [o.result for o in outcomes] == ["accepted", "error", "error", "duplicate", "accepted"]
+    assert isinstance(outcomes[1].error, services.UnknownShipment)
+    assert outcomes[2].error.field == "status"
+    mine.refresh_from_db()
+    assert mine.status == "out_for_delivery"
+    assert StatusChange.objects.filter(shipment=mine).count() == 1
+    assert not TrackingEvent.objects.filter(shipment__brand=other_brand).exists()
+
+
+def test_brand_batch_queries_do_not_grow_with_the_batch(brand, make_shipment, django_assert_max_num_queries):
+    numbers = [make_shipment().tracking_number for _ in range(30)]
+    items = [(n, event("in_transit", i, external_id=f"e{i}")) for i, n in enumerate(numbers)]
+    # Lock, dedupe, insert events, insert status changes, update shipments,
+    # plus the savepoint around them.
+    with django_assert_max_num_queries(7):
+        services.record_brand_events(brand=brand, items=items)
+    assert StatusChange.objects.count() == 30
+
+
+def test_brand_batch_replays_the_timeline_for_a_late_event(brand, make_shipment):
+    shipment = make_shipment(tracking_number="A1")
+    services.record_event(shipment_id=shipment.pk, event=event("out_for_delivery", 60))
+    services.record_brand_events(brand=brand, items=[("A1", event("in_transit", 10)), ("A1", event("delivered", 30))])
+    shipment.refresh_from_db()
+    assert shipment.status == "delivered"
+    assert shipment.delivered_at == T0 + timedelta(minutes=30)
+
+
+batch_specs = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=2),
+        statuses,
+        st.integers(min_value=0, max_value=30),
+        st.sampled_from(["api", "driver", "carrier"]),
+        st.sampled_from(["", "delayed", "weather_delay"]),
+    ),
+    min_size=1,
+    max_size=12,
+    unique_by=lambda t: (t[0], t[2], t[3]),
+)
+
+
+class TestBatchAndSinglePathsAgree(HypothesisTestCase):
+    """Events for several shipments sent as one brand batch end exactly as
+    the same events sent one by one, in any order, with resends."""
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(specs=batch_specs, data=st.data())
+    def test_batch_equals_one_by_one(self, specs, data):
+        brand = Brand.objects.create(name="B", slug=f"batch{Brand.objects.count()}")
+        items = [
+            (n, event(status, minutes, external_id=f"{source}-{minutes}", source=source, substatus=substatus))
+            for n, status, minutes, source, substatus in specs
+        ]
+        single = [services.create_shipment(brand=brand, tracking_number=f"S{n}")[0] for n in range(3)]
+        batched = [services.create_shipment(brand=brand, tracking_number=f"B{n}")[0] for n in range(3)]
+
+        for n, e in data.draw(st.permutations(items)):
+            services.record_event(shipment_id=single[n].pk, event=e)
+        resent = data.draw(st.lists(st.sampled_from(items), max_size=4))
+        batch = data.draw(st.permutations(items + resent))
+        outcomes = services.record_brand_events(brand=brand, items=[(f"B{n}", e) for n, e in batch])
+
+        assert sum(o.result == "accepted" for o in outcomes) == len(items)
+        for n in range(3):
+            assert state(single[n].pk) == state(batched[n].pk)
+            changes = StatusChange.objects.filter(shipment=batched[n])
+            assert changes.count() <= 1
+            if changes:
+                assert changes.get().new_status == Shipment.objects.get(pk=batched[n].pk).status
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_over_the_same_shipments_neither_deadlock_nor_double_transition(brand):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL (set DATABASE_URL)")
+    numbers = [services.create_shipment(brand=brand, tracking_number=f"C{n}")[0].tracking_number for n in range(20)]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def send(order, prefix):
+        try:
+            barrier.wait()
+            services.record_brand_events(
+                brand=brand, items=[(n, event("out_for_delivery", 0, external_id=f"{prefix}-{n}")) for n in order]
+            )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=send, args=(numbers, "fwd")),
+        threading.Thread(target=send, args=(list(reversed(numbers)), "rev")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert StatusChange.objects.count() == 20
+    assert TrackingEvent.objects.count() == 40
+
+
+def test_delivered_at_is_the_earliest_delivery_whatever_the_arrival_order(make_shipment):
+    first, second = make_shipment(), make_shipment()
+    for shipment, order in [(first, [10, 5]), (second, [5, 10])]:
+        for minutes in order:
+            services.record_event(shipment_id=shipment.pk, event=event("delivered", minutes))
+        shipment.refresh_from_db()
+        assert shipment.delivered_at == T0 + timedelta(minutes=5)
