@@ -1,0 +1,207 @@
+"""The tracking page in a real browser: live updates, no JavaScript, accessibility."""
+
+import datetime as dt
+
+import httpx
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from shipments import keys, services
+from shipments.models import Driver, Route, Stop
+from shipments.services import NewEvent
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def scan(status, minutes_ago, text, external_id, city="London"):
+    return NewEvent(
+        status=status,
+        occurred_at=timezone.now() - dt.timedelta(minutes=minutes_ago),
+        external_id=external_id,
+        description=text,
+        location_city=city,
+    )
+
+
+@pytest.fixture
+def parcel(brand, make_shipment):
+    brand.support_phone = "+442079460000"
+    brand.support_url = "https://acme.example/help"
+    brand.save()
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    shipment = make_shipment(
+        recipient_timezone="Europe/London",
+        promised_window_start=now + dt.timedelta(hours=2),
+        promised_window_end=now + dt.timedelta(hours=5),
+    )
+    services.record_events(
+        shipment_id=shipment.pk,
+        events=[
+            scan("info_received", 900, "Label created", "s1", "Reading"),
+            scan("in_transit", 400, "Left the Reading hub", "s2", "Reading"),
+            scan("in_transit", 60, "Arrived at the London depot", "s3"),
+        ],
+    )
+    driver = Driver.objects.create(
+        brand=brand, ref="drv-7", last_lat=51.5010, last_lng=-0.1250, last_position_at=timezone.now()
+    )
+    route = Route.objects.create(driver=driver, date=timezone.localdate())
+    ahead = make_shipment()
+    Stop.objects.create(route=route, shipment=ahead, sequence=1)
+    Stop.objects.create(route=route, shipment=shipment, sequence=2)
+    services.record_event(shipment_id=ahead.pk, event=scan("out_for_delivery", 30, "On the van", "a1"))
+    return shipment
+
+
+def post_events(base_url, brand, *events):
+    _, key = keys.create_api_key(brand=brand, name="browser test")
+    response = httpx.post(
+        base_url + "/api/v1/events",
+        json={"events": list(events)},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == len(events), response.text
+    return response
+
+
+def api_event(shipment, status, external_id, text):
+    return {
+        "tracking_number": shipment.tracking_number,
+        "status": status,
+        "occurred_at": timezone.now().isoformat(),
+        "external_id": external_id,
+        "description": text,
+        "location": {"city": "London"},
+    }
+
+
+def test_a_posted_event_shows_on_the_open_page_within_two_seconds(asgi_server, browser, brand, parcel, artifacts):
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("response", lambda response: response.status >= 400 and errors.append(f"{response.status} {response.url}"))
+    page.goto(asgi_server + parcel.get_absolute_url())
+    expect(page.locator("#status-headline")).to_have_text("In transit")
+    expect(page.locator("#map-card")).to_be_hidden()
+    expect(page.locator("#live.connected")).to_be_attached(timeout=5000)
+    page.evaluate("window.notReloaded = true")
+
+    post_events(asgi_server, brand, api_event(parcel, "out_for_delivery", "ofd-1", "On the van with your driver"))
+    expect(page.locator("#status-headline")).to_have_text("Out for delivery", timeout=2000)
+    expect(page.locator("#timeline .event-latest")).to_contain_text("On the van with your driver")
+    expect(page.locator("#status")).to_contain_text("The driver is 1 stop away.")
+    expect(page.locator("#map-card")).to_be_visible()
+    expect(page.locator("#map .driver-icon")).to_be_visible()
+    assert page.evaluate("window.notReloaded") is True
+    page.wait_for_timeout(300)
+    page.screenshot(path=artifacts / "tracking-out-for-delivery-390x844.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_timeout(300)
+    page.screenshot(path=artifacts / "tracking-out-for-delivery-1280x800.png", full_page=True)
+
+    post_events(asgi_server, brand, api_event(parcel, "delivered", "dlv-1", "Handed to the resident"))
+    expect(page.locator("#status-headline")).to_have_text("Delivered", timeout=2000)
+    expect(page.locator("#map-card")).to_be_hidden()
+    expect(page.locator("#rating form")).to_be_visible()
+    # The journey is over: the stream is closed and nothing polls.
+    expect(page.locator("#live.connected")).to_have_count(0)
+    expect(page.locator("#live")).to_contain_text("no longer updates")
+    assert page.evaluate("window.trackingPage.isPolling()") is False
+    assert page.evaluate("window.notReloaded") is True
+    page.screenshot(path=artifacts / "tracking-delivered-1280x800.png", full_page=True)
+    assert errors == []
+    context.close()
+
+
+def test_without_server_sent_events_the_page_polls(asgi_server, browser, brand, parcel):
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    page.clock.install()
+    page.route("**/events/", lambda route: route.abort())
+    page.goto(asgi_server + parcel.get_absolute_url())
+    expect(page.locator("#status-headline")).to_have_text("In transit")
+    page.wait_for_function("window.trackingPage && window.trackingPage.isPolling()", timeout=5000)
+
+    post_events(asgi_server, brand, api_event(parcel, "out_for_delivery", "ofd-poll", "On the van"))
+    page.clock.run_for(16_000)
+    expect(page.locator("#status-headline")).to_have_text("Out for delivery", timeout=3000)
+    context.close()
+
+
+def test_the_page_works_without_javascript(asgi_server, browser, parcel, artifacts):
+    context = browser.new_context(viewport=PHONE, locale="en-GB", java_script_enabled=False)
+    page = context.new_page()
+    page.goto(asgi_server + parcel.get_absolute_url())
+    expect(page.locator("#status-headline")).to_have_text("In transit")
+    expect(page.locator("#timeline .event")).to_have_count(3)
+    expect(page.locator("#timeline")).to_contain_text("Arrived at the London depot")
+    expect(page.locator("#map-card")).to_be_hidden()
+    expect(page.locator("#support")).to_contain_text("+442079460000")
+
+    page.get_by_label("Instructions for the driver").fill("Please leave it in the porch")
+    page.get_by_role("button", name="Save instructions").click()
+    expect(page.locator("#instructions")).to_contain_text("Your instructions were passed to the driver")
+    parcel.refresh_from_db()
+    assert parcel.delivery_instructions == "Please leave it in the porch"
+
+    page.get_by_role("link", name="DE").click()
+    expect(page.locator("#status-headline")).to_have_text("Unterwegs")
+    page.screenshot(path=artifacts / "tracking-no-javascript-de-390x844.png", full_page=True)
+
+    page.goto(asgi_server + "/track/?lang=en")
+    page.get_by_label("Tracking number").fill(parcel.tracking_number)
+    page.get_by_label("Delivery postcode or email address").fill("sw1a 2aa")
+    page.get_by_role("button", name="Find my parcel").click()
+    expect(page).to_have_url(asgi_server + parcel.get_absolute_url())
+    context.close()
+
+
+def serious_violations(page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} — "
+        + "; ".join(
+            node["target"][0] if isinstance(node["target"][0], str) else str(node["target"])
+            for node in violation["nodes"]
+        )
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+
+
+def test_no_serious_accessibility_violations(asgi_server, browser, brand, parcel, make_shipment):
+    services.record_event(shipment_id=parcel.pk, event=scan("out_for_delivery", 5, "On the van", "o1"))
+    delivered = make_shipment()
+    services.record_event(shipment_id=delivered.pk, event=scan("delivered", 5, "Delivered", "d1"))
+    services.attach_proof_of_delivery(shipment_id=delivered.pk, received_by="J. Smith")
+    pending = make_shipment()
+    expired = make_shipment()
+    services.record_event(
+        shipment_id=expired.pk,
+        event=NewEvent(status="delivered", occurred_at=timezone.now() - dt.timedelta(days=40), external_id="old"),
+    )
+
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    found = {}
+    for name, path in [
+        ("out for delivery", parcel.get_absolute_url()),
+        ("delivered", delivered.get_absolute_url()),
+        ("pending", pending.get_absolute_url()),
+        ("expired", expired.get_absolute_url()),
+        ("look-up", "/track/"),
+        ("spanish", parcel.get_absolute_url() + "?lang=es"),
+    ]:
+        page.goto(asgi_server + path)
+        page.wait_for_load_state("networkidle") if name == "out for delivery" else None
+        found[name] = serious_violations(page)
+    assert found == {name: [] for name in found}
+    context.close()
