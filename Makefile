@@ -27,8 +27,12 @@ migrate: venv
 demo: migrate
 	$(BIN)/python manage.py load_demo
 
+# The demo day (simulate_deliveries) drives the demo driver through the API
+# beside the server, and stops with it.
 run: demo
 	@$(BIN)/python manage.py portal_urls --host $(HOST) --port $(PORT)
+	@$(BIN)/python manage.py simulate_deliveries --base-url http://$(HOST):$(PORT) & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null' EXIT; \
 	$(BIN)/python -m uvicorn tracking_portal.asgi:application --host $(HOST) --port $(PORT) \
 		--timeout-graceful-shutdown 5 --lifespan off
 
