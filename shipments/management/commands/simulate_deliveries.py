@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import math
 import struct
 import time
@@ -89,6 +90,8 @@ class Command(BaseCommand):
         brand = Brand.objects.filter(slug=DEMO_SLUG).first()
         if brand is None:
             raise CommandError("No demo brand: run `python manage.py load_demo` first.")
+        # Its own lines say what happens; one more per HTTP request is noise.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         api_key, raw_key = keys.create_api_key(brand=brand, name="simulate_deliveries")
         self.client = httpx.Client(
             base_url=base_url.rstrip("/") + "/api/v1", headers={"Authorization": f"Bearer {raw_key}"}, timeout=10
