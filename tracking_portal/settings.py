@@ -125,6 +125,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Unless told to reuse connections, Celery's Django fixup closes a prefork
+# worker's whole PostgreSQL pool around every task, and reopening it costs
+# more than the task. Connections are kept; tracking_portal/celery.py hands
+# each back to the pool after a task (and drops a broken one).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs (celery -A tracking_portal beat). The notification sweep
