@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from shipments.models import LocationPing, Shipment, StatusChange
@@ -152,6 +152,13 @@ def _customer_subscriptions(shipment: Shipment, channel: str, notify_recipient: 
     return subscriptions
 
 
+# The order due notifications are handed out in: the recipient's phone
+# first, the brand's systems last.
+CHANNEL_ORDER = Case(
+    When(channel=Channel.SMS, then=Value(0)), When(channel=Channel.EMAIL, then=Value(1)), default=Value(2)
+)
+
+
 def plan_notifications(*, status_change_id: int) -> list[int]:
     """Turn one StatusChange into its Notification rows, once.
 
@@ -176,7 +183,7 @@ def plan_notifications(*, status_change_id: int) -> list[int]:
             change.save(update_fields=["processed_at"])
     return list(
         Notification.objects.filter(status_change_id=status_change_id, state=State.QUEUED, next_attempt_at__lte=now)
-        .order_by("pk")
+        .order_by(CHANNEL_ORDER, "pk")
         .values_list("pk", flat=True)
     )
 

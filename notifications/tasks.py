@@ -51,7 +51,15 @@ def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
 
 @shared_task(name="notifications.plan")
 def plan_notifications_task(status_change_id: int) -> None:
-    enqueue_sends(services.plan_notifications(status_change_id=status_change_id))
+    """Plan, then send the first notification right here and hand the rest
+    to other workers: one queue hop fewer for the message that matters most
+    (SMS is planned first), and the others still go out in parallel."""
+    due = services.plan_notifications(status_change_id=status_change_id)
+    if not due:
+        return
+    first, rest = due[0], due[1:]
+    enqueue_sends(rest)
+    send_notification_task(first)
 
 
 @shared_task(name="notifications.send")

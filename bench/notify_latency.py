@@ -1,0 +1,336 @@
+"""Notification latency: event committed → transport called, through a real
+Celery worker on Redis.
+
+    .venv/bin/python bench/notify_latency.py [--rate 200] [--seconds 30] [--burst 1000] [--concurrency 4]
+
+It makes its own database (test_<name> of DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/portal_notify_bench) and uses Redis db 7
+(REDIS_URL to change). The transport is the brand webhook, posting to a local
+fake endpoint in this process that notes when each request arrives; the
+commit time is taken by an on_commit callback registered before the event's
+own, so it is the moment the transaction committed.
+
+Three runs:
+  baseline  in-process (Celery eager): planning and sending run right after
+            commit in the recording process, no queue; the floor.
+  steady    --rate state-changing events/s for --seconds, each its own
+            transaction, through the worker (target p95 < 100 ms).
+  burst     --burst events committed in one transaction, as one API batch
+            (target: all sent within 2 s of the commit).
+Latencies are printed as p50/p95/p99 with their ratio to the baseline.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracking_portal.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_notify_bench")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import close_old_connections, connection, transaction  # noqa: E402
+
+from notifications.models import BrandNotificationSettings  # noqa: E402
+from shipments import services  # noqa: E402
+from shipments.models import Brand, EventSource, Shipment  # noqa: E402
+from shipments.services import NewEvent  # noqa: E402
+from tracking_portal.celery import app as celery_app  # noqa: E402
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+CYCLE = ["in_transit", "out_for_delivery", "failed_attempt"]
+PORTS = range(8530, 8540)
+
+
+class Endpoint:
+    """The brand's webhook endpoint: notes when each status change's
+    webhook arrives."""
+
+    def __init__(self):
+        self.arrived: dict[int, float] = {}
+        self.lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                now = time.time()
+                body = self.rfile.read(int(self.headers["content-length"]))
+                change_id = json.loads(body)["data"]["status_change_id"]
+                with endpoint.lock:
+                    endpoint.arrived.setdefault(change_id, now)
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        for port in PORTS:
+            try:
+                self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+                break
+            except OSError:
+                continue
+        else:
+            sys.exit(f"No free port in {PORTS}.")
+        self.server.daemon_threads = True
+        self.server.request_queue_size = 1024
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Recorder:
+    """Records state-changing events and notes each commit time."""
+
+    def __init__(self, shipment_ids):
+        self.shipment_ids = shipment_ids
+        self.counts = dict.fromkeys(shipment_ids, 0)
+        self.committed: dict[int, float] = {}
+        self.lock = threading.Lock()
+        base = datetime(2026, 1, 1, tzinfo=UTC)
+        self.clock = (base + timedelta(milliseconds=n) for n in itertools.count())
+
+    def next_event(self, shipment_id):
+        with self.lock:
+            k = self.counts[shipment_id]
+            self.counts[shipment_id] = k + 1
+            occurred_at = next(self.clock)
+        return NewEvent(
+            status=CYCLE[k % len(CYCLE)],
+            occurred_at=occurred_at,
+            source=EventSource.API,
+            external_id=f"{shipment_id}-{k}",
+            carrier_code="SCAN",
+        )
+
+    def record_one(self, shipment_id):
+        holder = {}
+        with transaction.atomic():
+            # Registered first, so it runs at commit before the event's own
+            # callback enqueues the task.
+            transaction.on_commit(lambda: holder.setdefault("at", time.time()))
+            recorded = services.record_event(shipment_id=shipment_id, event=self.next_event(shipment_id))
+        self.committed[recorded.status_change.pk] = holder["at"]
+
+    def record_batch(self, shipment_ids):
+        """One transaction for many shipments, as the API's batch path does."""
+        holder, changes = {}, []
+        with transaction.atomic():
+            transaction.on_commit(lambda: holder.setdefault("at", time.time()))
+            locked = Shipment.objects.select_for_update().filter(pk__in=shipment_ids).order_by("pk")
+            for shipment in locked:
+                outcome = services.apply_events(shipment, [self.next_event(shipment.pk)])
+                changes.append(outcome.status_change.pk)
+        for change_id in changes:
+            self.committed[change_id] = holder["at"]
+        return holder["at"]
+
+
+def paced(recorder, shipment_ids, rate, seconds, threads):
+    """Record `rate` events/s for `seconds`, each at its scheduled time."""
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    order = itertools.cycle(shipment_ids)
+    jobs = [(start + n / rate, next(order)) for n in range(total)]
+    late = 0
+
+    def run(job):
+        nonlocal late
+        due, shipment_id = job
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        elif delay < -0.05:
+            late += 1
+        try:
+            recorder.record_one(shipment_id)
+        finally:
+            close_old_connections()
+
+    with ThreadPoolExecutor(threads) as pool:
+        # Hand jobs over in time order; the pool's threads absorb the jitter
+        # of single commits.
+        list(pool.map(run, jobs))
+    elapsed = time.perf_counter() - start
+    return total / elapsed, late
+
+
+def wait_all(endpoint, change_ids, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with endpoint.lock:
+            missing = [c for c in change_ids if c not in endpoint.arrived]
+        if not missing:
+            return []
+        time.sleep(0.02)
+    return missing
+
+
+def percentiles(values):
+    values = sorted(values) or [float("nan")]
+    pick = lambda q: values[min(len(values) - 1, round(q * (len(values) - 1)))]  # noqa: E731
+    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": values[-1]}
+
+
+def latencies_ms(endpoint, recorder, change_ids):
+    return [(endpoint.arrived[c] - recorder.committed[c]) * 1000 for c in change_ids]
+
+
+def start_worker(concurrency, log_path):
+    database = urlsplit(os.environ["DATABASE_URL"])
+    env = {
+        **os.environ,
+        "DATABASE_URL": urlunsplit(database._replace(path="/" + connection.settings_dict["NAME"])),
+        "LOG_LEVEL": "WARNING",
+    }
+    log = open(log_path, "w")  # noqa: SIM115 - lives as long as the worker
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tracking_portal",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
+            "--hostname",
+            f"bench-{os.getpid()}@%h",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process
+
+
+def row(name, stats, baseline=None):
+    cells = [f"{stats[k]:7.1f}" for k in ("p50", "p95", "p99", "max")]
+    ratio = f"  ×{stats['p95'] / baseline['p95']:.1f} p95 vs baseline" if baseline else ""
+    return f"  {name:<9} p50 {cells[0]} ms  p95 {cells[1]} ms  p99 {cells[2]} ms  max {cells[3]} ms{ratio}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=4, help="worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="recording threads for the steady run")
+    parser.add_argument("--baseline-events", type=int, default=300)
+    args = parser.parse_args()
+
+    if connection.vendor != "postgresql":
+        sys.exit("This benchmark is for PostgreSQL: set DATABASE_URL=postgres://…")
+    database_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    worker = None
+    try:
+        endpoint = Endpoint()
+        brand = Brand.objects.create(name="Bench", slug="bench", webhook_url=endpoint.url, webhook_secret=SECRET)
+        BrandNotificationSettings.objects.create(brand=brand, sms_statuses=[], email_statuses=[])
+        shipment_ids = [
+            services.create_shipment(brand=brand, tracking_number=f"B{n:06d}")[0].pk
+            for n in range(max(args.burst, 1000))
+        ]
+        recorder = Recorder(shipment_ids)
+
+        # Baseline: no queue, the send runs in this process right after commit.
+        celery_app.conf.task_always_eager = True
+        before = set(recorder.committed)
+        for shipment_id in shipment_ids[: args.baseline_events]:
+            recorder.record_one(shipment_id)
+            time.sleep(0.005)
+        celery_app.conf.task_always_eager = False
+        baseline_ids = [c for c in recorder.committed if c not in before]
+        assert not wait_all(endpoint, baseline_ids, 10), "baseline sends missing"
+        baseline = percentiles(latencies_ms(endpoint, recorder, baseline_ids))
+
+        celery_app.control.purge()
+        worker = start_worker(args.concurrency, BASE_DIR / "bench" / ".notify_worker.log")
+        # Warm-up: the worker's processes connect and import on first use.
+        warm = set(recorder.committed)
+        for shipment_id in shipment_ids[:100]:
+            recorder.record_one(shipment_id)
+        warm_ids = [c for c in recorder.committed if c not in warm]
+        missing = wait_all(endpoint, warm_ids, 60)
+        assert not missing, f"warm-up: {len(missing)} not sent; see bench/.notify_worker.log"
+
+        before = set(recorder.committed)
+        achieved, late = paced(recorder, shipment_ids, args.rate, args.seconds, args.threads)
+        steady_ids = [c for c in recorder.committed if c not in before]
+        missing = wait_all(endpoint, steady_ids, 60)
+        steady = percentiles(latencies_ms(endpoint, recorder, [c for c in steady_ids if c not in missing]))
+        steady_span = max([endpoint.arrived[c] for c in steady_ids if c not in missing] or [time.time()]) - min(
+            recorder.committed[c] for c in steady_ids
+        )
+
+        time.sleep(1)
+        before = set(recorder.committed)
+        committed_at = recorder.record_batch(shipment_ids[: args.burst])
+        burst_ids = [c for c in recorder.committed if c not in before]
+        burst_missing = wait_all(endpoint, burst_ids, 30)
+        burst = percentiles(latencies_ms(endpoint, recorder, [c for c in burst_ids if c not in burst_missing]))
+        all_sent_in = (
+            max([endpoint.arrived[c] for c in burst_ids if c not in burst_missing] or [time.time()]) - committed_at
+        )
+
+        print(
+            f"\nnotification latency, event committed → webhook transport called ({args.concurrency} worker processes)"
+        )
+        print(row("baseline", baseline) + f"   ({len(baseline_ids)} events in-process, no queue)")
+        print(row("steady", steady, baseline))
+        print(
+            f"            {len(steady_ids)} events at {achieved:.0f}/s achieved (asked {args.rate:.0f}/s, "
+            f"{late} recorded >50 ms late); {len(steady_ids) / steady_span:.0f} sent/s; "
+            f"{len(missing)} not sent; target p95 < 100 ms: {'met' if steady['p95'] < 100 else 'NOT met'}"
+        )
+        print(row("burst", burst, baseline))
+        print(
+            f"            {len(burst_ids)} events in one transaction, all sent {all_sent_in:.2f} s after commit "
+            f"({len(burst_ids) / all_sent_in:.0f}/s); {len(burst_missing)} not sent; "
+            f"target all within 2 s: {'met' if all_sent_in < 2 and not burst_missing else 'NOT met'}"
+        )
+        print(f"  median steady/baseline p50 ratio: {steady['p50'] / baseline['p50']:.1f}")
+    finally:
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+        celery_app.control.purge()
+        connection.close()
+        connection.creation.destroy_test_db(database_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
