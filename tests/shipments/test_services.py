@@ -323,6 +323,15 @@ def test_brand_batch_queries_do_not_grow_with_the_batch(brand, make_shipment, dj
     with django_assert_max_num_queries(7):
         services.record_brand_events(brand=brand, items=items)
     assert StatusChange.objects.count() == 30
+    # Sent again, the whole batch is found as duplicates, in as few queries.
+    with django_assert_max_num_queries(5):
+        again = services.record_brand_events(brand=brand, items=items)
+    assert {o.result for o in again} == {"duplicate"}
+    assert TrackingEvent.objects.count() == 30
+    shipment = Shipment.objects.get(tracking_number=numbers[0])
+    change = StatusChange.objects.get(shipment=shipment)
+    assert (change.event.external_id, change.created_at is not None) == ("e0", True)
+    assert shipment.status_changed_at is not None and shipment.version == 2
 
 
 def test_brand_batch_replays_the_timeline_for_a_late_event(brand, make_shipment):
