@@ -122,9 +122,9 @@ def test_query_count_does_not_grow_with_the_number_of_events(client, make_shipme
         put_on_route(s, make_shipment())
 
     for s in (few, many):
-        with django_assert_max_num_queries(4):
+        with django_assert_max_num_queries(3):
             assert page(client, s).status_code == 200
-        with django_assert_max_num_queries(4):
+        with django_assert_max_num_queries(3):
             assert fragment(client, s).status_code == 200
 
 
