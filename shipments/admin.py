@@ -8,8 +8,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import selectors, services
-from .models import Brand, DeliveryRating, Driver, Route, Shipment, StatusChange, Stop, TrackingEvent
+from . import keys, selectors, services
+from .models import ApiKey, Brand, DeliveryRating, Driver, Route, Shipment, StatusChange, Stop, TrackingEvent
 from .statuses import STATUS_CHOICES
 
 
@@ -47,9 +47,18 @@ class BrandAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["staff"]
+    actions = ["rotate_inbound_webhook_secret"]
 
     def get_queryset(self, request):
         return selectors.brands_visible_to(request.user)
+
+    @admin.action(description=_("Rotate the inbound webhook secret (the old one stays valid until the next rotation)"))
+    def rotate_inbound_webhook_secret(self, request, queryset):
+        for brand in queryset:
+            brand.inbound_webhook_previous_secret = brand.inbound_webhook_secret
+            brand.inbound_webhook_secret = keys.new_webhook_secret()
+            brand.save(update_fields=["inbound_webhook_secret", "inbound_webhook_previous_secret"])
+        messages.success(request, _("New secrets are on each brand's page; senders should switch to them."))
 
 
 class TrackingEventInline(admin.TabularInline):
@@ -355,3 +364,47 @@ class DeliveryRatingAdmin(BrandScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(BrandScopedAdmin):
+    """Keys to the API. A new key is shown once, on the page that answers
+    its creation; only its hash is kept. Keys are revoked, not edited."""
+
+    list_display = ["prefix", "name", "brand", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["brand", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=prefix", "name"]
+    list_select_related = ["brand"]
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["brand", "name"]
+        return ["brand", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["brand", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            request.new_api_key = keys.issue_key(obj)
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # Rendered here rather than carried in a message, so the key is never
+        # stored anywhere, not even in the session.
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "api_key": obj,
+            "raw_key": request.new_api_key,
+            "title": _("New API key for %(brand)s") % {"brand": obj.brand},
+        }
+        return render(request, "admin/shipments/apikey/created.html", context)
+
+    @admin.action(description=_("Revoke the selected keys"))
+    def revoke(self, request, queryset):
+        live = list(queryset.filter(revoked_at=None))
+        for api_key in live:
+            keys.revoke_api_key(api_key=api_key)
+        messages.success(request, _("%(count)d keys revoked.") % {"count": len(live)})

@@ -25,11 +25,20 @@ def hash_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-def create_api_key(*, brand: Brand, name: str = "") -> tuple[ApiKey, str]:
-    """Make a key for the brand; returns the row and the key itself, which
-    is not stored and cannot be shown again."""
+def issue_key(api_key: ApiKey) -> str:
+    """Give an unsaved ApiKey a new key; returns the key itself, which is
+    not stored and cannot be shown again."""
     raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = ApiKey.objects.create(brand=brand, name=name, prefix=raw_key[:12], key_hash=hash_key(raw_key))
+    api_key.prefix = raw_key[:12]
+    api_key.key_hash = hash_key(raw_key)
+    return raw_key
+
+
+def create_api_key(*, brand: Brand, name: str = "") -> tuple[ApiKey, str]:
+    """Make a key for the brand; returns the row and the key itself."""
+    api_key = ApiKey(brand=brand, name=name)
+    raw_key = issue_key(api_key)
+    api_key.save()
     return api_key, raw_key
 
 
