@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -130,9 +130,13 @@ def handle_sms_reply(*, phone: str, text: str) -> str | None:
 # --- planning --------------------------------------------------------------
 
 
-def settings_for(brand_id: int) -> BrandNotificationSettings:
-    found = BrandNotificationSettings.objects.filter(brand_id=brand_id).first()
-    return found or BrandNotificationSettings(brand_id=brand_id)
+def settings_for(brand) -> BrandNotificationSettings:
+    """The brand's settings, or the defaults. Reads the row that
+    ``select_related("…brand__notification_settings")`` brought along."""
+    try:
+        return brand.notification_settings
+    except BrandNotificationSettings.DoesNotExist:
+        return BrandNotificationSettings(brand=brand)
 
 
 def _customer_subscriptions(shipment: Shipment, channel: str, notify_recipient: bool) -> list[Subscription]:
@@ -159,6 +163,17 @@ CHANNEL_ORDER = Case(
 )
 
 
+@dataclass
+class Plan:
+    """The due notifications of a status change: ``claimed`` is already
+    SENDING under ``claim_id`` for the caller to deliver; ``due`` are
+    queued, for the caller to enqueue."""
+
+    due: list[int]
+    claimed: Notification | None = None
+    claim_id: uuid.UUID | None = None
+
+
 def plan_notifications(*, status_change_id: int) -> list[int]:
     """Turn one StatusChange into its Notification rows, once.
 
@@ -167,31 +182,47 @@ def plan_notifications(*, status_change_id: int) -> list[int]:
     change, channel, recipient). Returns the ids of the change's queued
     notifications that are due now, for the caller to enqueue.
     """
+    return plan_and_claim(status_change_id=status_change_id, claim_first=False).due
+
+
+def plan_and_claim(*, status_change_id: int, claim_first: bool = True) -> Plan:
+    """``plan_notifications``, and with ``claim_first`` the first due
+    notification (SMS before email before webhook) is inserted already
+    claimed by the caller, in the planning transaction: one commit and one
+    queue hop fewer on the way to the transport. If the caller dies, that
+    claim's lease runs out and the sweep hands it to another worker.
+    """
     now = timezone.now()
+    claim_id = uuid.uuid4() if claim_first else None
+    claimed = None
     with transaction.atomic():
+        # Lock the status change only: FOR UPDATE over the joins would also
+        # lock the shipment (stalling record_event) and the brand (making
+        # every planner of one brand wait for the others).
         change = (
-            StatusChange.objects.select_for_update()
-            .select_related("shipment__brand", "event")
+            StatusChange.objects.select_for_update(of=("self",))
+            .select_related("shipment__brand__notification_settings", "event")
             .filter(pk=status_change_id)
             .first()
         )
         if change is None:
-            return []
+            return Plan(due=[])
         if change.processed_at is None:
-            _plan(change, now)
+            claimed = _plan(change, now, claim_id)
             change.processed_at = now
             change.save(update_fields=["processed_at"])
-    return list(
-        Notification.objects.filter(status_change_id=status_change_id, state=State.QUEUED, next_attempt_at__lte=now)
-        .order_by(CHANNEL_ORDER, "pk")
-        .values_list("pk", flat=True)
-    )
+    due = Notification.objects.filter(status_change_id=status_change_id, state=State.QUEUED, next_attempt_at__lte=now)
+    due_ids = list(due.order_by(CHANNEL_ORDER, "pk").values_list("pk", flat=True))
+    return Plan(due=due_ids, claimed=claimed, claim_id=claim_id if claimed else None)
 
 
-def _plan(change: StatusChange, now) -> None:
+CHANNEL_RANK = {Channel.SMS: 0, Channel.EMAIL: 1, Channel.WEBHOOK: 2}
+
+
+def _plan(change: StatusChange, now, claim_id: uuid.UUID | None) -> Notification | None:
     shipment = change.shipment
     brand = shipment.brand
-    brand_settings = settings_for(brand.pk)
+    brand_settings = settings_for(brand)
     status = change.new_status
     language = content.language_for(shipment)
     stale = now - change.created_at > STALE_AFTER
@@ -222,7 +253,28 @@ def _plan(change: StatusChange, now) -> None:
         rows.append(Notification(channel=Channel.WEBHOOK, recipient=brand.webhook_url, body=body, next_attempt_at=now))
     for row in rows:
         row.status_change, row.shipment, row.language = change, shipment, language
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    due_now = sorted((row for row in rows if row.next_attempt_at <= now), key=lambda row: CHANNEL_RANK[row.channel])
+    if claim_id is None or not due_now:
+        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        return None
+    first = due_now[0]
+    first.state, first.claim_id, first.attempts = State.SENDING, claim_id, 1
+    first.lease_until = now + timedelta(seconds=lease_seconds())
+    try:
+        # Unprocessed and locked, the change has no rows yet, so a plain
+        # insert (which returns the ids) meets no conflict, unless someone
+        # reset processed_at by hand: then plan without claiming.
+        with transaction.atomic():
+            Notification.objects.bulk_create(rows)
+    except IntegrityError:
+        first.state, first.claim_id, first.attempts, first.lease_until = State.QUEUED, None, 0, None
+        for row in rows:
+            row.pk = None
+        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        return None
+    if first.pk is None:  # a backend that does not return ids from bulk inserts
+        first = Notification.objects.get(status_change=change, channel=first.channel, recipient=first.recipient)
+    return first
 
 
 # --- sending ---------------------------------------------------------------
@@ -269,9 +321,16 @@ def send_notification(*, notification_id: int) -> SendResult:
     )
     if not claimed:
         return SendResult(Outcome.NOT_CLAIMED)
-    mine = Notification.objects.filter(pk=notification_id, state=State.SENDING, claim_id=claim_id)
     notification = Notification.objects.select_related("shipment__brand", "status_change").get(pk=notification_id)
+    return deliver_claimed(notification, claim_id=claim_id, now=now)
 
+
+def deliver_claimed(notification: Notification, *, claim_id: uuid.UUID, now=None) -> SendResult:
+    """Send a notification this worker has claimed, and record the result
+    only while the claim is still its own."""
+    now = now or timezone.now()
+    notification_id = notification.pk
+    mine = Notification.objects.filter(pk=notification_id, state=State.SENDING, claim_id=claim_id)
     refusal = _still_wanted(notification, now)
     if refusal is not None:
         mine.update(state=State.SKIPPED, last_error=refusal, claim_id=None, lease_until=None)

@@ -51,15 +51,16 @@ def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
 
 @shared_task(name="notifications.plan")
 def plan_notifications_task(status_change_id: int) -> None:
-    """Plan, then send the first notification right here and hand the rest
-    to other workers: one queue hop fewer for the message that matters most
-    (SMS is planned first), and the others still go out in parallel."""
-    due = services.plan_notifications(status_change_id=status_change_id)
-    if not due:
-        return
-    first, rest = due[0], due[1:]
-    enqueue_sends(rest)
-    send_notification_task(first)
+    """Plan, then send the first due notification right here (it was
+    claimed while planning) and hand the rest to other workers: one queue
+    hop fewer for the message that matters most (SMS first), while the
+    others still go out in parallel."""
+    plan = services.plan_and_claim(status_change_id=status_change_id)
+    enqueue_sends(plan.due)
+    if plan.claimed is not None:
+        result = services.deliver_claimed(plan.claimed, claim_id=plan.claim_id)
+        if result.retry_in is not None:
+            schedule_retry(plan.claimed.pk, result.retry_in)
 
 
 @shared_task(name="notifications.send")

@@ -485,3 +485,46 @@ def test_the_sweep_command_sends_what_is_due_in_process(shipment, memory_sms, ea
     call_command("notifications_sweep", stdout=out)
     assert "Planned 1 status change(s); 2 of 2 due" in out.getvalue()
     assert len(memory_sms) == 1
+
+
+def test_the_planner_claims_its_first_due_notification_in_the_planning_transaction(shipment, brand):
+    brand.webhook_url, brand.webhook_secret = "https://hooks.acme.example/parcels", WEBHOOK_SECRET
+    brand.save()
+    plan = services.plan_and_claim(status_change_id=change_to(shipment, "delivered").pk)
+    assert plan.claimed.channel == "sms"
+    claimed = Notification.objects.get(pk=plan.claimed.pk)
+    assert (claimed.state, claimed.claim_id, claimed.attempts) == (State.SENDING, plan.claim_id, 1)
+    assert claimed.lease_until > timezone.now()
+    assert sorted(Notification.objects.filter(pk__in=plan.due).values_list("channel", flat=True)) == [
+        "email",
+        "webhook",
+    ]
+    # Nobody else can take it while the lease holds.
+    assert services.send_notification(notification_id=claimed.pk).outcome == Outcome.NOT_CLAIMED
+
+
+def test_a_planner_that_dies_before_sending_leaves_a_lease_the_sweep_recovers(shipment, memory_sms):
+    plan = services.plan_and_claim(status_change_id=change_to(shipment, "delivered").pk)
+    assert plan.claimed is not None
+    # ... the worker dies here; later its lease has run out:
+    Notification.objects.filter(pk=plan.claimed.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert plan.claimed.pk in services.sweep().due_notifications
+    assert services.send_notification(notification_id=plan.claimed.pk).outcome == Outcome.SENT
+    assert Notification.objects.get(pk=plan.claimed.pk).attempts == 2
+    assert len(memory_sms) == 1
+
+
+def test_planning_again_after_a_reset_stamp_claims_nothing_and_duplicates_nothing(shipment):
+    change = change_to(shipment, "delivered")
+    services.plan_notifications(status_change_id=change.pk)
+    StatusChange.objects.filter(pk=change.pk).update(processed_at=None)
+    plan = services.plan_and_claim(status_change_id=change.pk)
+    assert plan.claimed is None
+    assert Notification.objects.count() == 2
+    assert set(Notification.objects.values_list("state", flat=True)) == {State.QUEUED}
+
+
+def test_the_plan_task_sends_the_first_itself_and_enqueues_the_rest(shipment, memory_sms, outbox, eager_celery):
+    tasks.plan_notifications_task.apply(args=[change_to(shipment, "delivered").pk])
+    assert len(memory_sms) == 1 and len(outbox) == 1
+    assert set(Notification.objects.values_list("state", "attempts")) == {(State.SENT, 1)}
