@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Strict, model_validator
+from pydantic import AfterValidator, AllowInfNan, AwareDatetime, BaseModel, BeforeValidator, Strict, model_validator
 
 from ..statuses import Status, Substatus
 
@@ -49,8 +49,8 @@ def _in_utc(value: dt.datetime) -> dt.datetime:
 Timestamp = Annotated[dt.datetime, BeforeValidator(_text), AfterValidator(_in_utc)]
 ZonedTimestamp = Annotated[AwareDatetime, BeforeValidator(_text), AfterValidator(_in_utc)]
 Day = Annotated[dt.date, BeforeValidator(_text)]
-# A number, not a numeric string.
-Number = Annotated[float, Strict()]
+# A finite number, not a numeric string.
+Number = Annotated[float, Strict(), AllowInfNan(False)]
 
 
 class In(BaseModel):

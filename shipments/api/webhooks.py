@@ -8,7 +8,6 @@ has an external id, so a second copy is answered as a duplicate.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pydantic
@@ -21,6 +20,7 @@ from ..models import Brand, EventSource
 from .auth import enforce_body_limit, enforce_rate_limit
 from .common import ProblemOut, batch_answer
 from .events import record_batch
+from .parser import loads
 from .problems import Problem, validation_problem
 from .schemas import BatchResult, WebhookEnvelope
 
@@ -73,7 +73,7 @@ def carrier_webhook(request: HttpRequest, source: str, brand_slug: str):
         raise _unauthorized(str(exc)) from None
 
     try:
-        document = json.loads(body)
+        document = loads(body)
     except ValueError as exc:
         raise Problem(400, "Invalid JSON", f"The body is not valid JSON: {exc}", kind="invalid-json") from None
 

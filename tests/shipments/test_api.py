@@ -390,3 +390,21 @@ def test_timestamps_are_stored_in_utc(api, make_shipment):
     make_shipment(tracking_number="LM1")
     api.post("/events", {"events": [scan("LM1", at="2026-11-26T23:30:00-09:30")]})
     assert TrackingEvent.objects.get().occurred_at == T0.replace(day=27, hour=9)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"events": [{"tracking_number": "LM1", "status": "in_transit", "occurred_at": "2026-11-26T08:00:00Z", '
+        '"description": "nul \\u0000 here"}]}',
+        '{"driver_ref": "d", "pings": [{"lat": 0, "lng": 0, "recorded_at": "2026-11-26T08:00:00Z", '
+        '"speed_mps": 1e999}]}',
+    ],
+)
+def test_values_the_database_or_json_cannot_hold_are_4xx(api, make_shipment, raw):
+    make_shipment(tracking_number="LM1")
+    path = "/events" if "events" in raw else "/locations"
+    response = api.post(path, raw=raw)
+    assert response.status_code in (400, 422)
+    is_problem(response, response.status_code)
+    assert not TrackingEvent.objects.exists()
