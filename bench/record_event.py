@@ -9,6 +9,13 @@ TrackingEvent.objects.create of the same rows, each in its own transaction.
 Rounds alternate between the two so that the machine's noise hits both; the
 medians and their ratio are printed. It makes and drops its own database
 (test_<name> of DATABASE_URL, default postgres://postgres@127.0.0.1:5432/portal_bench).
+
+After commit, record_event announces the change as it does in production:
+with REDIS_URL set (default: Redis database 14 on loopback, emptied at the
+end) that is a task enqueued for the notification workers and a message
+published for open pages. Without Redis, Celery would run the whole sending
+pipeline eagerly inside each call, which is the notification benchmark's
+business (bench/notify_latency.py), not this one's.
 """
 
 import argparse
@@ -23,8 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracking_portal.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -38,9 +46,7 @@ STATUS_CYCLE = ["in_transit", "out_for_delivery", "failed_attempt"]
 
 
 def make_shipments(brand, count, prefix):
-    return [
-        services.create_shipment(brand=brand, tracking_number=f"{prefix}{n:06d}")[0].pk for n in range(count)
-    ]
+    return [services.create_shipment(brand=brand, tracking_number=f"{prefix}{n:06d}")[0].pk for n in range(count)]
 
 
 def run_record_event(shipment_ids, events, clock):
@@ -112,6 +118,9 @@ def main():
         print(f"  ratio record_event / plain: {record / plain:.2f} (target at least 0.25)")
     finally:
         connection.creation.destroy_test_db(test_db, verbosity=0)
+        import redis
+
+        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
 
 
 if __name__ == "__main__":
