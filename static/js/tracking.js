@@ -96,7 +96,9 @@
       driverMarker = null;
     }
     if (first && points.length) {
-      map.fitBounds(points, { padding: [48, 48], maxZoom: 16 });
+      var bounds = window.L.latLngBounds(points);
+      if (area) bounds.extend(area.getBounds());
+      map.fitBounds(bounds, { padding: [24, 24], maxZoom: 16 });
     }
     map.invalidateSize();
   }
@@ -142,6 +144,8 @@
     if (live) live.classList.remove("connected");
   });
 
+  var liveText = document.getElementById("live-text");
+  if (liveText) liveText.hidden = false;
   if (!("EventSource" in window) && !isFinal()) startPolling();
   updateMap();
   window.trackingPage = { refresh: refresh, isPolling: function () { return pollTimer !== null; }, opened: function () { return opened; } };
