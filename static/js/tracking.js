@@ -97,7 +97,8 @@
     }
     if (first && points.length) {
       var bounds = window.L.latLngBounds(points);
-      if (area) bounds.extend(area.getBounds());
+      // The circle's own getBounds needs a map view, which this sets.
+      if (area) bounds.extend(area.getLatLng().toBounds(2 * area.getRadius()));
       map.fitBounds(bounds, { padding: [24, 24], maxZoom: 16 });
     }
     map.invalidateSize();
