@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import parse_accept_lang_header
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from . import page_cache
 from .customer import ActionRefused, leave_delivery_instructions, rate_delivery
@@ -53,7 +53,7 @@ REFUSALS = {
 }
 
 
-@require_GET
+@require_safe
 def home(request):
     return render(request, "shipments/home.html")
 
@@ -164,7 +164,8 @@ def _live_shipment(token: str) -> Shipment:
     return shipment
 
 
-@require_GET
+# HEAD too: link checkers and some mail scanners use it.
+@require_safe
 def tracking(request, token: str):
     """The tracking page; with htmx, its fragments. A warm page is one Redis
     round trip: no query, no rendering."""
