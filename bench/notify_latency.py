@@ -1,7 +1,7 @@
 """Notification latency: event committed → transport called, through a real
 Celery worker on Redis.
 
-    .venv/bin/python bench/notify_latency.py [--rate 200] [--seconds 30] [--burst 1000] [--concurrency 4]
+    .venv/bin/python bench/notify_latency.py [--rate 200] [--seconds 30] [--burst 1000] [--concurrency 6]
 
 It makes its own database (test_<name> of DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/portal_notify_bench) and uses Redis db 7
@@ -24,6 +24,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -232,6 +233,16 @@ def start_worker(concurrency, log_path):
     return process
 
 
+def stop_worker(worker):
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(5)
+
+
 def row(name, stats, baseline=None):
     cells = [f"{stats[k]:7.1f}" for k in ("p50", "p95", "p99", "max")]
     ratio = f"  ×{stats['p95'] / baseline['p95']:.1f} p95 vs baseline" if baseline else ""
@@ -243,7 +254,7 @@ def main():
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--burst", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=6, help="worker processes")
     parser.add_argument("--threads", type=int, default=4, help="recording threads for the steady run")
     parser.add_argument("--baseline-events", type=int, default=300)
     args = parser.parse_args()
@@ -319,14 +330,19 @@ def main():
             f"({len(burst_ids) / all_sent_in:.0f}/s); {len(burst_missing)} not sent; "
             f"target all within 2 s: {'met' if all_sent_in < 2 and not burst_missing else 'NOT met'}"
         )
-        print(f"  median steady/baseline p50 ratio: {steady['p50'] / baseline['p50']:.1f}")
+        print(f"  steady/baseline p50 ratio: {steady['p50'] / baseline['p50']:.1f}")
+        stop_worker(worker)
+        worker = None
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        handled = len(warm_ids) + len(steady_ids) + len(burst_ids)
+        print(
+            f"  worker CPU (user+sys, all its processes): {(used.ru_utime + used.ru_stime) * 1000 / handled:.1f} ms "
+            f"per notification over {handled}; the machine load average was {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores"
+        )
     finally:
-        if worker is not None and worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+        if worker is not None:
+            stop_worker(worker)
         celery_app.control.purge()
         connection.close()
         connection.creation.destroy_test_db(database_name, verbosity=0)

@@ -208,9 +208,13 @@ def plan_and_claim(*, status_change_id: int, claim_first: bool = True) -> Plan:
         if change is None:
             return Plan(due=[])
         if change.processed_at is None:
-            claimed = _plan(change, now, claim_id)
+            claimed, inserted = _plan(change, now, claim_id)
             change.processed_at = now
             change.save(update_fields=["processed_at"])
+            if claimed is not None and all(row.pk for row in inserted):
+                # The plain insert returned every id: no need to read them back.
+                due_ids = [row.pk for row in inserted if row.state == State.QUEUED and row.next_attempt_at <= now]
+                return Plan(due=due_ids, claimed=claimed, claim_id=claim_id)
     due = Notification.objects.filter(status_change_id=status_change_id, state=State.QUEUED, next_attempt_at__lte=now)
     due_ids = list(due.order_by(CHANNEL_ORDER, "pk").values_list("pk", flat=True))
     return Plan(due=due_ids, claimed=claimed, claim_id=claim_id if claimed else None)
@@ -219,7 +223,10 @@ def plan_and_claim(*, status_change_id: int, claim_first: bool = True) -> Plan:
 CHANNEL_RANK = {Channel.SMS: 0, Channel.EMAIL: 1, Channel.WEBHOOK: 2}
 
 
-def _plan(change: StatusChange, now, claim_id: uuid.UUID | None) -> Notification | None:
+def _plan(change: StatusChange, now, claim_id: uuid.UUID | None) -> tuple[Notification | None, list[Notification]]:
+    """Insert the change's notifications; with ``claim_id``, the first due
+    one is inserted claimed. Returns it (or None) and the rows, sorted SMS,
+    email, webhook."""
     shipment = change.shipment
     brand = shipment.brand
     brand_settings = settings_for(brand)
@@ -253,10 +260,11 @@ def _plan(change: StatusChange, now, claim_id: uuid.UUID | None) -> Notification
         rows.append(Notification(channel=Channel.WEBHOOK, recipient=brand.webhook_url, body=body, next_attempt_at=now))
     for row in rows:
         row.status_change, row.shipment, row.language = change, shipment, language
-    due_now = sorted((row for row in rows if row.next_attempt_at <= now), key=lambda row: CHANNEL_RANK[row.channel])
+    rows.sort(key=lambda row: CHANNEL_RANK[row.channel])
+    due_now = [row for row in rows if row.next_attempt_at <= now]
     if claim_id is None or not due_now:
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
-        return None
+        return None, rows
     first = due_now[0]
     first.state, first.claim_id, first.attempts = State.SENDING, claim_id, 1
     first.lease_until = now + timedelta(seconds=lease_seconds())
@@ -271,10 +279,10 @@ def _plan(change: StatusChange, now, claim_id: uuid.UUID | None) -> Notification
         for row in rows:
             row.pk = None
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
-        return None
-    if first.pk is None:  # a backend that does not return ids from bulk inserts
+        return None, rows
+    if first.pk is None:  # a backend that returns no ids from bulk inserts
         first = Notification.objects.get(status_change=change, channel=first.channel, recipient=first.recipient)
-    return first
+    return first, rows
 
 
 # --- sending ---------------------------------------------------------------
