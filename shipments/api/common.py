@@ -38,7 +38,7 @@ def responses(ok: dict[int, Any], *extra_errors: int) -> dict:
     return {**ok, frozenset(COMMON_ERRORS | set(extra_errors)): ProblemOut}
 
 
-def item_error(index: int, rejected: EventRejected) -> dict:
+def item_error(index: int, rejected: EventRejected, base: str = "#/events") -> dict:
     unknown = isinstance(rejected, UnknownShipment)
     field_parts = rejected.field.replace(".", "/") if rejected.field else ""
     return {
@@ -46,18 +46,21 @@ def item_error(index: int, rejected: EventRejected) -> dict:
         "title": "Unknown tracking number" if unknown else "Invalid event",
         "status": 404 if unknown else 422,
         "detail": str(rejected),
-        "pointer": f"#/events/{index}" + (f"/{field_parts}" if field_parts else ""),
+        "pointer": f"{base}/{index}" + (f"/{field_parts}" if field_parts else ""),
     }
 
 
-def batch_answer(outcomes: list[ItemOutcome]) -> dict:
+def batch_answer(outcomes: list[ItemOutcome], base: str = "#/events") -> dict:
+    """The per-item answer; ``base`` points at the list the items came from
+    (a carrier's body has its own shape), and an error's pointer names the
+    item, and the field when the service said which."""
     results = []
     counts = {"accepted": 0, "duplicate": 0, "error": 0}
     for index, outcome in enumerate(outcomes):
         counts[outcome.result] += 1
         item: dict[str, Any] = {"index": index, "result": outcome.result}
         if outcome.error is not None:
-            item["error"] = item_error(index, outcome.error)
+            item["error"] = item_error(index, outcome.error, base)
         results.append(item)
     return {
         "accepted": counts["accepted"],

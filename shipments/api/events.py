@@ -29,9 +29,9 @@ def new_event(item: EventIn, source: str | None = None) -> NewEvent:
     )
 
 
-def record_batch(brand, batch: EventBatchIn, source: str | None = None) -> dict:
+def record_batch(brand, batch: EventBatchIn, source: str | None = None, base: str = "#/events") -> dict:
     items = [(item.tracking_number, new_event(item, source)) for item in batch.events]
-    return batch_answer(services.record_brand_events(brand=brand, items=items))
+    return batch_answer(services.record_brand_events(brand=brand, items=items), base)
 
 
 @router.post(

@@ -84,7 +84,7 @@ def carrier_webhook(request: HttpRequest, source: str, brand_slug: str):
             raise validation_problem(
                 [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
             ) from None
-        return record_batch(brand, envelope.data, source=EventSource.CARRIER)
+        return record_batch(brand, envelope.data, source=EventSource.CARRIER, base="#/data/events")
 
     try:
         items = adapter.events(document)
@@ -96,4 +96,4 @@ def carrier_webhook(request: HttpRequest, source: str, brand_slug: str):
             kind="validation-error",
             errors=[{"pointer": exc.pointer, "detail": str(exc), "code": "invalid"}],
         ) from None
-    return batch_answer(services.record_brand_events(brand=brand, items=items))
+    return batch_answer(services.record_brand_events(brand=brand, items=items), adapter.ITEMS_POINTER)

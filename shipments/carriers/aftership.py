@@ -39,6 +39,8 @@ SUBTAGS = {
     "Exception_013": Substatus.LOST,
     "AttemptFail_001": Substatus.RECIPIENT_UNAVAILABLE,
 }
+# Where the scans sit in the body, for the per-item answer's pointers.
+ITEMS_POINTER = "#/msg/checkpoints"
 HANDLED = {"tracking_update"}
 
 

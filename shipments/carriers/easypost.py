@@ -40,6 +40,8 @@ SUBSTATUSES = {
     "lost": Substatus.LOST,
     "refused": Substatus.REFUSED,
 }
+# Where the scans sit in the body, for the per-item answer's pointers.
+ITEMS_POINTER = "#/result/tracking_details"
 HANDLED = {"tracker.updated", "tracker.created"}
 
 

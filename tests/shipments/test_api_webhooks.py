@@ -89,6 +89,12 @@ def test_generic_signature_from_the_standardwebhooks_library_verifies(client, ca
     assert post(client, "generic", body, headers).status_code == 200
 
 
+def test_generic_item_errors_point_into_the_envelope(client, carrier_brand):
+    body = fixture("generic_events.json")
+    response = post(client, "generic", body, standard_headers(carrier_brand.inbound_webhook_secret, body))
+    assert response.json()["results"][1]["error"]["pointer"] == "#/data/events/1/tracking_number"
+
+
 def test_generic_accepts_the_previous_secret_during_rotation(client, carrier_brand, make_shipment):
     make_shipment(tracking_number="LM100001")
     body = fixture("generic_events.json")
@@ -210,6 +216,7 @@ def test_easypost_unknown_tracking_code_is_an_item_error(client, carrier_brand):
     response = post(client, "easypost", body, easypost_headers(EASYPOST_SECRET, body))
     assert response.json()["errors"] == 4
     assert {r["error"]["status"] for r in response.json()["results"]} == {404}
+    assert response.json()["results"][3]["error"]["pointer"] == "#/result/tracking_details/3/tracking_number"
 
 
 # --- AfterShip -------------------------------------------------------------------
