@@ -40,10 +40,20 @@ def _unauthorized(reason: str) -> Problem:
     exclude_none=True,
     summary="Receive a carrier webhook",
     openapi_extra={
+        "parameters": [
+            {"name": name, "in": "header", "required": False, "schema": {"type": "string"}, "description": text}
+            for name, text in [
+                ("webhook-id", "generic: the message id (Standard Webhooks)."),
+                ("webhook-timestamp", "generic: Unix seconds; refused if more than 5 minutes off."),
+                ("webhook-signature", 'generic: "v1,<base64 HMAC-SHA256 of id.timestamp.body>", space-separated.'),
+                ("X-Hmac-Signature", "easypost: hmac-sha256-hex=<hex HMAC-SHA256 of the body>."),
+                ("aftership-hmac-sha256", "aftership: base64 HMAC-SHA256 of the body."),
+            ]
+        ],
         "requestBody": {
             "description": "The source's own format, signed by its own scheme.",
             "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+        },
     },
 )
 def carrier_webhook(request: HttpRequest, source: str, brand_slug: str):
