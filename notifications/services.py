@@ -434,6 +434,7 @@ def _outgoing(notification: Notification) -> OutgoingMessage:
             to=notification.recipient,
             body=notification.body,
             signing_secret=shipment.brand.webhook_secret,
+            previous_signing_secret=shipment.brand.webhook_previous_secret,
         )
     return OutgoingMessage(
         notification_id=notification.pk, channel=notification.channel, to=notification.recipient, body=notification.body

@@ -33,8 +33,10 @@ class OutgoingMessage:
     subject: str = ""
     html: str = ""
     headers: dict[str, str] = field(default_factory=dict)
-    # For webhooks: the brand's Standard Webhooks signing secret.
+    # For webhooks: the brand's Standard Webhooks signing secret, and during
+    # a rotation the previous one, so that endpoints not yet updated verify.
     signing_secret: str = ""
+    previous_signing_secret: str = ""
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,11 @@ class WebhookTransport:
         # brand's endpoint can tell a redelivery from a new event.
         msg_id = f"msg_notification_{message.notification_id}"
         now = datetime.now(UTC)
+        secrets = [message.signing_secret, message.previous_signing_secret]
         try:
-            signature = Webhook(message.signing_secret).sign(msg_id, now, message.body)
+            # Standard Webhooks: several signatures, space-separated; a
+            # receiver accepts the message if any one of them verifies.
+            signature = " ".join(Webhook(secret).sign(msg_id, now, message.body) for secret in secrets if secret)
         except Exception as error:
             raise TransportError(f"Unusable webhook secret: {error}", permanent=True) from error
         headers = {

@@ -173,6 +173,24 @@ def test_webhooks_are_signed_so_a_standard_webhooks_library_verifies_them():
     assert sent.status_code == 200
 
 
+def test_during_a_rotation_both_secrets_verify():
+    old_secret = "whsec_" + "b" * 32
+    message = OutgoingMessage(
+        notification_id=5,
+        channel="webhook",
+        to="",
+        body='{"a":1}',
+        signing_secret=SECRET,
+        previous_signing_secret=old_secret,
+    )
+    with FakeEndpoint([200]) as endpoint:
+        WebhookTransport().send(OutgoingMessage(**{**message.__dict__, "to": endpoint.url}))
+    [(_path, headers, body)] = endpoint.received
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert Webhook(SECRET).verify(body, headers) == {"a": 1}
+    assert Webhook(old_secret).verify(body, headers) == {"a": 1}
+
+
 def test_a_resend_keeps_the_webhook_id():
     with FakeEndpoint([500, 200]) as endpoint:
         with pytest.raises(TransportError):
