@@ -44,7 +44,8 @@ def subscribe(request, token: str):
             else:
                 context.update(subscribed=subscription, subscribed_address=mask_address(subscription.address))
         if not form.is_valid():
-            status = 400
+            # htmx swaps only 2xx answers; without it, the page says 400.
+            status = 200 if request.htmx else 400
         context["form"] = form
     template = "notifications/subscribe_form.html" if request.htmx else "notifications/subscribe_page.html"
     response = render(request, template, context, status=status)

@@ -87,3 +87,12 @@ def test_delivered_parcels_take_no_new_subscribers(client, shipment, url):
     response = client.post(url, {"channel": "sms", "address": "+447700900456"})
     assert response.status_code == 400
     assert not Subscription.objects.exists()
+
+
+def test_htmx_gets_its_errors_with_a_status_it_swaps(client, shipment, url):
+    response = client.post(url, {"channel": "sms", "address": "nope"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200  # htmx does not swap 4xx answers
+    html = response.content.decode()
+    assert 'aria-invalid="true"' in html
+    assert "Enter a mobile number" in html
+    assert not Subscription.objects.exists()
