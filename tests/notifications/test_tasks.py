@@ -1,0 +1,56 @@
+"""Tasks against the configured broker (kombu's in-memory transport on the
+embedded defaults, Redis when REDIS_URL is set)."""
+
+import pytest
+from django.conf import settings
+
+from notifications import tasks
+from tracking_portal.celery import app as celery_app
+
+
+@pytest.fixture
+def queued_messages():
+    """Publish for real (not eagerly) and read back what reached the queue."""
+    saved = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    celery_app.control.purge()
+
+    def read():
+        messages = []
+        with celery_app.connection_for_read() as connection:
+            queue = connection.SimpleQueue(celery_app.conf.task_default_queue)
+            while True:
+                try:
+                    message = queue.get(block=True, timeout=0.5)
+                except queue.Empty:
+                    break
+                messages.append((message.headers["task"], message.headers.get("eta"), message.payload[0]))
+                message.ack()
+            queue.close()
+        return messages
+
+    yield read
+    celery_app.control.purge()
+    celery_app.conf.task_always_eager = saved
+
+
+def test_countdowns_stay_below_the_visibility_timeout():
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > tasks.MAX_COUNTDOWN
+
+
+def test_a_short_retry_is_a_countdown_and_a_long_one_is_left_to_the_sweep(queued_messages):
+    tasks.schedule_retry(41, 30)
+    tasks.schedule_retry(42, tasks.MAX_COUNTDOWN + 1)
+    [(task, eta, args)] = queued_messages()
+    assert (task, args) == ("notifications.send", [41])
+    assert eta is not None
+
+
+def test_the_signal_enqueues_planning(queued_messages, shipment, django_capture_on_commit_callbacks):
+    from shipments import services
+
+    from ..conftest import event
+
+    with django_capture_on_commit_callbacks(execute=True):
+        recorded = services.record_event(shipment_id=shipment.pk, event=event("delivered", 1))
+    assert ("notifications.plan", None, [recorded.status_change.pk]) in queued_messages()
