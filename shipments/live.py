@@ -13,8 +13,9 @@ listening.
 The stream is served by ``sse_app``, a bare ASGI app that asgi.py routes
 /t/<token>/events/ to: going through Django's handler would keep a thread
 per open stream for its sync signal handlers (a prototype measured 53 KB
-per stream that way and 29 KB without, and a steadier p99). ``events`` is the same stream as a Django view, for reverse() and
-for servers that don't route.
+per stream that way and 29 KB without, and a steadier p99). ``events`` is
+the same stream as a Django view, for reverse() and for servers that don't
+route.
 """
 
 from __future__ import annotations
