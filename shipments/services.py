@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import signals
+from . import bulk, signals
 from .models import Brand, EventSource, Shipment, StatusChange, TrackingEvent
 from .statuses import Status, Substatus, fold
 
@@ -228,7 +227,7 @@ def apply_events_to_shipments(batch: Sequence[tuple[Shipment, Sequence[NewEvent]
     if not all_new:
         return outcomes
     now = timezone.now()
-    _insert(all_new, now)
+    bulk.insert(all_new, now)
 
     touched = [
         (shipment, rows, outcome)
@@ -241,7 +240,7 @@ def apply_events_to_shipments(batch: Sequence[tuple[Shipment, Sequence[NewEvent]
         outcome.status_change = _apply_to_shipment(shipment, rows, timelines.get(shipment.pk), now)
         if outcome.status_change is not None:
             changes.append(outcome.status_change)
-    _insert(changes, now)
+    bulk.insert(changes, now)
     _save_shipment_states([shipment for shipment, _, _ in touched])
     for shipment, _, outcome in touched:
         _announce_on_commit(shipment, outcome.status_change)
@@ -250,29 +249,7 @@ def apply_events_to_shipments(batch: Sequence[tuple[Shipment, Sequence[NewEvent]
 
 def _stored_events(keys: set[tuple[int, str, str]]) -> list[TrackingEvent]:
     """The stored events among these (shipment id, source, external id)."""
-    if not keys:
-        return []
-    if connection.vendor != "postgresql" or len(keys) < 20:
-        return [
-            row
-            for row in TrackingEvent.objects.filter(
-                shipment_id__in={k[0] for k in keys}, external_id__in={k[2] for k in keys}
-            )
-            if (row.shipment_id, row.source, row.external_id) in keys
-        ]
-    # A batch: match the exact triples through the unique index, rather than
-    # every event of the batch's shipments, which grows with their history.
-    shipment_ids, sources, external_ids = (list(column) for column in zip(*keys, strict=True))
-    table = connection.ops.quote_name(TrackingEvent._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Only the table's quoted name is formatted in; values are parameters.
-            f"SELECT e.id FROM {table} AS e"  # noqa: S608
-            " JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS k(shipment_id, source, external_id)"
-            " ON e.shipment_id = k.shipment_id AND e.source = k.source AND e.external_id = k.external_id",
-            [shipment_ids, sources, external_ids],
-        )
-        found = [row[0] for row in cursor.fetchall()]
+    found = bulk.matching_ids(TrackingEvent, ["shipment", "source", "external_id"], keys)
     return list(TrackingEvent.objects.filter(pk__in=found)) if found else []
 
 
@@ -353,76 +330,8 @@ STATE_FIELDS = ["status", "substatus", "status_changed_at", "last_event_at", "de
 def _save_shipment_states(shipments: list[Shipment]) -> None:
     if len(shipments) == 1:
         shipments[0].save(update_fields=STATE_FIELDS)
-    elif connection.vendor == "postgresql":
-        _update_from_arrays(shipments)
     else:
-        Shipment.objects.bulk_update(shipments, STATE_FIELDS)
-
-
-def _update_from_arrays(shipments: list[Shipment]) -> None:
-    """One UPDATE … FROM unnest(arrays) for the whole batch. bulk_update
-    builds a CASE per field and row, which for a thousand shipments costs
-    seconds in Python before the database sees it."""
-    fields = [Shipment._meta.get_field(name) for name in STATE_FIELDS]
-    pk = Shipment._meta.pk
-    columns = [pk.column] + [field.column for field in fields]
-    types = [_array_type(pk)] + [_array_type(field) for field in fields]
-    quote = connection.ops.quote_name
-    arrays = [[shipment.pk for shipment in shipments]] + [
-        [getattr(shipment, field.attname) for shipment in shipments] for field in fields
-    ]
-    # Only quoted names from the model are formatted in; values are parameters.
-    sql = "UPDATE {table} AS s SET {assignments} FROM unnest({arrays}) AS v({columns}) WHERE s.{pk} = v.{pk}".format(  # noqa: S608
-        table=quote(Shipment._meta.db_table),
-        assignments=", ".join(f"{quote(c)} = v.{quote(c)}" for c in columns[1:]),
-        arrays=", ".join(f"%s::{t}[]" for t in types),
-        columns=", ".join(quote(c) for c in columns),
-        pk=quote(pk.column),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
-
-
-def _array_type(model_field) -> str:
-    # The column's type without any CHECK, as the element type of an array:
-    # "varchar(32)", "timestamp with time zone", "bigint".
-    return re.sub(r"\s+CHECK\b.*$", "", model_field.db_type(connection), flags=re.IGNORECASE)
-
-
-def _insert(rows: list, now: datetime) -> None:
-    """bulk_create, and on PostgreSQL one INSERT … SELECT FROM unnest(arrays)
-    that skips Django's per-value preparation (half the cost of a thousand
-    rows). The values here are plain Python values psycopg adapts itself."""
-    if not rows:
-        return
-    model = type(rows[0])
-    columns_of = [f for f in model._meta.concrete_fields if not f.primary_key]
-    for f in columns_of:
-        if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
-            for row in rows:
-                setattr(row, f.attname, now)
-    columns = [[getattr(row, f.attname) for row in rows] for f in columns_of]
-    plain = all(not hasattr(value, "resolve_expression") for column in columns for value in column)
-    if connection.vendor != "postgresql" or not plain:
-        model.objects.bulk_create(rows)
-        return
-    quote = connection.ops.quote_name
-    # Only quoted names from the model are formatted in; values are parameters.
-    sql = "INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING {pk}".format(  # noqa: S608
-        table=quote(model._meta.db_table),
-        columns=", ".join(quote(f.column) for f in columns_of),
-        arrays=", ".join(f"%s::{_array_type(f)}[]" for f in columns_of),
-        pk=quote(model._meta.pk.column),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, columns)
-        ids = [row[0] for row in cursor.fetchall()]
-    # PostgreSQL returns the rows in the order unnest gave them, as Django's
-    # own bulk_create relies on.
-    for row, pk in zip(rows, ids, strict=True):
-        row.pk = pk
-        row._state.adding = False
-        row._state.db = connection.alias
+        bulk.update(shipments, STATE_FIELDS)
 
 
 def correct_status(*, shipment_id: int, status: str, user, reason: str) -> Recorded:

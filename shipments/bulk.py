@@ -1,0 +1,104 @@
+"""Bulk writes for the batch path: on PostgreSQL one statement over arrays
+(``unnest``), elsewhere Django's bulk methods.
+
+Django's ``bulk_update`` builds a CASE per field and row (2.7 s of Python for
+a thousand shipments), and ``bulk_create`` prepares every value one by one
+(half the cost of a thousand events); arrays of plain Python values, which
+psycopg adapts itself, skip both. Only quoted names from the models are
+formatted into the SQL; every value is a parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Model
+
+
+def insert(rows: Sequence[Model], now: datetime) -> None:
+    """Insert rows of one model and set their primary keys; auto_now(_add)
+    fields get ``now``."""
+    if not rows:
+        return
+    model = type(rows[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    for f in fields:
+        if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            for row in rows:
+                setattr(row, f.attname, now)
+    columns = [[getattr(row, f.attname) for row in rows] for f in fields]
+    plain = all(not hasattr(value, "resolve_expression") for column in columns for value in column)
+    if connection.vendor != "postgresql" or not plain:
+        model.objects.bulk_create(rows)
+        return
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING {pk}".format(  # noqa: S608
+        table=quote(model._meta.db_table),
+        columns=", ".join(quote(f.column) for f in fields),
+        arrays=", ".join(f"%s::{_array_type(f)}[]" for f in fields),
+        pk=quote(model._meta.pk.column),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, columns)
+        ids = [row[0] for row in cursor.fetchall()]
+    # PostgreSQL returns the rows in the order unnest gave them, as Django's
+    # own bulk_create relies on.
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = connection.alias
+
+
+def update(rows: Sequence[Model], field_names: Sequence[str]) -> None:
+    """Write these fields of rows of one model, each row its own values."""
+    if not rows:
+        return
+    model = type(rows[0])
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(rows, field_names)
+        return
+    pk = model._meta.pk
+    fields = [pk] + [model._meta.get_field(name) for name in field_names]
+    quote = connection.ops.quote_name
+    sql = "UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v({columns}) WHERE t.{pk} = v.{pk}".format(  # noqa: S608
+        table=quote(model._meta.db_table),
+        assignments=", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:]),
+        arrays=", ".join(f"%s::{_array_type(f)}[]" for f in fields),
+        columns=", ".join(quote(f.column) for f in fields),
+        pk=quote(pk.column),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[getattr(row, f.attname) for row in rows] for f in fields])
+
+
+def matching_ids(model: type[Model], field_names: Sequence[str], keys: Collection[tuple]) -> list[int]:
+    """Primary keys of the rows whose ``field_names`` equal one of ``keys``,
+    matched exactly (through a unique index on those fields, if there is
+    one) rather than by an IN list per field."""
+    if not keys:
+        return []
+    fields = [model._meta.get_field(name) for name in field_names]
+    if connection.vendor != "postgresql":
+        lookups = {f"{f.attname}__in": {key[n] for key in keys} for n, f in enumerate(fields)}
+        rows = model.objects.filter(**lookups).values_list("pk", *[f.attname for f in fields])
+        return [pk for pk, *values in rows if tuple(values) in keys]
+    quote = connection.ops.quote_name
+    sql = "SELECT t.{pk} FROM {table} AS t JOIN unnest({arrays}) AS k({columns}) ON {match}".format(  # noqa: S608
+        pk=quote(model._meta.pk.column),
+        table=quote(model._meta.db_table),
+        arrays=", ".join(f"%s::{_array_type(f)}[]" for f in fields),
+        columns=", ".join(quote(f.column) for f in fields),
+        match=" AND ".join(f"t.{quote(f.column)} = k.{quote(f.column)}" for f in fields),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*keys, strict=True)])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _array_type(field) -> str:
+    # The column's type without any CHECK, as an array's element type:
+    # "varchar(32)", "timestamp with time zone", "bigint".
+    return re.sub(r"\s+CHECK\b.*$", "", field.db_type(connection), flags=re.IGNORECASE)
