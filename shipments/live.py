@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import re
 import ssl
 from collections.abc import AsyncIterator
@@ -70,6 +71,10 @@ STREAM_HEADERS = [
 def channel_prefix() -> str:
     db = redis.connection.parse_url(settings.REDIS_URL).get("db", 0) if settings.REDIS_URL else 0
     return f"{CHANNEL_PREFIX}{db}:"
+
+
+def subscriber_name() -> str:
+    return f"tracking-live-{os.getpid()}"
 
 
 class Mailbox:
@@ -154,10 +159,13 @@ class Hub:
         costs an await and a parse per message (bench/live.py)."""
         prefix = channel_prefix().encode()
         delay = 0.5
+        lost = False
         while True:
             writer = None
             try:
                 reader, writer = await _open_redis(settings.REDIS_URL)
+                # Named, so that an operator (or a test) can tell it apart.
+                writer.write(_command(b"CLIENT", b"SETNAME", subscriber_name().encode()))
                 writer.write(_command(b"PSUBSCRIBE", prefix + b"*"))
                 await writer.drain()
                 parser = hiredis.Reader()
@@ -169,14 +177,24 @@ class Hub:
                     while (reply := parser.gets()) is not False:
                         if isinstance(reply, hiredis.ReplyError):
                             raise ConnectionError(str(reply))
+                        if not isinstance(reply, list):
+                            continue  # CLIENT SETNAME's OK
                         if reply[0] == b"pmessage":
                             self.deliver(reply[2][len(prefix) :].decode(), reply[3].decode())
                         elif reply[0] == b"psubscribe":
+                            if lost:
+                                # Whatever was published while the
+                                # subscription was down reached nobody: every
+                                # open page looks again.
+                                for token in list(self.streams):
+                                    self.deliver(token, CHANGED)
+                            lost = False
                             self.listening.set()
                             delay = 0.5
             except asyncio.CancelledError:
                 raise
             except Exception:
+                lost = True
                 self.listening.clear()
                 log.warning("Live updates: lost the Redis subscription; retrying in %.1fs", delay, exc_info=True)
                 await asyncio.sleep(delay)
@@ -369,6 +387,9 @@ async def sse_app(scope, receive, send) -> None:
     watcher = asyncio.ensure_future(watch_disconnect())
     try:
         await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         async for chunk in stream(token, first):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
-from shipments import live, services
+from shipments import live, page_cache, services
 from shipments.models import Driver, Route, Stop
 from shipments.statuses import Status
 from tests.conftest import event
@@ -234,3 +234,47 @@ def test_the_asgi_router_sends_only_streams_to_the_bare_app():
     assert not live.STREAM_PATH.match("/t/" + "a" * 43 + "/")
     assert not live.STREAM_PATH.match("/t/" + "a" * 43 + "/events/x")
     assert callable(application)
+
+
+def test_head_gets_the_headers_and_no_stream(shipment):
+    async def scenario():
+        client = FakeClient()
+        await live.sse_app(scope(f"/t/{shipment.public_token}/events/", "HEAD"), client.receive, client.send)
+        assert client.sent[0]["status"] == 200
+        assert client.body == b"" and client.sent[-1]["more_body"] is False
+        assert live.hub.open_streams == 0
+
+    run(scenario())
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the subscription is Redis's (set REDIS_URL)")
+def test_open_pages_look_again_after_the_subscription_comes_back(shipment):
+    """Messages published while the hub's subscription was down reached
+    nobody; when it is back, every open stream is told to look again."""
+
+    async def scenario():
+        stream, _ = await open_stream(shipment.public_token)
+        redis = page_cache.shared_redis()
+        # Drop this process's hub subscription from Redis's side.
+        mine = [c for c in redis.client_list(_type="pubsub") if c.get("name") == live.subscriber_name()]
+        assert len(mine) == 1
+        redis.client_kill_filter(_id=mine[0]["id"])
+        assert await next_event(stream, timeout=5) == b"event: changed\ndata: changed\n\n"
+        await stream.aclose()
+
+    run(scenario())
+
+
+def test_the_django_view_streams_the_same(shipment, async_client):
+    services.record_event(shipment_id=shipment.pk, event=event("delivered"))
+
+    async def scenario():
+        response = await async_client.get(f"/t/{shipment.public_token}/events/")
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/event-stream")
+        chunks = [chunk async for chunk in response.streaming_content]
+        assert b"".join(chunks) == b"event: final\ndata: final\n\n"
+        missing = await async_client.get("/t/" + "q" * 43 + "/events/")
+        assert missing.status_code == 404
+
+    run(scenario())
