@@ -38,8 +38,11 @@ STOP_DONE = (
 # Rounded to about 100 m: enough to show the area, not the door.
 DESTINATION_DECIMALS = 3
 
-# Customers may tell the driver something until the parcel is on the van.
-INSTRUCTIONS_OPEN = frozenset({Status.PENDING, Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.EXCEPTION})
+# Customers may tell the driver something until the parcel is on the van,
+# and again after a failed attempt, before the next one.
+INSTRUCTIONS_OPEN = frozenset(
+    {Status.PENDING, Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.EXCEPTION, Status.FAILED_ATTEMPT}
+)
 
 STATUS_MESSAGES = {
     Status.PENDING: _("We have your order and will tell you as soon as it ships."),

@@ -114,3 +114,15 @@ def test_actions_on_unknown_tokens_are_404(client):
     assert client.post("/t/" + "y" * 43 + "/instructions/", {"instructions": "x"}).status_code == 404
     assert client.post("/t/" + "y" * 43 + "/rating/", {"score": "5"}).status_code == 404
     assert client.get("/t/" + "y" * 43 + "/rating/").status_code == 405
+
+
+def test_instructions_again_after_a_failed_attempt(shipment):
+    services.record_events(shipment_id=shipment.pk, events=[event("out_for_delivery", 0), event("failed_attempt", 30)])
+    client, token, html = csrf_client_with_token(shipment)
+    assert 'id="instructions"' in html
+    response = client.post(
+        shipment.get_absolute_url() + "instructions/", {"instructions": "Side door", "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 303
+    shipment.refresh_from_db()
+    assert shipment.delivery_instructions == "Side door"
