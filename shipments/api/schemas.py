@@ -89,7 +89,11 @@ class WindowIn(In):
 
 
 class ShipmentIn(In):
-    tracking_number: str = Field(min_length=1, max_length=64, pattern=r"^\S+$")
+    # What can sit in a URL path segment as it is, so that GET
+    # /shipments/{tracking_number} reaches every shipment made here.
+    tracking_number: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", examples=["LM100001"]
+    )
     carrier: str = Field("", max_length=64)
     order_ref: str = Field("", max_length=64)
     recipient: RecipientIn = Field(default_factory=RecipientIn)

@@ -61,6 +61,8 @@ def test_another_brand_can_use_the_same_tracking_number(api, other_api, brand, o
         ({"promised_window": {"start": "2026-11-26T13:00:00Z", "end": "2026-11-26T09:00:00Z"}}, None),
         ({"tracking_number": ""}, "#/tracking_number"),
         ({"tracking_number": 12}, "#/tracking_number"),
+        ({"tracking_number": "AB/12"}, "#/tracking_number"),
+        ({"tracking_number": "AB 12"}, "#/tracking_number"),
         ({"carrier": "x" * 65}, "#/carrier"),
     ],
 )
