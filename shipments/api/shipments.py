@@ -3,7 +3,6 @@ timeline, and record its delivery with proof."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from django.core.exceptions import ValidationError as ModelValidationError
@@ -19,7 +18,7 @@ from ..services import EventRejected, NewEvent
 from .auth import BrandKey
 from .common import responses
 from .problems import Problem, pointer
-from .schemas import ShipmentIn, ShipmentOut
+from .schemas import ShipmentIn, ShipmentOut, Timestamp
 
 router = Router(tags=["shipments"])
 
@@ -200,7 +199,7 @@ def proof_image(upload: UploadedFile | None, field: str) -> ContentFile | None:
 
 
 class DeliveryForm(Schema):
-    occurred_at: dt.datetime = Field(description="When it was delivered, with a time zone offset.")
+    occurred_at: Timestamp = Field(description="When it was delivered, with a time zone offset.")
     external_id: str = Field("", max_length=128)
     received_by: str = Field("", max_length=120, description="Who took the parcel.")
     description: str = Field("", max_length=500)
