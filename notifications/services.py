@@ -530,38 +530,40 @@ def record_delivery_receipt(*, provider_message_id: str, status: str, error_code
 
 @dataclass(frozen=True)
 class SweepResult:
-    planned_changes: int
-    due_notifications: list[int]
+    """What the sweep found, each id with the moment that makes it due, so
+    that one due moment is enqueued once (see tasks.sweep_task)."""
+
+    unplanned_changes: list[tuple[int, float]]
+    due_notifications: list[tuple[int, float]]
+
+    @property
+    def due_notification_ids(self) -> list[int]:
+        return [pk for pk, _at in self.due_notifications]
 
 
-def sweep(*, limit: int = 500) -> SweepResult:
+def sweep(*, limit: int = 5000) -> SweepResult:
     """Find what the normal path missed: status changes not yet planned
-    (their task was lost or Redis was down at commit) and notifications
-    that are due but still queued, or whose worker died mid-send (its lease
-    ran out). Returns the notification ids to enqueue."""
+    (their task was lost, or Redis was down at commit) and notifications
+    due but still queued a while after, or whose worker died mid-send (its
+    lease ran out). It changes nothing; the caller enqueues the work, so
+    that after a long outage the workers catch up in parallel."""
     now = timezone.now()
     grace = sweep_grace()
-    change_ids = list(
+    changes = list(
         StatusChange.objects.filter(processed_at__isnull=True, created_at__lte=now - grace)
         .order_by("created_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "created_at")[:limit]
     )
-    for change_id in change_ids:
-        plan_notifications(status_change_id=change_id)
-    due = list(
-        Notification.objects.filter(
-            Q(state=State.QUEUED, next_attempt_at__lte=now - grace) | Q(state=State.SENDING, lease_until__lt=now)
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[: limit * 4]
+    queued = Notification.objects.filter(state=State.QUEUED, next_attempt_at__lte=now - grace)
+    abandoned = Notification.objects.filter(state=State.SENDING, lease_until__lt=now)
+    due = [
+        *queued.order_by("next_attempt_at").values_list("pk", "next_attempt_at")[:limit],
+        *abandoned.order_by("lease_until").values_list("pk", "lease_until")[:limit],
+    ]
+    return SweepResult(
+        unplanned_changes=[(pk, at.timestamp()) for pk, at in changes],
+        due_notifications=[(pk, at.timestamp()) for pk, at in due],
     )
-    # Notifications planned just now by this sweep are due too.
-    if change_ids:
-        fresh = Notification.objects.filter(
-            status_change_id__in=change_ids, state=State.QUEUED, next_attempt_at__lte=timezone.now()
-        ).values_list("pk", flat=True)
-        due = list(dict.fromkeys([*due, *fresh]))
-    return SweepResult(planned_changes=len(change_ids), due_notifications=due)
 
 
 def purge_location_pings() -> int:

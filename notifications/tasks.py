@@ -8,6 +8,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 
 from . import services
 
@@ -79,10 +80,23 @@ def schedule_retry(notification_id: int, delay: float) -> None:
     enqueue_sends([notification_id], countdown=delay)
 
 
+# While a backlog drains, the same overdue row turns up in sweep after
+# sweep; each due moment of a row is enqueued once in this window, so the
+# sweep cannot pile copies onto a queue that is already long.
+SWEEP_ENQUEUED_TTL = 300
+
+
+def _first_time(kind: str, pk: int, due_at: float) -> bool:
+    return cache.add(f"notifications:sweep:{kind}:{pk}:{due_at}", 1, SWEEP_ENQUEUED_TTL)
+
+
 @shared_task(name="notifications.sweep")
-def sweep_task() -> int:
+def sweep_task() -> dict[str, int]:
     result = services.sweep()
-    return enqueue_sends(result.due_notifications)
+    plans = [pk for pk, at in result.unplanned_changes if _first_time("change", pk, at)]
+    sends = [pk for pk, at in result.due_notifications if _first_time("notification", pk, at)]
+    planned = sum(enqueue_plan(pk) for pk in plans)
+    return {"plans": planned, "sends": enqueue_sends(sends)}
 
 
 @shared_task(name="notifications.purge_location_pings")

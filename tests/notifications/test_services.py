@@ -383,10 +383,10 @@ def test_a_held_sms_goes_out_through_the_sweep_in_the_morning(make_shipment, mem
         due = services.plan_notifications(status_change_id=change_to(shipment, "failed_attempt").pk)
         sms = Notification.objects.get(channel="sms")
         assert sms.pk not in due
-        assert sms.pk not in services.sweep().due_notifications
+        assert sms.pk not in services.sweep().due_notification_ids
         assert services.send_notification(notification_id=sms.pk).outcome == Outcome.NOT_CLAIMED
     with time_machine.travel(datetime(2026, 11, 27, 8, 1, 30, tzinfo=UTC), tick=False):
-        assert sms.pk in services.sweep().due_notifications
+        assert sms.pk in services.sweep().due_notification_ids
         assert services.send_notification(notification_id=sms.pk).outcome == Outcome.SENT
     assert len(memory_sms) == 1
 
@@ -408,14 +408,26 @@ def test_a_retry_that_drifts_into_the_night_waits_for_the_morning(make_shipment,
 # --- sweep -----------------------------------------------------------------
 
 
-def test_the_sweep_plans_changes_whose_task_was_lost(shipment, settings):
+def test_the_sweep_finds_changes_whose_task_was_lost(shipment, memory_sms, outbox, eager_celery):
     change = change_to(shipment, "delivered")
-    assert services.sweep().planned_changes == 0  # too fresh: its task may still be on the way
+    assert services.sweep().unplanned_changes == []  # too fresh: its task may still be on the way
     StatusChange.objects.filter(pk=change.pk).update(created_at=timezone.now() - timedelta(minutes=2))
-    result = services.sweep()
-    assert result.planned_changes == 1
-    assert set(result.due_notifications) == set(Notification.objects.values_list("pk", flat=True))
-    assert services.sweep().planned_changes == 0
+    assert [pk for pk, _at in services.sweep().unplanned_changes] == [change.pk]
+
+    assert tasks.sweep_task.apply().get() == {"plans": 1, "sends": 0}
+    assert len(memory_sms) == 1 and len(outbox) == 1
+    assert services.sweep().unplanned_changes == []
+
+
+def test_the_sweep_enqueues_each_due_moment_once(shipment):
+    """While a backlog drains, sweep after sweep finds the same rows; each is
+    enqueued once, not once per sweep."""
+    change = change_to(shipment, "delivered")
+    StatusChange.objects.filter(pk=change.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    found = services.sweep()
+    first = [tasks._first_time("change", pk, at) for pk, at in found.unplanned_changes]
+    again = [tasks._first_time("change", pk, at) for pk, at in services.sweep().unplanned_changes]
+    assert (first, again) == ([True], [False])
 
 
 def test_the_sweep_finds_overdue_and_abandoned_notifications(make_shipment):
@@ -427,7 +439,7 @@ def test_the_sweep_finds_overdue_and_abandoned_notifications(make_shipment):
         state=State.SENDING, lease_until=now + timedelta(seconds=60)
     )
     Notification.objects.filter(channel="email").delete()
-    due = services.sweep().due_notifications
+    due = services.sweep().due_notification_ids
     assert set(due) == {overdue.pk, abandoned.pk}
     assert fresh.pk not in due
 
@@ -483,7 +495,7 @@ def test_the_sweep_command_sends_what_is_due_in_process(shipment, memory_sms, ea
     StatusChange.objects.filter(pk=change.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     out = StringIO()
     call_command("notifications_sweep", stdout=out)
-    assert "Planned 1 status change(s); 2 of 2 due" in out.getvalue()
+    assert "1 status change(s) to plan" in out.getvalue()
     assert len(memory_sms) == 1
 
 
@@ -508,7 +520,7 @@ def test_a_planner_that_dies_before_sending_leaves_a_lease_the_sweep_recovers(sh
     assert plan.claimed is not None
     # ... the worker dies here; later its lease has run out:
     Notification.objects.filter(pk=plan.claimed.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert plan.claimed.pk in services.sweep().due_notifications
+    assert plan.claimed.pk in services.sweep().due_notification_ids
     assert services.send_notification(notification_id=plan.claimed.pk).outcome == Outcome.SENT
     assert Notification.objects.get(pk=plan.claimed.pk).attempts == 2
     assert len(memory_sms) == 1

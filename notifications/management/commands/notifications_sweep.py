@@ -7,16 +7,15 @@ Celery beat runs this every 30 seconds in production; with no REDIS_URL
 
 from django.core.management.base import BaseCommand
 
-from notifications import services, tasks
+from notifications import tasks
 
 
 class Command(BaseCommand):
     help = "Plan missed status changes and send the notifications that are due."
 
     def handle(self, *args, **options):
-        result = services.sweep()
-        enqueued = tasks.enqueue_sends(result.due_notifications)
+        enqueued = tasks.sweep_task()
         self.stdout.write(
-            f"Planned {result.planned_changes} status change(s); "
-            f"{enqueued} of {len(result.due_notifications)} due notification(s) handed to the workers."
+            f"Handed to the workers: {enqueued['plans']} status change(s) to plan, "
+            f"{enqueued['sends']} notification(s) to send."
         )
