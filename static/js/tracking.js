@@ -120,7 +120,16 @@
 
   document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
     var target = event.detail.target;
-    if (target && target.id === "actions" && isBeingEdited(target)) event.detail.shouldSwap = false;
+    if (!target || target.id !== "actions") return;
+    if (isBeingEdited(target)) {
+      event.detail.shouldSwap = false;
+      return;
+    }
+    // A subscription confirmed just now belongs to this visitor, not to the
+    // page everyone shares: keep it through the swap.
+    var mine = target.querySelector("#notify .notify-done");
+    var incoming = event.detail.fragment && event.detail.fragment.querySelector("#notify");
+    if (mine && incoming) incoming.replaceWith(mine.closest("#notify").cloneNode(true));
   });
   document.body.addEventListener("htmx:oobAfterSwap", function (event) {
     if (event.target && event.target.id === "map-data") updateMap();
