@@ -39,6 +39,45 @@ class WebhookAttemptInline(admin.TabularInline):
         return False
 
 
+class ShipmentNotificationInline(admin.TabularInline):
+    """The messages a shipment caused, on its admin page, so that support
+    sees what the customer was told."""
+
+    model = Notification
+    fk_name = "shipment"
+    fields = ["created_at", "change", "channel", "recipient", "state", "attempts", "sent_at", "last_error"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = _("Messages sent (newest first)")
+
+    @admin.display(description=_("Status"))
+    def change(self, obj):
+        return obj.status_change.get_new_status_display()
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("status_change")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _show_messages_on_the_shipment_page():
+    # shipments never imports notifications, so the inline is added from
+    # this side, onto the ShipmentAdmin that shipments registered.
+    shipment_admin = admin.site._registry.get(Shipment)
+    if shipment_admin is not None and ShipmentNotificationInline not in shipment_admin.inlines:
+        shipment_admin.inlines = [*shipment_admin.inlines, ShipmentNotificationInline]
+
+
+_show_messages_on_the_shipment_page()
+
+
 @admin.register(Notification)
 class NotificationAdmin(BrandScopedAdmin):
     """The log of every message: what was sent to whom, when, and what the

@@ -110,3 +110,15 @@ def test_a_template_shows_a_preview_with_made_up_data(admin_client, brand, shipm
 
 def test_opt_outs_are_for_superusers_only(staff_client):
     assert staff_client.get(reverse("admin:notifications_smsoptout_changelist")).status_code == 403
+
+
+def test_the_shipment_page_lists_the_messages_it_caused(admin_client, shipment, make_shipment):
+    rows = sent(shipment)
+    others = sent(make_shipment())
+    response = admin_client.get(reverse("admin:shipments_shipment_change", args=[shipment.pk]))
+    html = response.content.decode()
+    assert "Messages sent (newest first)" in html
+    for row in rows:
+        assert reverse("admin:notifications_notification_change", args=[row.pk]) in html
+    for row in others:
+        assert reverse("admin:notifications_notification_change", args=[row.pk]) not in html
