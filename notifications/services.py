@@ -372,8 +372,11 @@ def deliver_claimed(notification: Notification, *, claim_id: uuid.UUID, now=None
         # commits, a crash (SIGKILL, power loss, the database going away)
         # leaves the row SENDING with no provider id, and when its lease runs
         # out another worker sends it again. Nothing runs between send() and
-        # that UPDATE, so the window is one database round trip. Webhooks
-        # carry the same webhook-id on the resend so brands can drop it.
+        # that UPDATE, so the window is one database round trip. (A crash
+        # inside send() itself, the request in flight, is the same case: we
+        # cannot know whether the provider took it.) Webhooks carry the same
+        # webhook-id on the resend so brands can drop it; the attempt log is
+        # written after the window, not inside it.
         recorded = mine.update(
             state=State.SENT,
             provider_message_id=sent.provider_message_id[:128],
