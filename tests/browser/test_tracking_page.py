@@ -205,3 +205,19 @@ def test_no_serious_accessibility_violations(asgi_server, browser, brand, parcel
         found[name] = serious_violations(page)
     assert found == {name: [] for name in found}
     context.close()
+
+
+def test_a_live_update_keeps_the_visitors_subscription_confirmation(asgi_server, browser, brand, parcel):
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    page.goto(asgi_server + parcel.get_absolute_url())
+    expect(page.locator("#live.connected")).to_be_attached(timeout=5000)
+    page.get_by_role("radio", name="Email").check()
+    page.get_by_label("Mobile number or email address").fill("someone@example.com")
+    page.get_by_role("button", name="Notify me").click()
+    expect(page.locator("#notify .notify-done")).to_contain_text("@example.com")
+
+    post_events(asgi_server, brand, api_event(parcel, "out_for_delivery", "ofd-keep", "On the van"))
+    expect(page.locator("#status-headline")).to_have_text("Out for delivery", timeout=2000)
+    expect(page.locator("#notify .notify-done")).to_contain_text("@example.com")
+    context.close()
