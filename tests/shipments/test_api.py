@@ -432,3 +432,30 @@ def test_rate_limit_counts_are_shared_through_redis_when_configured(api, brand, 
         )
         == 2
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_creates_of_one_tracking_number_make_one_shipment(brand):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+    import threading
+
+    raw = keys.create_api_key(brand=brand)[1]
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def create():
+        try:
+            barrier.wait()
+            statuses.append(Api(Client(), raw).post("/shipments", SHIPMENT).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200, 200, 200, 201]
+    assert Shipment.objects.filter(brand=brand).count() == 1
