@@ -18,7 +18,6 @@ which is always correct whatever process made the change.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Iterable
@@ -42,6 +41,17 @@ CSRF_PLACEHOLDER = "c" + salted_hmac("page-cache-csrf", "placeholder", algorithm
 
 _client: redis.Redis | None = None
 _client_lock = threading.Lock()
+
+
+# After Redis fails, pages are rendered without it for a few seconds rather
+# than each waiting for its own connection attempt to time out.
+OUTAGE_BACKOFF_SECONDS = 5.0
+_redis_down_until = 0.0
+
+
+def _redis_failed() -> None:
+    global _redis_down_until
+    _redis_down_until = time.monotonic() + OUTAGE_BACKOFF_SECONDS
 
 
 def shared_redis() -> redis.Redis | None:
@@ -88,11 +98,12 @@ _NO_CACHE = Lookup(epoch=b"")
 
 def lookup(token: str, variant: str) -> Lookup:
     client = shared_redis()
-    if client is None:
+    if client is None or time.monotonic() < _redis_down_until:
         return _NO_CACHE
     try:
         epoch, stored = client.mget(_epoch_key(token), _page_key(token, variant))
     except redis.RedisError:
+        _redis_failed()
         return _NO_CACHE
     epoch = epoch or b"0"
     if stored:
@@ -111,8 +122,10 @@ def store(token: str, variant: str, found: Lookup, *, html: str, language: str, 
         return
     value = found.epoch + f"|{language}|{expires_at}\n".encode() + html.encode()
     # A page that could not be kept is simply rendered again next time.
-    with contextlib.suppress(redis.RedisError):
+    try:
         client.set(_page_key(token, variant), value, ex=PAGE_TTL_SECONDS)
+    except redis.RedisError:
+        _redis_failed()
 
 
 def invalidate(tokens: Iterable[str]) -> None:

@@ -73,3 +73,15 @@ def test_a_page_rendered_before_a_change_is_never_served_after_it(client, shipme
     page_cache.store(shipment.public_token, variant, before, html="stale page", language="en", expires_at=0)
     assert page_cache.lookup(shipment.public_token, variant).html is None
     assert "stale page" not in get(client, shipment).content.decode()
+
+
+def test_with_redis_unreachable_pages_are_rendered_and_changes_still_recorded(client, shipment, settings, monkeypatch):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    monkeypatch.setattr(page_cache, "_client", None)
+    monkeypatch.setattr(page_cache, "_redis_down_until", 0.0)
+    response = get(client, shipment)
+    assert response.status_code == 200 and "Order received" in response.content.decode()
+    assert page_cache._redis_down_until > 0  # the next ones don't try for a while
+    recorded = services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
+    assert recorded.created
+    assert "In transit</h1>" in get(client, shipment).content.decode()
