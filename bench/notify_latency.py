@@ -66,6 +66,7 @@ class Endpoint:
 
     def __init__(self):
         self.arrived: dict[int, float] = {}
+        self.requests = 0
         self.lock = threading.Lock()
         endpoint = self
 
@@ -78,6 +79,7 @@ class Endpoint:
                 change_id = json.loads(body)["data"]["status_change_id"]
                 with endpoint.lock:
                     endpoint.arrived.setdefault(change_id, now)
+                    endpoint.requests += 1
                 self.send_response(204)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -331,6 +333,10 @@ def main():
             f"target all within 2 s: {'met' if all_sent_in < 2 and not burst_missing else 'NOT met'}"
         )
         print(f"  steady/baseline p50 ratio: {steady['p50'] / baseline['p50']:.1f}")
+        print(
+            f"  webhooks received {endpoint.requests} for {len(endpoint.arrived)} status changes: "
+            f"{endpoint.requests - len(endpoint.arrived)} sent twice"
+        )
         stop_worker(worker)
         worker = None
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
