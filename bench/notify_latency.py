@@ -28,6 +28,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,7 @@ from tracking_portal.celery import app as celery_app  # noqa: E402
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CYCLE = ["in_transit", "out_for_delivery", "failed_attempt"]
 PORTS = range(8530, 8540)
+WORKER_LOG = Path(tempfile.gettempdir()) / "notify_latency_worker.log"
 
 
 class Endpoint:
@@ -288,14 +290,14 @@ def main():
         baseline = percentiles(latencies_ms(endpoint, recorder, baseline_ids))
 
         celery_app.control.purge()
-        worker = start_worker(args.concurrency, BASE_DIR / "bench" / ".notify_worker.log")
+        worker = start_worker(args.concurrency, WORKER_LOG)
         # Warm-up: the worker's processes connect and import on first use.
         warm = set(recorder.committed)
         for shipment_id in shipment_ids[:100]:
             recorder.record_one(shipment_id)
         warm_ids = [c for c in recorder.committed if c not in warm]
         missing = wait_all(endpoint, warm_ids, 60)
-        assert not missing, f"warm-up: {len(missing)} not sent; see bench/.notify_worker.log"
+        assert not missing, f"warm-up: {len(missing)} not sent; see {WORKER_LOG}"
 
         before = set(recorder.committed)
         achieved, late = paced(recorder, shipment_ids, args.rate, args.seconds, args.threads)
