@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 # A status change this old is no longer news to a person; its SMS and
 # email are not sent (the brand's webhook still is).
 STALE_AFTER = timedelta(hours=getattr(settings, "NOTIFICATION_STALE_HOURS", 24))
-MAX_OPT_INS_PER_CHANNEL = 3
 
 
 def lease_seconds() -> int:
@@ -55,76 +54,6 @@ def sweep_grace() -> timedelta:
     """How long a due notification may sit queued before the sweep decides
     its task was lost and enqueues another."""
     return timedelta(seconds=settings.NOTIFICATION_SWEEP_GRACE_SECONDS)
-
-
-# --- preferences -----------------------------------------------------------
-
-
-class SubscribeRefused(ValueError):
-    pass
-
-
-def subscribe(*, shipment: Shipment, channel: str, address: str) -> Subscription:
-    """Opt an address in to a shipment's updates from its tracking page.
-
-    Subscribing again reactivates an unsubscribed address. A shipment takes
-    a few addresses per channel and no more, so a public link cannot be used
-    to send texts to a list of numbers.
-    """
-    if shipment.is_terminal:
-        raise SubscribeRefused("This parcel's journey is over; there will be no more updates.")
-    with transaction.atomic():
-        Shipment.objects.select_for_update().filter(pk=shipment.pk).first()
-        existing = Subscription.objects.filter(shipment=shipment, channel=channel, address=address).first()
-        if existing is None:
-            opted_in = Subscription.objects.filter(
-                shipment=shipment, channel=channel, source=Subscription.Source.TRACKING_PAGE
-            ).count()
-            if opted_in >= MAX_OPT_INS_PER_CHANNEL:
-                raise SubscribeRefused("This parcel already has as many subscribers as it can take.")
-            return Subscription.objects.create(
-                shipment=shipment, channel=channel, address=address, source=Subscription.Source.TRACKING_PAGE
-            )
-        if not existing.active:
-            existing.active, existing.unsubscribed_at = True, None
-            existing.save(update_fields=["active", "unsubscribed_at"])
-        return existing
-
-
-def unsubscribe(*, subscription_id: int) -> Subscription | None:
-    """Stop one address hearing about one shipment, and drop its messages
-    not yet sent."""
-    with transaction.atomic():
-        subscription = Subscription.objects.select_for_update().filter(pk=subscription_id).first()
-        if subscription is None:
-            return None
-        if subscription.active:
-            subscription.active, subscription.unsubscribed_at = False, timezone.now()
-            subscription.save(update_fields=["active", "unsubscribed_at"])
-        Notification.objects.filter(subscription=subscription, state=State.QUEUED).update(
-            state=State.SKIPPED, last_error="Unsubscribed."
-        )
-    return subscription
-
-
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
-START_WORDS = frozenset({"START", "YES", "UNSTOP", "OPTIN"})
-
-
-def handle_sms_reply(*, phone: str, text: str) -> str | None:
-    """Apply a STOP or START keyword from an inbound SMS; anything else is
-    left alone. Returns "stop", "start" or None."""
-    word = text.strip().split(maxsplit=1)[0].upper() if text.strip() else ""
-    if word in STOP_WORDS:
-        SmsOptOut.objects.get_or_create(phone=phone)
-        Notification.objects.filter(channel=Channel.SMS, recipient=phone, state=State.QUEUED).update(
-            state=State.SKIPPED, last_error="Recipient replied STOP."
-        )
-        return "stop"
-    if word in START_WORDS:
-        SmsOptOut.objects.filter(phone=phone).delete()
-        return "start"
-    return None
 
 
 # --- planning --------------------------------------------------------------

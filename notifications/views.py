@@ -9,7 +9,7 @@ from twilio.request_validator import RequestValidator
 
 from shipments.models import Shipment
 
-from . import content, services
+from . import content, preferences, services
 from .forms import SubscribeForm
 from .models import Subscription
 
@@ -36,10 +36,10 @@ def subscribe(request, token: str):
         form = SubscribeForm(request.POST, default_region=shipment.destination_country)
         if form.is_valid():
             try:
-                subscription = services.subscribe(
+                subscription = preferences.subscribe(
                     shipment=shipment, channel=form.cleaned_data["channel"], address=form.cleaned_data["address"]
                 )
-            except services.SubscribeRefused as refusal:
+            except preferences.SubscribeRefused as refusal:
                 form.add_error(None, str(refusal))
             else:
                 context.update(subscribed=subscription, subscribed_address=mask_address(subscription.address))
@@ -70,7 +70,7 @@ def unsubscribe(request, token: str):
         return render(request, "notifications/unsubscribe.html", {"invalid": True}, status=404)
     done = not subscription.active
     if request.method == "POST":
-        services.unsubscribe(subscription_id=subscription.pk)
+        preferences.unsubscribe(subscription_id=subscription.pk)
         done = True
     response = render(request, "notifications/unsubscribe.html", {"subscription": subscription, "done": done})
     response["Cache-Control"] = "no-store"
@@ -105,7 +105,7 @@ def twilio_inbound(request):
     if opt_out_type in ("STOP", "START"):
         text = opt_out_type
     if phone:
-        result = services.handle_sms_reply(phone=phone, text=text)
+        result = preferences.handle_sms_reply(phone=phone, text=text)
         if result:
             logger.info("SMS %s from %s…", result.upper(), phone[:4])
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")

@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from notifications import services, tasks
+from notifications import preferences, services, tasks
 from notifications.models import (
     BrandNotificationSettings,
     Channel,
@@ -291,7 +291,7 @@ def test_a_broken_broker_never_reaches_the_caller(
 
 def test_stop_is_honoured_at_planning_and_at_sending(shipment, make_shipment, memory_sms):
     queued = planned(shipment, "out_for_delivery")
-    services.handle_sms_reply(phone="+447700900123", text="Stop")
+    preferences.handle_sms_reply(phone="+447700900123", text="Stop")
     assert services.send_notification(notification_id=queued.pk).outcome == Outcome.NOT_CLAIMED
     assert Notification.objects.get(pk=queued.pk).state == State.SKIPPED
 
@@ -301,20 +301,20 @@ def test_stop_is_honoured_at_planning_and_at_sending(shipment, make_shipment, me
     assert Notification.objects.filter(shipment=other, channel="email").exists()
     assert memory_sms == []
 
-    services.handle_sms_reply(phone="+447700900123", text="START")
+    preferences.handle_sms_reply(phone="+447700900123", text="START")
     third = make_shipment()
     services.plan_notifications(status_change_id=change_to(third, "delivered").pk)
     assert Notification.objects.filter(shipment=third, channel="sms").exists()
 
 
 def test_other_replies_change_nothing(db):
-    assert services.handle_sms_reply(phone="+447700900123", text="When will it arrive? Please stop by") is None
+    assert preferences.handle_sms_reply(phone="+447700900123", text="When will it arrive? Please stop by") is None
     assert not SmsOptOut.objects.exists()
 
 
 def test_unsubscribed_between_planning_and_sending_is_skipped(shipment, outbox):
     notification = planned(shipment, channel="email")
-    services.unsubscribe(subscription_id=notification.subscription_id)
+    preferences.unsubscribe(subscription_id=notification.subscription_id)
     assert services.send_notification(notification_id=notification.pk).outcome == Outcome.NOT_CLAIMED
     assert Notification.objects.get(pk=notification.pk).state == State.SKIPPED
     assert outbox == []
