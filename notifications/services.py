@@ -1,4 +1,5 @@
-"""Everything that writes notifications: planning, sending, preferences.
+"""Planning and sending notifications, delivery receipts and the sweep
+(preferences live in notifications/preferences.py).
 
 The outbox contract: ``record_event`` leaves a StatusChange with
 ``processed_at`` NULL; ``plan_notifications`` turns it into Notification rows
