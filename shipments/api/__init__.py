@@ -2,10 +2,11 @@
 portal here. django-ninja builds the OpenAPI document (/api/v1/openapi.json)
 and the interactive docs (/api/v1/docs) from this code."""
 
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 
 from . import problems
 from .auth import BrandKey
+from .common import ProblemOut
 from .drivers import router as drivers_router
 from .events import router as events_router
 from .parser import StrictJSONParser
@@ -48,3 +49,16 @@ api.add_router("", shipments_router)
 api.add_router("", events_router)
 api.add_router("", drivers_router)
 api.add_router("", webhooks_router)
+
+
+class ProblemType(Schema):
+    type: str
+    description: str
+
+
+@api.get("/problems/{kind}", auth=None, response={200: ProblemType, 404: ProblemOut}, tags=["problems"])
+def problem_type(request, kind: str):
+    """What a problem ``type`` of this API means (its URI is this address)."""
+    if kind not in problems.PROBLEM_TYPES:
+        raise problems.Problem(404, "Not Found", f"No problem type {kind!r}.")
+    return {"type": problems.PROBLEM_BASE + kind, "description": problems.PROBLEM_TYPES[kind]}

@@ -25,6 +25,24 @@ PROBLEM_BASE = "/api/v1/problems/"
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
+# What each problem type means, served at its type URI.
+PROBLEM_TYPES = {
+    "validation-error": "A field is missing or has the wrong type or value; errors[] points at each one.",
+    "invalid-json": "The body is not JSON (RFC 8259): no NaN, Infinity or NUL characters.",
+    "invalid-multipart": "The multipart body could not be read.",
+    "invalid-event": "One event of a batch cannot be recorded as given; the others were.",
+    "unknown-tracking-number": "No shipment of this key's brand has that tracking number.",
+    "unknown-brand": "No brand has that slug.",
+    "unknown-source": "Webhook sources are generic, easypost and aftership.",
+    "invalid-signature": "The webhook's signature is missing, wrong or too old; nothing of it was read.",
+    "too-large": "The body or a file is larger than this endpoint accepts.",
+    "unsupported-image": "Proof images must be JPEG, PNG or WebP, sent with their own content type.",
+    "rate-limited": "Too many requests for this key; wait for Retry-After seconds.",
+    "database-unavailable": "The database is unavailable; nothing was written. Retry after Retry-After seconds.",
+    "out-of-range": "A value is outside what the portal can store; nothing was written.",
+}
+
+
 class Problem(Exception):
     """An answer that is an error; raise it anywhere in the API."""
 

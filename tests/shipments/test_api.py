@@ -459,3 +459,23 @@ def test_two_concurrent_creates_of_one_tracking_number_make_one_shipment(brand):
         t.join()
     assert sorted(statuses) == [200, 200, 200, 201]
     assert Shipment.objects.filter(brand=brand).count() == 1
+
+
+def test_every_problem_type_the_api_answers_is_documented_at_its_uri(api, client, make_shipment, settings):
+    settings.API_RATE_LIMIT = "5/60"
+    make_shipment(tracking_number="LM1")
+    answers = [
+        api.post("/events", raw="{"),
+        api.post("/events", {"events": []}),
+        api.get("/shipments/NOPE"),
+        api.post("/events", {"events": [scan("NOPE"), scan("LM1", "teleported")]}),
+        api.get("/shipments/LM1"),
+        api.get("/shipments/LM1"),  # over the limit
+    ]
+    types = {r.json()["type"] for r in answers if r.status_code >= 400}
+    types |= {item["error"]["type"] for r in answers if r.status_code == 200 for item in r.json().get("results", [])}
+    types.discard("about:blank")
+    assert len(types) == 5
+    for uri in types:
+        assert client.get(uri).status_code == 200, uri
+    assert client.get("/api/v1/problems/no-such-thing").status_code == 404
