@@ -297,27 +297,31 @@ def deliver_claimed(notification: Notification, *, claim_id: uuid.UUID, now=None
         message = _outgoing(notification)
         transport = get_transport(notification.channel)
         sent = transport.send(message)
-        # ---- The one duplicate window --------------------------------------
-        # The provider has accepted the message; until the UPDATE below
-        # commits, a crash (SIGKILL, power loss, the database going away)
-        # leaves the row SENDING with no provider id, and when its lease runs
-        # out another worker sends it again. Nothing runs between send() and
-        # that UPDATE, so the window is one database round trip. (A crash
-        # inside send() itself, the request in flight, is the same case: we
-        # cannot know whether the provider took it.) Webhooks carry the same
-        # webhook-id on the resend so brands can drop it; the attempt log is
-        # written after the window, not inside it.
-        recorded = mine.update(
-            state=State.SENT,
-            provider_message_id=sent.provider_message_id[:128],
-            sent_at=timezone.now(),
-            last_error="",
-            claim_id=None,
-            lease_until=None,
-        )
-        # ---- End of the window ---------------------------------------------
     except TransportError as error:
         return _failed(notification, mine, error, started)
+    except Exception as error:
+        # A bug or a library's surprise is retried like an outage and ends
+        # as failed, rather than leaving the row to lease expiry forever.
+        logger.exception("Sending notification %s raised.", notification_id)
+        return _failed(notification, mine, TransportError(f"{type(error).__name__}: {error}"), started)
+    # ---- The one duplicate window ------------------------------------------
+    # The provider has accepted the message; until the UPDATE below commits,
+    # a crash (SIGKILL, power loss, the database going away) leaves the row
+    # SENDING with no provider id, and when its lease runs out another
+    # worker sends it again. Nothing runs between send() returning and that
+    # UPDATE, so the window is one database round trip. (A crash inside
+    # send(), the request in flight, is the same case: we cannot know whether
+    # the provider took it.) Webhooks carry the same webhook-id on the resend
+    # so brands can drop it; the attempt log is written after the window.
+    recorded = mine.update(
+        state=State.SENT,
+        provider_message_id=sent.provider_message_id[:128],
+        sent_at=timezone.now(),
+        last_error="",
+        claim_id=None,
+        lease_until=None,
+    )
+    # ---- End of the window -------------------------------------------------
     if not recorded:
         logger.warning("Notification %s was sent but its claim had been taken over.", notification_id)
     if notification.channel == Channel.WEBHOOK:

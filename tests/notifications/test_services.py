@@ -540,3 +540,19 @@ def test_the_plan_task_sends_the_first_itself_and_enqueues_the_rest(shipment, me
     tasks.plan_notifications_task.apply(args=[change_to(shipment, "delivered").pk])
     assert len(memory_sms) == 1 and len(outbox) == 1
     assert set(Notification.objects.values_list("state", "attempts")) == {(State.SENT, 1)}
+
+
+class BrokenSms:
+    def send(self, message):
+        raise ValueError("library surprise")
+
+
+def test_an_unexpected_error_is_retried_and_then_fails_instead_of_looping(shipment, settings):
+    settings.SMS_BACKEND = f"{__name__}.BrokenSms"
+    notification = planned(shipment)
+    for _ in range(6):
+        Notification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now())
+        services.send_notification(notification_id=notification.pk)
+    notification.refresh_from_db()
+    assert notification.state == State.FAILED
+    assert notification.last_error == "ValueError: library surprise"
