@@ -350,6 +350,8 @@ def _outgoing(notification: Notification) -> OutgoingMessage:
             channel=notification.channel,
             to=notification.recipient,
             subject=notification.subject,
+            from_name=shipment.brand.name,
+            reply_to=shipment.brand.support_email,
             body=content.email_text(
                 shipment=shipment, text=notification.body, unsubscribe=unsubscribe, language=notification.language
             ),

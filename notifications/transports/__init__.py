@@ -32,6 +32,9 @@ class OutgoingMessage:
     body: str
     subject: str = ""
     html: str = ""
+    # For email: the sender's display name (the brand's) and where replies go.
+    from_name: str = ""
+    reply_to: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     # For webhooks: the brand's Standard Webhooks signing secret, and during
     # a rotation the previous one, so that endpoints not yet updated verify.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, make_msgid
@@ -12,12 +13,14 @@ from . import OutgoingMessage, Sent, TransportError
 
 class DjangoEmailTransport:
     def send(self, message: OutgoingMessage) -> Sent:
-        message_id = make_msgid(domain=settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or None)
+        default_name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+        message_id = make_msgid(domain=address.rsplit("@", 1)[-1] or None)
         email = EmailMultiAlternatives(
             subject=message.subject,
             body=message.body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
+            from_email=formataddr((message.from_name or default_name, address)),
             to=[message.to],
+            reply_to=[message.reply_to] if message.reply_to else None,
             headers={"Message-ID": message_id, **message.headers},
         )
         if message.html:

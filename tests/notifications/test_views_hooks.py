@@ -49,6 +49,8 @@ def test_every_email_has_text_and_html_with_the_brand_the_link_and_an_unsubscrib
     assert "#ff5500" in html and "https://cdn.acme.example/logo.png" in html
     assert message.extra_headers["List-Unsubscribe"] == f"<{unsubscribe}>"
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.from_email == "Acme Parcels <tracking@localhost>"
+    assert message.reply_to == ["help@acme.example"]
     assert shipment.destination_line1 not in html
 
 
