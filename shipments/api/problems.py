@@ -201,3 +201,31 @@ def install(api) -> None:
         logger.error("Unhandled error in the API", exc_info=exc)
         detail = repr(exc) if settings.DEBUG else ""
         return Problem(500, "Internal Server Error", detail)
+
+
+class ProblemsForStrayRequests:
+    """Middleware: under /api/, a 404 for a path no route knows or a 405 for
+    a method a route doesn't take comes from Django or ninja as HTML or bare
+    text; clients of the API get a problem like every other error instead."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code in (404, 405)
+            and request.path.startswith("/api/")
+            and response.get("Content-Type", "") != PROBLEM_CONTENT_TYPE
+        ):
+            if response.status_code == 404:
+                problem = Problem(404, "Not Found", f"No API endpoint at {request.path}; see /api/v1/docs.")
+            else:
+                problem = Problem(
+                    405,
+                    "Method Not Allowed",
+                    f"{request.method} is not allowed here; use {response.get('Allow', 'another method')}.",
+                    headers={"Allow": response["Allow"]} if response.has_header("Allow") else None,
+                )
+            return problem_response(request, problem)
+        return response

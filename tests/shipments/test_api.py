@@ -479,3 +479,21 @@ def test_every_problem_type_the_api_answers_is_documented_at_its_uri(api, client
     for uri in types:
         assert client.get(uri).status_code == 200, uri
     assert client.get("/api/v1/problems/no-such-thing").status_code == 404
+
+
+def test_an_unknown_api_path_is_a_404_problem(api):
+    body = is_problem(api.get("/no-such-endpoint"), 404)
+    assert "/api/v1/docs" in body["detail"]
+
+
+def test_a_wrong_method_is_a_405_problem_that_says_which_are_allowed(api):
+    response = api.client.delete("/api/v1/events", **api.headers())
+    body = is_problem(response, 405)
+    assert "POST" in response["Allow"]
+    assert "POST" in body["detail"]
+
+
+def test_pages_outside_the_api_keep_their_own_404(client, db):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
