@@ -257,6 +257,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own default handler for its loggers prints request paths
+        # unmasked in DEBUG; its records go through the masking one instead.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         # uvicorn's access log shows request paths, tracking tokens included:
         # it goes through the masking handler instead of uvicorn's own.
