@@ -301,3 +301,19 @@ def test_tokens_are_masked_in_uvicorns_access_log(shipment):
             lines.append(handler.format(record))
     assert lines and all(shipment.public_token not in line for line in lines)
     assert any(shipment.public_token[:6] + "…" in line for line in lines)
+
+
+def test_tokens_are_masked_in_djangos_request_log(shipment, settings):
+    # What Django logs for a 404 reaches only handlers that mask it, in
+    # development too (Django's own console handler speaks only in DEBUG).
+    settings.DEBUG = True
+    logger = logging.getLogger("django.request")
+    record = logger.makeRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", (shipment.get_absolute_url(),), None
+    )
+    handlers, current = [], logger
+    while current is not None:
+        handlers += current.handlers
+        current = current.parent if current.propagate else None
+    lines = [handler.format(record) for handler in handlers if handler.filter(record)]
+    assert lines and all(shipment.public_token not in line for line in lines)
