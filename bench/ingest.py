@@ -15,7 +15,7 @@ the API and the baseline so that the machine's noise hits both; events/s,
 p50 and p99 of the per-batch time, and the ratio to the baseline.
 
 Two API variants in the same run: "as wired" with the receivers of
-shipment_changed that the project connects (live push, notification
+shipments_changed that the project connects (live push, notification
 planning), and "ingest only" with them disconnected, which is the API's own
 cost. It makes and drops its own database (test_<name> of DATABASE_URL,
 default postgres://postgres@127.0.0.1:5432/portal_api_bench). With REDIS_URL
@@ -132,15 +132,15 @@ def percentile(values, q):
 
 
 def disconnect_receivers():
-    receivers = list(signals.shipment_changed.receivers)
-    signals.shipment_changed.receivers = []
-    signals.shipment_changed.sender_receivers_cache.clear()
+    receivers = list(signals.shipments_changed.receivers)
+    signals.shipments_changed.receivers = []
+    signals.shipments_changed.sender_receivers_cache.clear()
     return receivers
 
 
 def restore_receivers(receivers):
-    signals.shipment_changed.receivers = receivers
-    signals.shipment_changed.sender_receivers_cache.clear()
+    signals.shipments_changed.receivers = receivers
+    signals.shipments_changed.sender_receivers_cache.clear()
 
 
 def main():
@@ -169,8 +169,8 @@ def main():
         if args.skip_wired:
             del feeds["API, as wired"]
         print(
-            f"PostgreSQL {connection.pg_version // 10000}, receivers of shipment_changed: "
-            f"{len(signals.shipment_changed.receivers)}, Redis: {settings.REDIS_URL or 'none (in-process)'}"
+            f"PostgreSQL {connection.pg_version // 10000}, receivers of shipments_changed: "
+            f"{len(signals.shipments_changed.receivers)}, Redis: {settings.REDIS_URL or 'none (in-process)'}"
         )
 
         def run(variant, size):

@@ -11,21 +11,22 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self):
-        from shipments.signals import shipment_changed
+        from shipments.signals import shipments_changed
 
-        shipment_changed.connect(plan_after_status_change, dispatch_uid="notifications.plan_after_status_change")
+        shipments_changed.connect(plan_after_status_changes, dispatch_uid="notifications.plan_after_status_changes")
 
 
-def plan_after_status_change(sender, *, status_change_id=None, **kwargs):
-    """Enqueue planning once the status change has committed. If Redis is
-    down the enqueue fails here, is logged, and the change stays unprocessed
-    for the sweep; the caller that recorded the event never sees an error."""
-    if status_change_id is None:
+def plan_after_status_changes(sender, *, changes, **kwargs):
+    """Enqueue planning once the status changes have committed. If Redis is
+    down the enqueue fails here, is logged, and the changes stay unprocessed
+    for the sweep; the caller that recorded the events never sees an error."""
+    status_change_ids = [change.status_change_id for change in changes if change.status_change_id is not None]
+    if not status_change_ids:
         return
-    from .tasks import enqueue_plan
+    from .tasks import enqueue_plans
 
     try:
-        enqueue_plan(status_change_id)
+        enqueue_plans(status_change_ids)
     except Exception:
         # In-process (eager) mode runs the task right here.
-        logger.exception("Planning notifications for status change %s failed.", status_change_id)
+        logger.exception("Planning notifications for status changes %s failed.", status_change_ids)

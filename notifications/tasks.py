@@ -23,17 +23,33 @@ MAX_COUNTDOWN = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0.1, "interval_step": 0.1, "interval_max": 0.2}
 
 
+# A batch of status changes is planned in chunks: few enough messages that
+# enqueueing a thousand changes costs a few round trips, enough chunks that
+# the workers share the planning.
+PLAN_CHUNK = 20
+
+
+def enqueue_plans(status_change_ids: list[int]) -> int:
+    """Enqueue planning for these status changes; the number enqueued. What
+    fails to enqueue stays unprocessed in the outbox for the sweep."""
+    enqueued = 0
+    for start in range(0, len(status_change_ids), PLAN_CHUNK):
+        chunk = status_change_ids[start : start + PLAN_CHUNK]
+        try:
+            plan_notifications_task.apply_async((chunk,), retry_policy=PUBLISH_RETRY)
+        except Exception:
+            logger.warning(
+                "Could not enqueue planning of status changes %s; the sweep will pick them up.",
+                chunk,
+                exc_info=True,
+            )
+            break
+        enqueued += len(chunk)
+    return enqueued
+
+
 def enqueue_plan(status_change_id: int) -> bool:
-    try:
-        plan_notifications_task.apply_async((status_change_id,), retry_policy=PUBLISH_RETRY)
-    except Exception:
-        logger.warning(
-            "Could not enqueue planning of status change %s; the sweep will pick it up.",
-            status_change_id,
-            exc_info=True,
-        )
-        return False
-    return True
+    return enqueue_plans([status_change_id]) == 1
 
 
 def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
@@ -51,17 +67,21 @@ def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
 
 
 @shared_task(name="notifications.plan")
-def plan_notifications_task(status_change_id: int) -> None:
-    """Plan, then send the first due notification right here (it was
-    claimed while planning) and hand the rest to other workers: one queue
+def plan_notifications_task(status_change_ids: list[int] | int) -> None:
+    """Plan each change, then send its first due notification right here (it
+    was claimed while planning) and hand the rest to other workers: one queue
     hop fewer for the message that matters most (SMS first), while the
-    others still go out in parallel."""
-    plan = services.plan_and_claim(status_change_id=status_change_id)
-    enqueue_sends(plan.due)
-    if plan.claimed is not None:
-        result = services.deliver_claimed(plan.claimed, claim_id=plan.claim_id)
-        if result.retry_in is not None:
-            schedule_retry(plan.claimed.pk, result.retry_in)
+    others still go out in parallel. (A single id is what older messages
+    still in the queue carry.)"""
+    if isinstance(status_change_ids, int):
+        status_change_ids = [status_change_ids]
+    for status_change_id in status_change_ids:
+        plan = services.plan_and_claim(status_change_id=status_change_id)
+        enqueue_sends(plan.due)
+        if plan.claimed is not None:
+            result = services.deliver_claimed(plan.claimed, claim_id=plan.claim_id)
+            if result.retry_in is not None:
+                schedule_retry(plan.claimed.pk, result.retry_in)
 
 
 @shared_task(name="notifications.send")
@@ -95,7 +115,7 @@ def sweep_task() -> dict[str, int]:
     result = services.sweep()
     plans = [pk for pk, at in result.unplanned_changes if _first_time("change", pk, at)]
     sends = [pk for pk, at in result.due_notifications if _first_time("notification", pk, at)]
-    planned = sum(enqueue_plan(pk) for pk in plans)
+    planned = enqueue_plans(plans)
     return {"plans": planned, "sends": enqueue_sends(sends)}
 
 

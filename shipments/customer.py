@@ -27,7 +27,7 @@ def leave_delivery_instructions(*, shipment_id: int, instructions: str) -> Shipm
         shipment.delivery_instructions_at = timezone.now()
         shipment.version += 1
         shipment.save(update_fields=["delivery_instructions", "delivery_instructions_at", "version", "updated_at"])
-        _announce_on_commit(shipment)
+        signals.announce_on_commit(Shipment, [signals.ShipmentChange(shipment.pk, shipment.version)])
     return shipment
 
 
@@ -44,14 +44,5 @@ def rate_delivery(*, shipment_id: int, score: int, comment: str = "") -> Deliver
             raise ActionRefused("already_rated") from None
         shipment.version += 1
         shipment.save(update_fields=["version", "updated_at"])
-        _announce_on_commit(shipment)
+        signals.announce_on_commit(Shipment, [signals.ShipmentChange(shipment.pk, shipment.version)])
     return rating
-
-
-def _announce_on_commit(shipment: Shipment) -> None:
-    shipment_id, version = shipment.pk, shipment.version
-    transaction.on_commit(
-        lambda: signals.shipment_changed.send(
-            sender=Shipment, shipment_id=shipment_id, version=version, status_change_id=None
-        )
-    )

@@ -263,23 +263,19 @@ def _route_dates() -> list[dt.date]:
     return [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
 
 
-def pages_changed(shipment_id: int) -> dict[str, str]:
-    """The pages a change of this shipment shows on: its own, and those of
-    the parcels still on the van behind it on today's route ("N stops away")."""
-    row = Shipment.objects.filter(pk=shipment_id).values_list("public_token", "status").first()
-    if row is None:
-        return {}
-    token, status = row
-    messages = {token: FINAL if status in TERMINAL else CHANGED}
-    mates = (
-        Stop.objects.filter(
-            route__stops__shipment_id=shipment_id,
-            route__date__in=_route_dates(),
-            shipment__status=Status.OUT_FOR_DELIVERY,
-        )
-        .exclude(shipment_id=shipment_id)
-        .values_list("shipment__public_token", flat=True)
-    )
+def pages_changed(shipment_ids: list[int]) -> dict[str, str]:
+    """The pages a change of these shipments shows on: their own, and those
+    of the parcels still on the van behind them on today's route ("N stops
+    away"). Two queries, however many shipments changed together."""
+    messages = {
+        token: FINAL if status in TERMINAL else CHANGED
+        for token, status in Shipment.objects.filter(pk__in=shipment_ids).values_list("public_token", "status")
+    }
+    mates = Stop.objects.filter(
+        route__stops__shipment_id__in=shipment_ids,
+        route__date__in=_route_dates(),
+        shipment__status=Status.OUT_FOR_DELIVERY,
+    ).values_list("shipment__public_token", flat=True)
     for mate in mates:
         messages.setdefault(mate, CHANGED)
     return messages
@@ -297,15 +293,15 @@ def _refresh(messages: dict[str, str]) -> None:
     publish(messages)
 
 
-@receiver(signals.shipment_changed, dispatch_uid="live.shipment_changed")
-def on_shipment_changed(sender, shipment_id: int, **kwargs) -> None:
+@receiver(signals.shipments_changed, dispatch_uid="live.shipments_changed")
+def on_shipments_changed(sender, changes: list[signals.ShipmentChange], **kwargs) -> None:
     # Runs after the writer's commit: a failure here must not fail the write.
     # A page missed here is at most PAGE_TTL_SECONDS stale, and an open page
     # also polls when its stream breaks.
     try:
-        _refresh(pages_changed(shipment_id))
+        _refresh(pages_changed([change.shipment_id for change in changes]))
     except Exception:
-        log.exception("Live updates: could not announce a change of shipment %s", shipment_id)
+        log.exception("Live updates: could not announce a change of %d shipments", len(changes))
 
 
 @receiver(signals.driver_moved, dispatch_uid="live.driver_moved")

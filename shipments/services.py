@@ -242,8 +242,15 @@ def apply_events_to_shipments(batch: Sequence[tuple[Shipment, Sequence[NewEvent]
             changes.append(outcome.status_change)
     bulk.insert(changes, now)
     _save_shipment_states([shipment for shipment, _, _ in touched])
-    for shipment, _, outcome in touched:
-        _announce_on_commit(shipment, outcome.status_change)
+    signals.announce_on_commit(
+        Shipment,
+        [
+            signals.ShipmentChange(
+                shipment.pk, shipment.version, outcome.status_change.pk if outcome.status_change else None
+            )
+            for shipment, _, outcome in touched
+        ],
+    )
     return outcomes
 
 
@@ -401,15 +408,5 @@ def attach_proof_of_delivery(*, shipment_id: int, received_by: str = "", photo=N
             update_fields.append("proof_signature")
         shipment.version += 1
         shipment.save(update_fields=update_fields)
-        _announce_on_commit(shipment, None)
+        signals.announce_on_commit(Shipment, [signals.ShipmentChange(shipment.pk, shipment.version)])
     return shipment
-
-
-def _announce_on_commit(shipment: Shipment, status_change: StatusChange | None) -> None:
-    shipment_id, version = shipment.pk, shipment.version
-    status_change_id = status_change.pk if status_change else None
-    transaction.on_commit(
-        lambda: signals.shipment_changed.send(
-            sender=Shipment, shipment_id=shipment_id, version=version, status_change_id=status_change_id
-        )
-    )

@@ -5,12 +5,37 @@ receivers here. A receiver that fails must not lose anything: the outbox
 (StatusChange.processed_at) lets a periodic sweep catch up.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
 from django.dispatch import Signal
 
-# Sent after the transaction that changed a shipment commits, with
-# shipment_id, version (the new one) and status_change_id (or None when the
-# status stayed as it was but the page would still show something new).
-shipment_changed = Signal()
+
+@dataclass(frozen=True)
+class ShipmentChange:
+    shipment_id: int
+    # The shipment's version after the change.
+    version: int
+    # The StatusChange written, or None when the status stayed as it was but
+    # the page would still show something new (an event, proof, a rating).
+    status_change_id: int | None = None
+
+
+# Sent once after each transaction that changed shipments commits, with
+# ``changes``: a list of ShipmentChange, one per shipment. A batch of a
+# thousand events is one announcement, so receivers can do their work (pages
+# to refresh, planning to enqueue) in a few round trips rather than a
+# thousand.
+shipments_changed = Signal()
 
 # Sent after a driver's position changes, with driver_id.
 driver_moved = Signal()
+
+
+def announce_on_commit(sender, changes: Sequence[ShipmentChange]) -> None:
+    """Send ``shipments_changed`` for these changes once the current
+    transaction commits (at once outside a transaction)."""
+    if changes:
+        frozen = list(changes)
+        transaction.on_commit(lambda: shipments_changed.send(sender=sender, changes=frozen))

@@ -53,4 +53,22 @@ def test_the_signal_enqueues_planning(queued_messages, shipment, django_capture_
 
     with django_capture_on_commit_callbacks(execute=True):
         recorded = services.record_event(shipment_id=shipment.pk, event=event("delivered", 1))
-    assert ("notifications.plan", None, [recorded.status_change.pk]) in queued_messages()
+    assert ("notifications.plan", None, [[recorded.status_change.pk]]) in queued_messages()
+
+
+def test_a_batch_of_changes_is_planned_in_a_few_chunked_tasks(
+    queued_messages, brand, make_shipment, django_capture_on_commit_callbacks
+):
+    from shipments import services
+
+    from ..conftest import event
+
+    shipments = [make_shipment() for _ in range(tasks.PLAN_CHUNK + 5)]
+    items = [(s.tracking_number, event("delivered", 1)) for s in shipments]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.record_brand_events(brand=brand, items=items)
+    plans = [args for task, _, args in queued_messages() if task == "notifications.plan"]
+    assert [len(chunk) for [chunk] in plans] == [tasks.PLAN_CHUNK, 5]
+    from shipments.models import StatusChange
+
+    assert sorted(pk for [chunk] in plans for pk in chunk) == sorted(StatusChange.objects.values_list("pk", flat=True))

@@ -254,7 +254,7 @@ def test_redis_down_while_events_are_recorded_loses_nothing_and_sends_nothing_tw
     assert changes.count() == 12
     assert not changes.exclude(processed_at=None).exists()
     assert not Notification.objects.exists()
-    assert "the sweep will pick it up" in caplog.text
+    assert "the sweep will pick them up" in caplog.text
 
     workers.start("after-outage", NOTIFICATION_SWEEP_GRACE_SECONDS="0")
     # Two sweeps racing each other, as two beat ticks might.

@@ -232,15 +232,17 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(api, settings, make_ship
     assert not TrackingEvent.objects.exists()
 
 
-def test_each_changed_shipment_is_announced_once_after_commit(api, make_shipment, django_capture_on_commit_callbacks):
+def test_a_batch_is_announced_once_after_commit_with_each_changed_shipment(
+    api, make_shipment, django_capture_on_commit_callbacks
+):
     make_shipment(tracking_number="LM1")
     make_shipment(tracking_number="LM2")
     heard = []
 
-    def receiver(sender, signal, **kwargs):
-        heard.append(kwargs)
+    def receiver(sender, changes, **kwargs):
+        heard.append(changes)
 
-    signals.shipment_changed.connect(receiver)
+    signals.shipments_changed.connect(receiver)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             api.post(
@@ -254,13 +256,14 @@ def test_each_changed_shipment_is_announced_once_after_commit(api, make_shipment
                 },
             )
     finally:
-        signals.shipment_changed.disconnect(receiver)
-    by_shipment = {h["shipment_id"]: h for h in heard}
-    assert len(heard) == 2 == len(by_shipment)
+        signals.shipments_changed.disconnect(receiver)
+    assert len(heard) == 1
+    by_shipment = {change.shipment_id: change for change in heard[0]}
+    assert len(heard[0]) == 2 == len(by_shipment)
     lm1 = Shipment.objects.get(tracking_number="LM1")
     change = StatusChange.objects.get(shipment=lm1)
     assert (change.old_status, change.new_status) == ("pending", "out_for_delivery")
-    assert by_shipment[lm1.pk] == {"shipment_id": lm1.pk, "version": lm1.version, "status_change_id": change.pk}
+    assert by_shipment[lm1.pk] == signals.ShipmentChange(lm1.pk, lm1.version, change.pk)
 
 
 # --- authentication ----------------------------------------------------------

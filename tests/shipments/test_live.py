@@ -114,11 +114,11 @@ def test_a_delivery_tells_the_parcels_behind_it_on_the_route(make_shipment):
         services.record_event(shipment_id=s.pk, event=event("out_for_delivery"))
     route_of(ahead, behind, not_on_van)
 
-    messages = live.pages_changed(ahead.pk)
+    messages = live.pages_changed([ahead.pk])
     assert messages == {ahead.public_token: live.CHANGED, behind.public_token: live.CHANGED}
 
     services.record_event(shipment_id=ahead.pk, event=event("delivered", 5))
-    assert live.pages_changed(ahead.pk)[ahead.public_token] == live.FINAL
+    assert live.pages_changed([ahead.pk])[ahead.public_token] == live.FINAL
 
 
 def test_a_driver_move_tells_the_pages_that_show_the_driver(make_shipment):

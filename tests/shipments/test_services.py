@@ -147,22 +147,24 @@ def test_substatus_follows_the_deciding_event(shipment):
 def test_every_new_event_bumps_the_version_and_announces_after_commit(shipment, django_capture_on_commit_callbacks):
     heard = []
 
-    def receiver(sender, **kwargs):
-        heard.append(kwargs)
+    def receiver(sender, changes, **kwargs):
+        heard.append(changes)
 
-    signals.shipment_changed.connect(receiver)
+    signals.shipments_changed.connect(receiver)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             first = services.record_event(shipment_id=shipment.pk, event=event("in_transit", 0))
+            assert heard == [], "announced before commit"
         with django_capture_on_commit_callbacks(execute=True):
             services.record_event(shipment_id=shipment.pk, event=event("in_transit", 5))
         with django_capture_on_commit_callbacks(execute=True):
             services.record_event(shipment_id=shipment.pk, event=event("in_transit", 5))  # duplicate
     finally:
-        signals.shipment_changed.disconnect(receiver)
-    assert [h["version"] for h in heard] == [shipment.version + 1, shipment.version + 2]
-    assert heard[0]["status_change_id"] == first.status_change.pk
-    assert heard[1]["status_change_id"] is None
+        signals.shipments_changed.disconnect(receiver)
+    assert heard == [
+        [signals.ShipmentChange(shipment.pk, shipment.version + 1, first.status_change.pk)],
+        [signals.ShipmentChange(shipment.pk, shipment.version + 2, None)],
+    ]
 
 
 def test_create_shipment_is_idempotent_on_tracking_number(brand):
