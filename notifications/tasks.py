@@ -26,7 +26,7 @@ PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0.1, "interval_step": 0.1, 
 # A batch of status changes is planned in chunks: few enough messages that
 # enqueueing a thousand changes costs a few round trips, enough chunks that
 # the workers share the planning.
-PLAN_CHUNK = 20
+PLAN_CHUNK = 50
 
 
 def enqueue_plans(status_change_ids: list[int]) -> int:

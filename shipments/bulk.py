@@ -10,6 +10,7 @@ formatted into the SQL; every value is a parameter.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -34,15 +35,8 @@ def insert(rows: Sequence[Model], now: datetime) -> None:
     if connection.vendor != "postgresql" or not plain:
         model.objects.bulk_create(rows)
         return
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING {pk}".format(  # noqa: S608
-        table=quote(model._meta.db_table),
-        columns=", ".join(quote(f.column) for f in fields),
-        arrays=", ".join(f"%s::{_array_type(f)}[]" for f in fields),
-        pk=quote(model._meta.pk.column),
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, columns)
+        cursor.execute(_insert_sql(model), columns)
         ids = [row[0] for row in cursor.fetchall()]
     # PostgreSQL returns the rows in the order unnest gave them, as Django's
     # own bulk_create relies on.
@@ -50,6 +44,19 @@ def insert(rows: Sequence[Model], now: datetime) -> None:
         row.pk = pk
         row._state.adding = False
         row._state.db = connection.alias
+
+
+@functools.cache
+def _insert_sql(model: type[Model]) -> str:
+    # Built once per model: every record_event goes through here.
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    return "INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING {pk}".format(  # noqa: S608
+        table=quote(model._meta.db_table),
+        columns=", ".join(quote(f.column) for f in fields),
+        arrays=", ".join(f"%s::{_array_type(f)}[]" for f in fields),
+        pk=quote(model._meta.pk.column),
+    )
 
 
 def update(rows: Sequence[Model], field_names: Sequence[str]) -> None:
@@ -98,6 +105,7 @@ def matching_ids(model: type[Model], field_names: Sequence[str], keys: Collectio
         return [row[0] for row in cursor.fetchall()]
 
 
+@functools.cache
 def _array_type(field) -> str:
     # The column's type without any CHECK, as an array's element type:
     # "varchar(32)", "timestamp with time zone", "bigint".

@@ -263,14 +263,19 @@ def _route_dates() -> list[dt.date]:
     return [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
 
 
+BEFORE_THE_VAN = frozenset({Status.PENDING, Status.INFO_RECEIVED, Status.IN_TRANSIT})
+
+
 def pages_changed(shipment_ids: list[int]) -> dict[str, str]:
     """The pages a change of these shipments shows on: their own, and those
     of the parcels still on the van behind them on today's route ("N stops
     away"). Two queries, however many shipments changed together."""
-    messages = {
-        token: FINAL if status in TERMINAL else CHANGED
-        for token, status in Shipment.objects.filter(pk__in=shipment_ids).values_list("public_token", "status")
-    }
+    rows = Shipment.objects.filter(pk__in=shipment_ids).values_list("public_token", "status")
+    messages = {token: FINAL if status in TERMINAL else CHANGED for token, status in rows}
+    if all(status in BEFORE_THE_VAN for _, status in rows):
+        # Stops ahead change only when a parcel on the van is delivered,
+        # missed or taken off; scans before the van leave them as they are.
+        return messages
     mates = Stop.objects.filter(
         route__stops__shipment_id__in=shipment_ids,
         route__date__in=_route_dates(),

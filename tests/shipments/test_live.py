@@ -121,6 +121,16 @@ def test_a_delivery_tells_the_parcels_behind_it_on_the_route(make_shipment):
     assert live.pages_changed([ahead.pk])[ahead.public_token] == live.FINAL
 
 
+def test_a_scan_before_the_van_tells_only_its_own_page(make_shipment, django_assert_num_queries):
+    on_route_in_transit, behind = make_shipment(), make_shipment()
+    services.record_event(shipment_id=behind.pk, event=event("out_for_delivery"))
+    services.record_event(shipment_id=on_route_in_transit.pk, event=event("in_transit"))
+    route_of(on_route_in_transit, behind)
+    with django_assert_num_queries(1):
+        messages = live.pages_changed([on_route_in_transit.pk])
+    assert messages == {on_route_in_transit.public_token: live.CHANGED}
+
+
 def test_a_driver_move_tells_the_pages_that_show_the_driver(make_shipment):
     on_van, delivered = make_shipment(), make_shipment()
     services.record_event(shipment_id=on_van.pk, event=event("out_for_delivery"))
