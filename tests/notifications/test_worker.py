@@ -66,7 +66,7 @@ class Endpoint:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["content-length"]))
-                endpoint.received.append({"id": self.headers["webhook-id"], "body": body})
+                endpoint.received.append({"id": self.headers["webhook-id"], "body": body, "at": time.time()})
                 if endpoint.hang.is_set():
                     endpoint.release.wait(60)
                     return
@@ -200,23 +200,22 @@ def test_a_worker_killed_mid_send_loses_nothing(workers, endpoint, webhook_brand
     notification = Notification.objects.get(shipment=shipment)
     assert notification.state == State.SENDING
 
+    first_lease_until = notification.lease_until.timestamp()
+
     workers.kill(first)
     endpoint.hang.clear()
-    # The dead worker's claim still holds until its lease runs out.
+    # The dead worker's claim holds until its lease runs out: a send task
+    # delivered before then claims nothing, one after it (or the sweep) sends.
     tasks.enqueue_sends([notification.pk])
     second = workers.start("second", NOTIFICATION_LEASE_SECONDS="3", NOTIFICATION_SWEEP_GRACE_SECONDS="1")
-    time.sleep(1)
-    assert Notification.objects.get(pk=notification.pk).state == State.SENDING
-
-    wait_for(
-        lambda: Notification.objects.get(pk=notification.pk).lease_until.timestamp() < time.time(), what="lease expiry"
-    )
+    wait_for(lambda: time.time() > first_lease_until, what="lease expiry")
     tasks.sweep_task.delay()
     wait_for(lambda: Notification.objects.get(pk=notification.pk).state == State.SENT, what="the resend")
 
     notification.refresh_from_db()
     assert notification.attempts == 2
     assert [r["id"] for r in endpoint.received] == [f"msg_notification_{notification.pk}"] * 2
+    assert endpoint.received[1]["at"] >= first_lease_until, "resent while the dead worker's lease still held"
     # The attempt is logged just after the result is recorded, outside the
     # duplicate window.
     wait_for(lambda: WebhookAttempt.objects.filter(notification=notification).exists(), what="the attempt log")
