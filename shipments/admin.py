@@ -281,8 +281,22 @@ class StatusCorrectionForm(forms.Form):
     )
 
 
+class AppendOnlyAdmin(BrandScopedAdmin):
+    """Records that are history (events, status changes): staff read them;
+    nobody adds, edits or deletes them here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(TrackingEvent)
-class TrackingEventAdmin(BrandScopedAdmin):
+class TrackingEventAdmin(AppendOnlyAdmin):
     brand_path = "shipment__brand"
     list_display = ["shipment", "status", "occurred_at", "received_at", "source", "carrier_code", "description"]
     list_filter = ["status", "source", "shipment__brand"]
@@ -290,33 +304,15 @@ class TrackingEventAdmin(BrandScopedAdmin):
     list_select_related = ["shipment"]
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(BrandScopedAdmin):
+class StatusChangeAdmin(AppendOnlyAdmin):
     brand_path = "shipment__brand"
     list_display = ["shipment", "old_status", "new_status", "substatus", "created_at", "changed_by", "processed_at"]
     list_filter = ["new_status", "shipment__brand"]
     search_fields = ["=shipment__tracking_number"]
     list_select_related = ["shipment", "changed_by"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Driver)
