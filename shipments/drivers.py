@@ -133,7 +133,8 @@ def set_route(*, brand: Brand, driver_ref: str, date: dt.date, tracking_numbers:
         driver, _ = Driver.objects.get_or_create(brand=brand, ref=driver_ref)
         route, _ = Route.objects.get_or_create(driver=driver, date=date)
         route = Route.objects.select_for_update().get(pk=route.pk)
-        completed = dict(route.stops.filter(completed_at__isnull=False).values_list("shipment_id", "completed_at"))
+        before = dict(route.stops.values_list("shipment_id", "completed_at"))
+        completed = {shipment_id: at for shipment_id, at in before.items() if at is not None}
         route.stops.all().delete()
         Stop.objects.bulk_create(
             Stop(
@@ -143,5 +144,15 @@ def set_route(*, brand: Brand, driver_ref: str, date: dt.date, tracking_numbers:
                 completed_at=completed.get(shipments[number].pk),
             )
             for sequence, number in enumerate(tracking_numbers, start=1)
+        )
+        # Pages of parcels on the route before or after show the stops ahead
+        # and the driver, which just changed; the shipments themselves did not.
+        affected = set(before) | {s.pk for s in shipments.values()}
+        signals.announce_on_commit(
+            Route,
+            [
+                signals.ShipmentChange(pk, version)
+                for pk, version in Shipment.objects.filter(pk__in=affected).values_list("pk", "version")
+            ],
         )
     return route

@@ -115,6 +115,28 @@ def test_route_sets_ordered_stops_and_reposting_replaces_them(api, make_shipment
     assert stops == [("LM1", T0), ("LM3", None)]
 
 
+def test_a_route_change_tells_the_pages_of_every_parcel_on_it_before_or_after(
+    api, make_shipment, django_capture_on_commit_callbacks
+):
+    lm1, lm2, lm3 = (make_shipment(tracking_number=n) for n in ("LM1", "LM2", "LM3"))
+    body = {"driver_ref": "drv-7", "date": "2026-11-26", "stops": ["LM1", "LM2"]}
+    heard = []
+
+    def receiver(sender, changes, **kwargs):
+        heard.append({change.shipment_id for change in changes})
+
+    signals.shipments_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            api.post("/routes", body)
+            assert heard == [], "announced before commit"
+        with django_capture_on_commit_callbacks(execute=True):
+            api.post("/routes", {**body, "stops": ["LM2", "LM3"]})
+    finally:
+        signals.shipments_changed.disconnect(receiver)
+    assert heard == [{lm1.pk, lm2.pk}, {lm1.pk, lm2.pk, lm3.pk}]
+
+
 def test_route_with_unknown_or_other_brands_stops_is_404_and_changes_nothing(api, make_shipment, other_brand):
     make_shipment(tracking_number="LM1")
     make_shipment(tracking_number="THEIRS", for_brand=other_brand)
