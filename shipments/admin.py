@@ -77,7 +77,7 @@ class TrackingEventInline(admin.TabularInline):
         "correction_reason",
     ]
     readonly_fields = fields
-    ordering = ["-occurred_at", "-source", "-external_id"]
+    ordering = selectors.TIMELINE_ORDER
     extra = 0
     can_delete = False
     show_change_link = False

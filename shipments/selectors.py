@@ -13,13 +13,11 @@ def brands_visible_to(user: AbstractBaseUser) -> QuerySet[Brand]:
     return Brand.objects.filter(staff=user)
 
 
-def shipments_visible_to(user: AbstractBaseUser) -> QuerySet[Shipment]:
-    qs = Shipment.objects.select_related("brand")
-    if user.is_superuser:
-        return qs
-    return qs.filter(brand__staff=user)
+# Newest first: the reverse of statuses.event_sort_key, the order the rules
+# apply events in.
+TIMELINE_ORDER = ["-occurred_at", "-source", "-external_id"]
 
 
 def timeline(shipment: Shipment) -> QuerySet[TrackingEvent]:
     """The shipment's events, newest first, in the order the rules apply them."""
-    return shipment.events.order_by("-occurred_at", "-source", "-external_id")
+    return shipment.events.order_by(*TIMELINE_ORDER)

@@ -68,6 +68,12 @@ class BatchOutcome:
     events: list[Recorded] = field(default_factory=list)
     status_change: StatusChange | None = None
 
+    def only_event(self) -> Recorded:
+        """The outcome of a single event, carrying the status change."""
+        (recorded,) = self.events
+        recorded.status_change = self.status_change
+        return recorded
+
 
 # What the database stores and a parcel can have: PostgreSQL refuses
 # offsets beyond ±15:59, and no scan is older than the portal's carriers.
@@ -108,9 +114,7 @@ def record_event(*, shipment_id: int, event: NewEvent) -> Recorded:
     StatusChange (the outbox) in the same transaction.
     """
     outcome = record_events(shipment_id=shipment_id, events=[event])
-    recorded = outcome.events[0]
-    recorded.status_change = outcome.status_change
-    return recorded
+    return outcome.only_event()
 
 
 def record_events(*, shipment_id: int, events: Sequence[NewEvent]) -> BatchOutcome:
@@ -365,9 +369,7 @@ def correct_status(*, shipment_id: int, status: str, user, reason: str) -> Recor
         )
         validate_event(correction)
         outcome = apply_events(shipment, [correction])
-    recorded = outcome.events[0]
-    recorded.status_change = outcome.status_change
-    return recorded
+    return outcome.only_event()
 
 
 SHIPMENT_FIELDS = frozenset(
