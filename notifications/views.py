@@ -3,11 +3,13 @@ import logging
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from twilio.request_validator import RequestValidator
 
 from shipments.models import Shipment
+from shipments.tracking_page import brand_context
 
 from . import content, preferences, services
 from .forms import SubscribeForm
@@ -30,7 +32,11 @@ def subscribe(request, token: str):
     """Opt in to a parcel's updates. Without JavaScript the form posts here
     and gets a page of its own; with htmx the form's partial swaps in place."""
     shipment = get_object_or_404(Shipment.objects.select_related("brand"), public_token=token)
-    context = {"shipment": shipment}
+    context = {
+        **brand_context(shipment.brand),
+        "shipment": shipment,
+        "switch_url": reverse("shipments:actions", args=[shipment.public_token]),
+    }
     status = 200
     if request.method == "POST":
         form = SubscribeForm(request.POST, default_region=shipment.destination_country)

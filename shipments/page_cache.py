@@ -9,8 +9,9 @@ one MGET and uses the page only if the tags match. A render reads the epoch
 *before* it reads the database, so a change that lands mid-render leaves a
 page tagged with an older epoch, which the next reader throws away.
 
-Nothing that belongs to one visitor is stored: the CSP nonce and the CSRF
-token are placeholders, filled in per response.
+Nothing that belongs to one visitor is stored: the CSP nonce is a
+placeholder, filled in per response, and the customer's forms (which carry a
+CSRF token) are not part of the page but loaded beside it, uncached.
 
 Without REDIS_URL nothing is cached: the embedded default renders every time,
 which is always correct whatever process made the change.
@@ -37,7 +38,6 @@ EPOCH_TTL_SECONDS = 3 * 86400
 # Stable across processes (pages rendered by one are served by another) and
 # unguessable without SECRET_KEY, so carrier text can't smuggle one in.
 NONCE_PLACEHOLDER = "n" + salted_hmac("page-cache-nonce", "placeholder", algorithm="sha256").hexdigest()[:30]
-CSRF_PLACEHOLDER = "c" + salted_hmac("page-cache-csrf", "placeholder", algorithm="sha256").hexdigest()[:30]
 
 _client: redis.Redis | None = None
 _client_lock = threading.Lock()

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from .models import DeliveryRating, Driver, Route, Shipment, Stop
+from .models import Brand, DeliveryRating, Driver, Route, Shipment, Stop
 from .selectors import timeline
 from .statuses import PROGRESS_POSITION, PROGRESS_STEPS, SHOWS_DRIVER, STATUS_LABELS, Status, Substatus
 
@@ -241,13 +241,10 @@ def page_context(shipment: Shipment) -> dict:
         elif destination[0] is not None:
             map_view = MapView(*destination)
 
-    # Only a delivered parcel can have been rated: no query for the others.
-    rating = DeliveryRating.objects.filter(shipment=shipment).first() if status == Status.DELIVERED else None
     return {
+        **brand_context(brand),
+        **customer_actions(shipment),
         "shipment": shipment,
-        "brand": brand,
-        "primary_colour": safe_colour(brand.primary_colour, DEFAULT_PRIMARY),
-        "accent_colour": safe_colour(brand.accent_colour, DEFAULT_ACCENT),
         "first_name": shipment.recipient_first_name,
         "city": shipment.destination_city,
         "status": status,
@@ -267,9 +264,73 @@ def page_context(shipment: Shipment) -> dict:
         "events": events,
         "has_proof": status == Status.DELIVERED
         and bool(shipment.proof_received_by or shipment.proof_photo or shipment.proof_signature),
-        "can_leave_instructions": status in INSTRUCTIONS_OPEN,
-        "has_instructions": bool(shipment.delivery_instructions),
-        "can_rate": status == Status.DELIVERED and rating is None,
-        "rating": rating,
         "zone": zone,
+    }
+
+
+def brand_context(brand: Brand) -> dict:
+    """What every branded public page needs of its brand."""
+    return {
+        "brand": brand,
+        "primary_colour": safe_colour(brand.primary_colour, DEFAULT_PRIMARY),
+        "accent_colour": safe_colour(brand.accent_colour, DEFAULT_ACCENT),
+    }
+
+
+@dataclass(frozen=True)
+class ActionsLink:
+    """The tracking page's way to the customer's forms: the page is shared
+    and cached, so the forms (each with a visitor's CSRF token) live on a
+    page of their own, which htmx loads into the page in place."""
+
+    anchor: str
+    title: str
+    text: str
+    label: str
+
+
+ACTIONS_LINKS = {
+    "instructions": ActionsLink(
+        "instructions",
+        _("Delivery instructions"),
+        _("Tell the driver where to leave your parcel, or get updates by text message or email."),
+        _("Leave instructions or get updates"),
+    ),
+    "subscribe": ActionsLink(
+        "get-updates",
+        _("Get updates"),
+        _("We can text or email you when this parcel's status changes."),
+        _("Get updates"),
+    ),
+    "rate": ActionsLink(
+        "rating", _("Rate your delivery"), _("Tell us how your delivery went."), _("Rate your delivery")
+    ),
+}
+
+
+def customer_actions(shipment: Shipment) -> dict:
+    """What the customer can do about the parcel now, and a key that
+    changes whenever that does (live updates reload the forms on it)."""
+    status = shipment.status_enum
+    # Only a delivered parcel can have been rated: no query for the others.
+    rating = DeliveryRating.objects.filter(shipment=shipment).first() if status == Status.DELIVERED else None
+    can_leave_instructions = status in INSTRUCTIONS_OPEN
+    can_rate = status == Status.DELIVERED and rating is None
+    can_subscribe = not shipment.is_terminal
+    offered = [
+        name
+        for name, on in (("instructions", can_leave_instructions), ("subscribe", can_subscribe), ("rate", can_rate))
+        if on
+    ]
+    state = " ".join(offered) + (" rated" if rating is not None else "")
+    if can_leave_instructions and shipment.delivery_instructions_at:
+        state += f" {shipment.delivery_instructions_at.timestamp():.0f}"
+    return {
+        "can_leave_instructions": can_leave_instructions,
+        "has_instructions": bool(shipment.delivery_instructions),
+        "can_rate": can_rate,
+        "rating": rating,
+        "can_subscribe": can_subscribe,
+        "actions_link": ACTIONS_LINKS[offered[0]] if offered else None,
+        "actions_state": state,
     }

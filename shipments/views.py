@@ -10,7 +10,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.middleware.csp import get_nonce
-from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
@@ -24,15 +23,8 @@ from . import page_cache
 from .customer import ActionRefused, leave_delivery_instructions, rate_delivery
 from .forms import InstructionsForm, LookupForm, RatingForm
 from .models import Shipment
-from .tracking_page import (
-    DEFAULT_ACCENT,
-    DEFAULT_PRIMARY,
-    find_shipment,
-    is_expired,
-    page_context,
-    recipient_zone,
-    safe_colour,
-)
+from .statuses import STATUS_LABELS
+from .tracking_page import brand_context, customer_actions, find_shipment, is_expired, page_context, recipient_zone
 
 SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
 LANGUAGE_COOKIE_AGE = 365 * 86400
@@ -95,7 +87,7 @@ def _subscribe_form_template() -> str:
     return "notifications/subscribe_form.html"
 
 
-def _render_page(template_name: str, shipment: Shipment, language: str, **extra) -> str:
+def _render_page(template_name: str, shipment: Shipment, language: str) -> str:
     """Render without the request, so that nothing of one visitor gets into
     what the page cache keeps."""
     zone = recipient_zone(shipment)
@@ -103,21 +95,14 @@ def _render_page(template_name: str, shipment: Shipment, language: str, **extra)
         context = page_context(shipment)
         context.update(
             csp_nonce=page_cache.NONCE_PLACEHOLDER,
-            csrf_token=page_cache.CSRF_PLACEHOLDER,
             switch_url=shipment.get_absolute_url(),
-            instructions_form=InstructionsForm(),
-            rating_form=RatingForm(),
-            subscribe_form_template=_subscribe_form_template(),
+            actions_url=reverse("shipments:actions", args=[shipment.public_token]),
         )
-        context.update(extra)
         return render_to_string(template_name, context)
 
 
 def _respond(request, html: bytes, language: str, status: int = 200) -> HttpResponse:
     body = html.replace(page_cache.NONCE_PLACEHOLDER.encode(), str(get_nonce(request)).encode())
-    csrf = page_cache.CSRF_PLACEHOLDER.encode()
-    if csrf in body:
-        body = body.replace(csrf, get_token(request).encode())
     response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
@@ -131,17 +116,19 @@ def _respond(request, html: bytes, language: str, status: int = 200) -> HttpResp
     return response
 
 
-def _expired(request, shipment: Shipment) -> HttpResponse:
-    language = _page_language(
+def _request_language(request, shipment: Shipment) -> str:
+    return _page_language(
         shipment, _explicit_language(request), _accepted_language(request.headers.get("Accept-Language", ""))
     )
+
+
+def _expired(request, shipment: Shipment) -> HttpResponse:
+    language = _request_language(request, shipment)
     with translation.override(language):
         html = render_to_string(
             "shipments/expired.html",
             {
-                "brand": shipment.brand,
-                "primary_colour": safe_colour(shipment.brand.primary_colour, DEFAULT_PRIMARY),
-                "accent_colour": safe_colour(shipment.brand.accent_colour, DEFAULT_ACCENT),
+                **brand_context(shipment.brand),
                 "days": settings.TRACKING_LINK_DAYS_AFTER_DELIVERY,
                 "csp_nonce": page_cache.NONCE_PLACEHOLDER,
                 "switch_url": shipment.get_absolute_url(),
@@ -195,13 +182,40 @@ def tracking(request, token: str):
     return _respond(request, html.encode(), language)
 
 
+@require_safe
+def actions(request, token: str):
+    """The customer's forms: a page of their own without JavaScript, the
+    #actions slot's content with htmx. Never cached: each form carries this
+    visitor's CSRF token."""
+    shipment = _live_shipment(token)
+    if is_expired(shipment):
+        return _expired(request, shipment)
+    return _actions_page(request, shipment)
+
+
+def _actions_page(request, shipment: Shipment, *, status: int = 200, **extra) -> HttpResponse:
+    language = _request_language(request, shipment)
+    template_name = "shipments/actions.html#forms" if request.htmx else "shipments/actions.html"
+    with translation.override(language), timezone.override(recipient_zone(shipment)):
+        context = {
+            **brand_context(shipment.brand),
+            **customer_actions(shipment),
+            "shipment": shipment,
+            "headline": STATUS_LABELS[shipment.status_enum],
+            "page_url": shipment.get_absolute_url(),
+            "switch_url": reverse("shipments:actions", args=[shipment.public_token]),
+            "instructions_form": InstructionsForm(),
+            "rating_form": RatingForm(),
+            "subscribe_form_template": _subscribe_form_template(),
+            **extra,
+        }
+        html = render_to_string(template_name, context, request=request)
+    return _respond(request, html.encode(), language, status=status)
+
+
 def _form_failed(request, shipment: Shipment, **forms) -> HttpResponse:
-    """The page again, uncached, with the form's errors."""
-    language = _page_language(
-        shipment, _explicit_language(request), _accepted_language(request.headers.get("Accept-Language", ""))
-    )
-    html = _render_page("shipments/tracking.html", shipment, language, **forms)
-    return _respond(request, html.encode(), language, status=400)
+    """The customer's forms again, with the form's errors."""
+    return _actions_page(request, shipment, status=400, **forms)
 
 
 @require_POST

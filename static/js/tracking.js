@@ -1,7 +1,8 @@
 // The tracking page's live parts. The page is complete without this file:
 // it adds the map, keeps the live stream's state visible, falls back to
-// polling when server-sent events don't get through, and keeps a form the
-// customer is filling in from being replaced under their fingers.
+// polling when server-sent events don't get through, and reloads the
+// customer's forms when what they can do changes, but not while they are
+// filling one in.
 (function () {
   "use strict";
 
@@ -118,18 +119,36 @@
     return false;
   }
 
+  // The #actions slot holds this visitor's forms, loaded on their own (they
+  // carry a CSRF token, which the shared, cached page can't). A live update
+  // brings the slot's shared version: rather than swap it in, reload the
+  // forms, and only when what the customer can do has changed and they are
+  // not filling one in.
+  var keptNotify = null;
   document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
     var target = event.detail.target;
     if (!target || target.id !== "actions") return;
-    if (isBeingEdited(target)) {
-      event.detail.shouldSwap = false;
-      return;
-    }
+    event.detail.shouldSwap = false;
+    var incoming = event.detail.fragment && event.detail.fragment.firstElementChild;
+    var state = incoming ? incoming.getAttribute("data-actions") : null;
+    if (state === null || state === target.getAttribute("data-actions") || isBeingEdited(target)) return;
+    target.setAttribute("data-actions", state);
+    if (window.htmx) window.htmx.trigger(target, "actions-changed");
+  });
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "actions") return;
     // A subscription confirmed just now belongs to this visitor, not to the
-    // page everyone shares: keep it through the swap.
+    // page everyone shares: keep it through the reload.
     var mine = target.querySelector("#notify .notify-done");
-    var incoming = event.detail.fragment && event.detail.fragment.querySelector("#notify");
-    if (mine && incoming) incoming.replaceWith(mine.closest("#notify").cloneNode(true));
+    keptNotify = mine ? mine.closest("#notify").cloneNode(true) : null;
+  });
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "actions" || !keptNotify) return;
+    var incoming = target.querySelector("#notify");
+    if (incoming) incoming.replaceWith(keptNotify);
+    keptNotify = null;
   });
   document.body.addEventListener("htmx:oobAfterSwap", function (event) {
     if (event.target && event.target.id === "map-data") updateMap();

@@ -1,6 +1,7 @@
 """Opting in to a parcel's updates from its tracking page, in a real
-browser: with htmx the form swaps in place; without JavaScript it posts and
-answers with a page of its own."""
+browser: with htmx the form is loaded into the page and swaps in place;
+without JavaScript the page links to the customer's forms, and the form
+posts and answers with a page of its own."""
 
 import pytest
 from playwright.sync_api import expect
@@ -35,12 +36,19 @@ def test_opting_in_without_javascript_posts_and_comes_back(asgi_server, browser,
     context = browser.new_context(viewport=PHONE, locale="en-GB", java_script_enabled=False)
     page = context.new_page()
     page.goto(asgi_server + shipment.get_absolute_url())
+    # The page is cached and shared: the form is a link away.
+    expect(page.locator("#notify")).to_have_count(0)
+    page.get_by_role("link", name="Leave instructions or get updates").click()
     notify = page.locator("#notify")
     notify.get_by_role("radio", name="Email").check()
+    notify.get_by_label("Mobile number or email address").fill("not an address")
+    notify.get_by_role("button", name="Notify me").click()
+    expect(page.locator("#notify-address-error")).to_contain_text("Enter an email address")
+
     notify.get_by_label("Mobile number or email address").fill("grace@example.com")
     notify.get_by_role("button", name="Notify me").click()
-
     expect(page.locator("#notify")).to_contain_text("We will email g•••@example.com")
+    expect(page.locator(".brand-bar")).to_contain_text("Acme Parcels")
     page.get_by_role("link", name="Back to your parcel").click()
     assert page.url == asgi_server + shipment.get_absolute_url()
     assert list(Subscription.objects.values_list("channel", "address")) == [("email", "grace@example.com")]

@@ -146,8 +146,15 @@ def test_the_page_works_without_javascript(asgi_server, browser, parcel, artifac
     expect(page.locator("#map-card")).to_be_hidden()
     expect(page.locator("#support")).to_contain_text("+442079460000")
 
+    # The shared, cached page holds no form: a link leads to the customer's own.
+    expect(page.locator("#actions form")).to_have_count(0)
+    page.get_by_role("link", name="Leave instructions or get updates").click()
+    expect(page).to_have_url(asgi_server + parcel.get_absolute_url() + "actions/")
+    expect(page.locator(".brand-bar")).to_contain_text("Acme Parcels")
+    page.screenshot(path=artifacts / "actions-no-javascript-390x844.png", full_page=True)
     page.get_by_label("Instructions for the driver").fill("Please leave it in the porch")
     page.get_by_role("button", name="Save instructions").click()
+    expect(page).to_have_url(asgi_server + parcel.get_absolute_url() + "#instructions")
     expect(page.locator("#instructions")).to_contain_text("Your instructions were passed to the driver")
     parcel.refresh_from_db()
     assert parcel.delivery_instructions == "Please leave it in the porch"
@@ -219,5 +226,8 @@ def test_a_live_update_keeps_the_visitors_subscription_confirmation(asgi_server,
 
     post_events(asgi_server, brand, api_event(parcel, "out_for_delivery", "ofd-keep", "On the van"))
     expect(page.locator("#status-headline")).to_have_text("Out for delivery", timeout=2000)
+    # On the van, instructions are over: the forms were loaded again...
+    expect(page.locator("#instructions")).to_have_count(0)
+    # ...and this visitor's confirmation stayed.
     expect(page.locator("#notify .notify-done")).to_contain_text("@example.com")
     context.close()

@@ -13,9 +13,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def csrf_client_with_token(shipment):
-    """A browser-like client that enforces CSRF and has read the page."""
+    """A browser-like client that enforces CSRF and has read the customer's
+    forms (the tracking page is cached and shared, so they live apart)."""
     client = Client(enforce_csrf_checks=True)
-    html = client.get(shipment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    html = client.get(shipment.get_absolute_url() + "actions/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
     return client, (match.group(1) if match else None), html
 
@@ -59,6 +60,9 @@ def test_instructions_too_long_is_a_form_error(shipment):
     assert response.status_code == 400
     html = response.content.decode()
     assert 'aria-invalid="true"' in html and "at most 500 characters" in html
+    # The customer's forms again, as a page of their own, uncached.
+    assert 'class="brand-bar"' in html and 'name="csrfmiddlewaretoken"' in html
+    assert response["Cache-Control"] == "no-store"
     shipment.refresh_from_db()
     assert shipment.delivery_instructions == ""
 
