@@ -68,20 +68,17 @@ def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
 
 @shared_task(name="notifications.plan")
 def plan_notifications_task(status_change_ids: list[int] | int) -> None:
-    """Plan each change, then send its first due notification right here (it
-    was claimed while planning) and hand the rest to other workers: one queue
-    hop fewer for the message that matters most (SMS first), while the
-    others still go out in parallel. (A single id is what older messages
-    still in the queue carry.)"""
+    """Plan the changes and send what is due right here: it was claimed
+    while planning, so a batch of changes costs one planning transaction
+    and no further queue hops. (A single id is what older messages still in
+    the queue carry.)"""
     if isinstance(status_change_ids, int):
         status_change_ids = [status_change_ids]
-    for status_change_id in status_change_ids:
-        plan = services.plan_and_claim(status_change_id=status_change_id)
-        enqueue_sends(plan.due)
-        if plan.claimed is not None:
-            result = services.deliver_claimed(plan.claimed, claim_id=plan.claim_id)
-            if result.retry_in is not None:
-                schedule_retry(plan.claimed.pk, result.retry_in)
+    plan = services.plan_batch(status_change_ids, up_to=PLAN_CHUNK)
+    enqueue_sends(plan.due)
+    for notification_id, result in services.deliver_planned(plan):
+        if result.retry_in is not None:
+            schedule_retry(notification_id, result.retry_in)
 
 
 @shared_task(name="notifications.send")

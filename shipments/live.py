@@ -41,7 +41,7 @@ from django.utils import timezone
 from . import page_cache, signals
 from .models import Shipment, Stop
 from .statuses import TERMINAL, Status
-from .tracking_page import is_expired
+from .tracking_page import STOP_DONE, is_expired
 
 log = logging.getLogger(__name__)
 
@@ -263,21 +263,30 @@ def _route_dates() -> list[dt.date]:
     return [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
 
 
-BEFORE_THE_VAN = frozenset({Status.PENDING, Status.INFO_RECEIVED, Status.IN_TRANSIT})
-
-
-def pages_changed(shipment_ids: list[int]) -> dict[str, str]:
+def pages_changed(changes: list[signals.ShipmentChange]) -> dict[str, str]:
     """The pages a change of these shipments shows on: their own, and those
     of the parcels still on the van behind them on today's route ("N stops
-    away"). Two queries, however many shipments changed together."""
-    rows = Shipment.objects.filter(pk__in=shipment_ids).values_list("public_token", "status")
-    messages = {token: FINAL if status in TERMINAL else CHANGED for token, status in rows}
-    if all(status in BEFORE_THE_VAN for _, status in rows):
-        # Stops ahead change only when a parcel on the van is delivered,
-        # missed or taken off; scans before the van leave them as they are.
+    away"). At most two queries, however many shipments changed together,
+    and none for what the writer already told."""
+    told = [change for change in changes if change.token and change.status]
+    statuses = [(change.token, change.old_status, change.status) for change in told]
+    untold = [change.shipment_id for change in changes if not (change.token and change.status)]
+    if untold:
+        rows = Shipment.objects.filter(pk__in=untold).values_list("public_token", "status")
+        # Unknown before: assume the stop's state may have changed.
+        statuses += [(token, "", status) for token, status in rows]
+    messages = {token: FINAL if status in TERMINAL else CHANGED for token, _old, status in statuses}
+    # The parcels behind count the stops ahead still to be done, so their
+    # pages change only when this parcel's stop becomes done or not done
+    # (delivered, missed, back on the van after a miss).
+    stops_moved = [
+        change.shipment_id for change in told if (change.old_status in STOP_DONE) != (change.status in STOP_DONE)
+    ]
+    stops_moved += untold
+    if not stops_moved:
         return messages
     mates = Stop.objects.filter(
-        route__stops__shipment_id__in=shipment_ids,
+        route__stops__shipment_id__in=stops_moved,
         route__date__in=_route_dates(),
         shipment__status=Status.OUT_FOR_DELIVERY,
     ).values_list("shipment__public_token", flat=True)
@@ -304,7 +313,7 @@ def on_shipments_changed(sender, changes: list[signals.ShipmentChange], **kwargs
     # A page missed here is at most PAGE_TTL_SECONDS stale, and an open page
     # also polls when its stream breaks.
     try:
-        _refresh(pages_changed([change.shipment_id for change in changes]))
+        _refresh(pages_changed(changes))
     except Exception:
         log.exception("Live updates: could not announce a change of %d shipments", len(changes))
 

@@ -250,7 +250,12 @@ def apply_events_to_shipments(batch: Sequence[tuple[Shipment, Sequence[NewEvent]
         Shipment,
         [
             signals.ShipmentChange(
-                shipment.pk, shipment.version, outcome.status_change.pk if outcome.status_change else None
+                shipment.pk,
+                shipment.version,
+                outcome.status_change.pk if outcome.status_change else None,
+                token=shipment.public_token,
+                old_status=outcome.status_change.old_status if outcome.status_change else shipment.status,
+                status=shipment.status,
             )
             for shipment, _, outcome in touched
         ],

@@ -20,6 +20,12 @@ class ShipmentChange:
     # The StatusChange written, or None when the status stayed as it was but
     # the page would still show something new (an event, proof, a rating).
     status_change_id: int | None = None
+    # What the writer already knew, so that receivers need not read it
+    # back: the page's token, and the status before and after. Empty when
+    # the writer did not say.
+    token: str = ""
+    old_status: str = ""
+    status: str = ""
 
 
 # Sent once after each transaction that changed shipments commits, with

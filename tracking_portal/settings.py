@@ -143,6 +143,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # How long a worker's claim on a notification lasts; longer than the hard
 # time limit, so the first sender has stopped before a second may start.
+# Sends of one planned batch run in parallel threads: they wait on other
+# people's servers (Twilio, SMTP, brands' webhook endpoints).
+NOTIFICATION_SEND_THREADS = env.int("NOTIFICATION_SEND_THREADS", default=8)
 NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30)
 # How long a due notification may sit queued before the sweep re-enqueues it.
 NOTIFICATION_SWEEP_GRACE_SECONDS = env.int("NOTIFICATION_SWEEP_GRACE_SECONDS", default=60)

@@ -1,5 +1,8 @@
+import os
+import threading
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 import time_machine
 from django.utils import timezone
@@ -13,8 +16,10 @@ from notifications.models import (
     SmsOptOut,
     State,
     Subscription,
+    WebhookAttempt,
 )
 from notifications.services import Outcome
+from notifications.transports import Sent, webhook
 from shipments import services as shipment_services
 from shipments.models import Driver, LocationPing, StatusChange
 
@@ -499,30 +504,39 @@ def test_the_sweep_command_sends_what_is_due_in_process(shipment, memory_sms, ea
     assert len(memory_sms) == 1
 
 
-def test_the_planner_claims_its_first_due_notification_in_the_planning_transaction(shipment, brand):
+def test_the_planner_claims_every_due_notification_in_the_planning_transaction(make_shipment, brand):
     brand.webhook_url, brand.webhook_secret = "https://hooks.acme.example/parcels", WEBHOOK_SECRET
     brand.save()
-    plan = services.plan_and_claim(status_change_id=change_to(shipment, "delivered").pk)
-    assert plan.claimed.channel == "sms"
-    claimed = Notification.objects.get(pk=plan.claimed.pk)
-    assert (claimed.state, claimed.claim_id, claimed.attempts) == (State.SENDING, plan.claim_id, 1)
-    assert claimed.lease_until > timezone.now()
-    assert sorted(Notification.objects.filter(pk__in=plan.due).values_list("channel", flat=True)) == [
-        "email",
-        "webhook",
-    ]
-    # Nobody else can take it while the lease holds.
-    assert services.send_notification(notification_id=claimed.pk).outcome == Outcome.NOT_CLAIMED
+    changes = [change_to(make_shipment(), "delivered").pk for _ in range(2)]
+    plan = services.plan_batch(changes)
+    assert plan.due == []
+    assert sorted((n.status_change_id, n.channel) for n in plan.claimed) == sorted(
+        (change, channel) for change in changes for channel in ("sms", "email", "webhook")
+    )
+    rows = Notification.objects.filter(pk__in=[n.pk for n in plan.claimed])
+    assert {(n.state, n.claim_id, n.attempts) for n in rows} == {(State.SENDING, plan.claim_id, 1)}
+    assert all(n.lease_until > timezone.now() for n in rows)
+    assert set(StatusChange.objects.filter(pk__in=changes).values_list("processed_at", flat=True)) != {None}
+    # Nobody else can take them while the lease holds.
+    assert services.send_notification(notification_id=plan.claimed[0].pk).outcome == Outcome.NOT_CLAIMED
 
 
-def test_a_planner_that_dies_before_sending_leaves_a_lease_the_sweep_recovers(shipment, memory_sms):
-    plan = services.plan_and_claim(status_change_id=change_to(shipment, "delivered").pk)
-    assert plan.claimed is not None
-    # ... the worker dies here; later its lease has run out:
-    Notification.objects.filter(pk=plan.claimed.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert plan.claimed.pk in services.sweep().due_notification_ids
-    assert services.send_notification(notification_id=plan.claimed.pk).outcome == Outcome.SENT
-    assert Notification.objects.get(pk=plan.claimed.pk).attempts == 2
+def test_an_sms_held_for_quiet_hours_is_planned_but_not_claimed(make_shipment):
+    shipment = make_shipment(recipient_timezone="Europe/London")
+    with time_machine.travel(datetime(2026, 1, 15, 22, 0, tzinfo=UTC), tick=False):
+        plan = services.plan_batch([change_to(shipment, "failed_attempt").pk])
+    assert [n.channel for n in plan.claimed] == ["email"]
+    assert Notification.objects.get(channel="sms").state == State.QUEUED
+
+
+def test_a_planner_that_dies_before_sending_leaves_leases_the_sweep_recovers(shipment, memory_sms):
+    plan = services.plan_batch([change_to(shipment, "delivered").pk])
+    sms = next(n for n in plan.claimed if n.channel == "sms")
+    # ... the worker dies here; later its leases have run out:
+    Notification.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert sms.pk in services.sweep().due_notification_ids
+    assert services.send_notification(notification_id=sms.pk).outcome == Outcome.SENT
+    assert Notification.objects.get(pk=sms.pk).attempts == 2
     assert len(memory_sms) == 1
 
 
@@ -530,16 +544,103 @@ def test_planning_again_after_a_reset_stamp_claims_nothing_and_duplicates_nothin
     change = change_to(shipment, "delivered")
     services.plan_notifications(status_change_id=change.pk)
     StatusChange.objects.filter(pk=change.pk).update(processed_at=None)
-    plan = services.plan_and_claim(status_change_id=change.pk)
-    assert plan.claimed is None
+    plan = services.plan_batch([change.pk])
+    assert plan.claimed == []
+    assert sorted(plan.due) == sorted(Notification.objects.values_list("pk", flat=True))
     assert Notification.objects.count() == 2
     assert set(Notification.objects.values_list("state", flat=True)) == {State.QUEUED}
 
 
-def test_the_plan_task_sends_the_first_itself_and_enqueues_the_rest(shipment, memory_sms, outbox, eager_celery):
-    tasks.plan_notifications_task.apply(args=[change_to(shipment, "delivered").pk])
-    assert len(memory_sms) == 1 and len(outbox) == 1
+def test_a_redelivered_plan_claims_nothing_and_leaves_what_is_queued_to_its_task_or_the_sweep(shipment):
+    change = change_to(shipment, "delivered")
+    services.plan_batch([change.pk])
+    # The email failed once and waits for its retry.
+    Notification.objects.filter(channel="email").update(state=State.QUEUED, claim_id=None, lease_until=None)
+    assert services.plan_batch([change.pk]) == services.Plan(due=[])
+    assert Notification.objects.filter(state=State.SENDING).count() == 1
+
+
+def test_the_plan_task_sends_everything_due_itself(make_shipment, memory_sms, outbox, eager_celery):
+    shipments = [make_shipment() for _ in range(3)]
+    tasks.plan_notifications_task.apply(args=[[change_to(s, "delivered").pk for s in shipments]])
+    assert len(memory_sms) == 3 and len(outbox) == 3
     assert set(Notification.objects.values_list("state", "attempts")) == {(State.SENT, 1)}
+
+
+@pytest.fixture
+def brand_endpoint(brand, monkeypatch):
+    """The brand's webhook endpoint, faked at the HTTP edge: it answers 204
+    and keeps what it was sent."""
+    received = []
+
+    def answer(request):
+        received.append(request)
+        return httpx.Response(204)
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    monkeypatch.setattr(webhook, "_shared", (os.getpid(), client))
+    brand.webhook_url, brand.webhook_secret = "https://hooks.acme.example/parcels", WEBHOOK_SECRET
+    brand.save()
+    return received
+
+
+def test_a_batch_records_each_outcome_and_logs_every_webhook_attempt(make_shipment, failing_sms, brand_endpoint):
+    from notifications.transports import TransportError
+
+    failing_sms.error = TransportError("HTTP 503")
+    changes = [change_to(make_shipment(), "delivered").pk for _ in range(2)]
+    results = dict(services.deliver_planned(services.plan_batch(changes)))
+    states = dict(Notification.objects.values_list("pk", "state"))
+    assert {pk: r.outcome for pk, r in results.items()} == {
+        pk: (Outcome.RETRY if state == State.QUEUED else Outcome.SENT) for pk, state in states.items()
+    }
+    assert sorted(Notification.objects.values_list("channel", "state")) == sorted(
+        [("email", State.SENT), ("sms", State.QUEUED), ("webhook", State.SENT)] * 2
+    )
+    assert WebhookAttempt.objects.filter(succeeded=True).count() == len(brand_endpoint) == 2
+    assert not Notification.objects.filter(claim_id__isnull=False).exists()
+
+
+def test_an_interrupted_batch_gives_back_the_sends_it_had_not_started(make_shipment, settings, monkeypatch):
+    settings.NOTIFICATION_SEND_THREADS = 1
+    monkeypatch.setattr(services, "_pool", None)
+    started = threading.Event()
+    release = threading.Event()
+
+    SlowSms.started, SlowSms.release = started, release
+    settings.SMS_BACKEND = f"{__name__}.SlowSms"
+    plan = services.plan_batch([change_to(make_shipment(), "delivered").pk, change_to(make_shipment(), "delivered").pk])
+    real_as_completed = services.as_completed
+
+    def interrupted(futures):
+        started.wait(5)
+        raise KeyboardInterrupt  # as a soft time limit would, while waiting
+
+    real_release = services._release
+
+    def release_then_let_the_send_return(notifications, claim_id):
+        real_release(notifications, claim_id)
+        release.set()
+
+    monkeypatch.setattr(services, "as_completed", interrupted)
+    monkeypatch.setattr(services, "_release", release_then_let_the_send_return)
+    with pytest.raises(KeyboardInterrupt):
+        services.deliver_planned(plan)
+    monkeypatch.setattr(services, "as_completed", real_as_completed)
+    rows = list(Notification.objects.order_by("pk").values_list("state", "attempts", "claim_id"))
+    # The one in flight was recorded as sent; the three never started are queued again, their attempt uncounted.
+    assert sorted(state for state, _attempts, _claim in rows) == [State.QUEUED] * 3 + [State.SENT]
+    assert {(attempts, claim) for state, attempts, claim in rows if state == State.QUEUED} == {(0, None)}
+
+
+class SlowSms:
+    started: threading.Event
+    release: threading.Event
+
+    def send(self, message):
+        self.started.set()
+        self.release.wait(5)
+        return Sent("slow-1")
 
 
 class BrokenSms:
@@ -556,3 +657,15 @@ def test_an_unexpected_error_is_retried_and_then_fails_instead_of_looping(shipme
     notification.refresh_from_db()
     assert notification.state == State.FAILED
     assert notification.last_error == "ValueError: library surprise"
+
+
+def test_a_planner_that_is_behind_fills_its_batch_from_the_outbox(make_shipment, memory_sms):
+    changes = [change_to(make_shipment(), "delivered").pk for _ in range(4)]
+    # On time, a planner plans what it was given.
+    assert {n.status_change_id for n in services.plan_batch(changes[:1], up_to=3).claimed} == {changes[0]}
+    StatusChange.objects.update(created_at=timezone.now() - timedelta(seconds=1))
+    # Behind, it takes the oldest waiting changes too, up to its batch size.
+    plan = services.plan_batch(changes[3:], up_to=3)
+    assert {n.status_change_id for n in plan.claimed} == {changes[1], changes[2], changes[3]}
+    # The tasks queued for those find their work done and send nothing twice.
+    assert services.plan_batch(changes[1:2], up_to=3) == services.Plan(due=[])

@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
-from shipments import live, page_cache, services
+from shipments import live, page_cache, services, signals
 from shipments.models import Driver, Route, Stop
 from shipments.statuses import Status
 from tests.conftest import event
@@ -108,27 +108,65 @@ def route_of(*shipments):
     return driver
 
 
-def test_a_delivery_tells_the_parcels_behind_it_on_the_route(make_shipment):
+def changes_of(record):
+    """Record an event and return the changes it announced."""
+    seen = []
+    receiver = lambda sender, changes, **kwargs: seen.extend(changes)  # noqa: E731
+    signals.shipments_changed.connect(receiver, dispatch_uid="test-live-changes")
+    try:
+        record()
+    finally:
+        signals.shipments_changed.disconnect(dispatch_uid="test-live-changes")
+    return seen
+
+
+def test_a_delivery_tells_the_parcels_behind_it_on_the_route(make_shipment, django_capture_on_commit_callbacks):
     ahead, behind, not_on_van = make_shipment(), make_shipment(), make_shipment()
     for s in (ahead, behind):
         services.record_event(shipment_id=s.pk, event=event("out_for_delivery"))
     route_of(ahead, behind, not_on_van)
 
-    messages = live.pages_changed([ahead.pk])
+    # Told nothing, it reads the shipment and assumes the stop may have moved.
+    messages = live.pages_changed([signals.ShipmentChange(ahead.pk, 1)])
     assert messages == {ahead.public_token: live.CHANGED, behind.public_token: live.CHANGED}
 
-    services.record_event(shipment_id=ahead.pk, event=event("delivered", 5))
-    assert live.pages_changed([ahead.pk])[ahead.public_token] == live.FINAL
+    with django_capture_on_commit_callbacks(execute=True):
+        changes = changes_of(lambda: services.record_event(shipment_id=ahead.pk, event=event("delivered", 5)))
+    assert (changes[0].token, changes[0].old_status, changes[0].status) == (
+        ahead.public_token,
+        "out_for_delivery",
+        "delivered",
+    )
+    assert live.pages_changed(changes) == {ahead.public_token: live.FINAL, behind.public_token: live.CHANGED}
 
 
-def test_a_scan_before_the_van_tells_only_its_own_page(make_shipment, django_assert_num_queries):
+def test_a_change_that_leaves_the_stop_as_it_was_tells_only_its_own_page(
+    make_shipment, django_assert_num_queries, django_capture_on_commit_callbacks
+):
     on_route_in_transit, behind = make_shipment(), make_shipment()
     services.record_event(shipment_id=behind.pk, event=event("out_for_delivery"))
     services.record_event(shipment_id=on_route_in_transit.pk, event=event("in_transit"))
     route_of(on_route_in_transit, behind)
-    with django_assert_num_queries(1):
-        messages = live.pages_changed([on_route_in_transit.pk])
-    assert messages == {on_route_in_transit.public_token: live.CHANGED}
+    for status, minutes in (("out_for_delivery", 2), ("exception", 3)):
+        with django_capture_on_commit_callbacks(execute=True):
+            changes = changes_of(
+                lambda status=status, minutes=minutes: services.record_event(
+                    shipment_id=on_route_in_transit.pk, event=event(status, minutes)
+                )
+            )
+        with django_assert_num_queries(0):
+            messages = live.pages_changed(changes)
+        assert messages == {on_route_in_transit.public_token: live.CHANGED}
+
+
+def test_back_on_the_van_after_a_miss_tells_the_parcels_behind(make_shipment, django_capture_on_commit_callbacks):
+    missed, behind = make_shipment(), make_shipment()
+    for s, status in ((missed, "failed_attempt"), (behind, "out_for_delivery")):
+        services.record_event(shipment_id=s.pk, event=event(status))
+    route_of(missed, behind)
+    with django_capture_on_commit_callbacks(execute=True):
+        changes = changes_of(lambda: services.record_event(shipment_id=missed.pk, event=event("out_for_delivery", 5)))
+    assert behind.public_token in live.pages_changed(changes)
 
 
 def test_a_driver_move_tells_the_pages_that_show_the_driver(make_shipment):
