@@ -240,8 +240,10 @@ async def _open_redis(url: str):
 hub = Hub()
 
 
-def publish(messages: dict[str, str]) -> None:
-    """Tell every open page of these tokens that it changed (or ended)."""
+def publish(messages: dict[str, str], *, invalidate: bool = False) -> None:
+    """Tell every open page of these tokens that it changed (or ended); with
+    ``invalidate``, first make their stored pages stale, in the same round
+    trip."""
     if not messages:
         return
     client = page_cache.shared_redis()
@@ -251,6 +253,8 @@ def publish(messages: dict[str, str]) -> None:
         return
     prefix = channel_prefix()
     pipe = client.pipeline(transaction=False)
+    if invalidate:
+        page_cache.invalidate(messages, pipe)
     for token, payload in messages.items():
         pipe.publish(prefix + token, payload)
     pipe.execute()
@@ -303,8 +307,7 @@ def pages_showing_driver(driver_id: int) -> dict[str, str]:
 
 
 def _refresh(messages: dict[str, str]) -> None:
-    page_cache.invalidate(messages)
-    publish(messages)
+    publish(messages, invalidate=True)
 
 
 @receiver(signals.shipments_changed, dispatch_uid="live.shipments_changed")

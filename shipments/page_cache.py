@@ -128,14 +128,18 @@ def store(token: str, variant: str, found: Lookup, *, html: str, language: str, 
         _redis_failed()
 
 
-def invalidate(tokens: Iterable[str]) -> None:
-    """Make every stored page of these tokens stale."""
+def invalidate(tokens: Iterable[str], pipe=None) -> None:
+    """Make every stored page of these tokens stale; with ``pipe``, add the
+    commands to that pipeline for its owner to run in the same round trip."""
     client = shared_redis()
     tokens = list(tokens)
     if client is None or not tokens:
         return
-    pipe = client.pipeline(transaction=False)
+    own = pipe is None
+    if own:
+        pipe = client.pipeline(transaction=False)
     for token in tokens:
         pipe.incr(_epoch_key(token))
         pipe.expire(_epoch_key(token), EPOCH_TTL_SECONDS)
-    pipe.execute()
+    if own:
+        pipe.execute()
