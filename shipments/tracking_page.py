@@ -7,19 +7,22 @@ parcel is out for delivery; the destination only as an area.
 
 from __future__ import annotations
 
+import functools
 import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html import escape
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from .models import Brand, DeliveryRating, Driver, Route, Shipment, Stop
-from .selectors import timeline
+from .page_reads import shipment_with_brand, timeline_rows
 from .statuses import PROGRESS_POSITION, PROGRESS_STEPS, SHOWS_DRIVER, STATUS_LABELS, Status, Substatus
 
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -69,7 +72,7 @@ TONES = {
 
 
 def find_shipment(token: str) -> Shipment | None:
-    return Shipment.objects.select_related("brand").filter(public_token=token).first()
+    return shipment_with_brand(token)
 
 
 def link_expires_at(shipment: Shipment) -> datetime | None:
@@ -100,13 +103,9 @@ def safe_colour(value: str, default: str) -> str:
     return value if value and SAFE_COLOUR.match(value) else default
 
 
-@dataclass(frozen=True)
-class Step:
-    label: str
-    state: str  # "done", "current" or "todo"
-
-
-def progress(status: Status) -> list[Step]:
+def progress(status: Status) -> list[dict]:
+    """The progress bar's steps, each {"label", "state"} with state "done",
+    "current" or "todo". Dicts of text: the template reads them fastest."""
     position = PROGRESS_POSITION[status]
     steps = []
     for index, step in enumerate(PROGRESS_STEPS, start=1):
@@ -116,8 +115,29 @@ def progress(status: Status) -> list[Step]:
             state = "current"
         else:
             state = "todo"
-        steps.append(Step(STATUS_LABELS[step], state))
+        steps.append({"label": str(STATUS_LABELS[step]), "state": state})
     return steps
+
+
+class LocalTimes:
+    """Moments as the page shows them, in the recipient's time zone, worked
+    out once per page in Python: three date filters per moment in the
+    template were most of the status card's rendering time."""
+
+    def __init__(self, zone: zoneinfo.ZoneInfo):
+        self.zone = zone
+        self._days: dict = {}
+
+    def moment(self, value: datetime | None) -> dict | None:
+        """{"iso", "text" ("Thu 26 Nov, 09:00"), "time" ("09:00")}, or None."""
+        if value is None:
+            return None
+        local = value.astimezone(self.zone)
+        day = self._days.get(local.date())
+        if day is None:
+            day = self._days[local.date()] = date_format(local, "D j M")
+        time = f"{local:%H:%M}"
+        return {"iso": local.isoformat(), "text": f"{day}, {time}", "time": time}
 
 
 @dataclass(frozen=True)
@@ -160,18 +180,22 @@ SELECT stop.completed_at IS NOT NULL, driver.last_lat, driver.last_lng, driver.l
 """
 
 
-def todays_stop(shipment: Shipment, zone: zoneinfo.ZoneInfo) -> StopView | None:
-    """The shipment's stop on today's route (in the recipient's time zone)."""
-    sql = _TODAYS_STOP_SQL.format(
+@functools.cache
+def _todays_stop_sql() -> str:
+    return _TODAYS_STOP_SQL.format(
         stop=Stop._meta.db_table,
         shipment=Shipment._meta.db_table,
         route=Route._meta.db_table,
         driver=Driver._meta.db_table,
         done=", ".join(["%s"] * len(STOP_DONE)),
     )
+
+
+def todays_stop(shipment: Shipment, zone: zoneinfo.ZoneInfo) -> StopView | None:
+    """The shipment's stop on today's route (in the recipient's time zone)."""
     today = timezone.localdate(timezone=zone)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*(status.value for status in STOP_DONE), shipment.pk, today])
+        cursor.execute(_todays_stop_sql(), [*(status.value for status in STOP_DONE), shipment.pk, today])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -192,30 +216,49 @@ class TimelineEntry:
     when: str
 
 
-def timeline_entries(events, zone: zoneinfo.ZoneInfo) -> list[TimelineEntry]:
-    """The timeline ready to show: labels and local times worked out once
-    per page rather than per event in the template (a 30-event timeline
-    was most of a page's rendering time)."""
+def timeline_entries(rows, times: LocalTimes) -> list[TimelineEntry]:
+    """The timeline ready to show, from (status, description, city,
+    occurred_at) rows: labels and local times worked out once per page
+    rather than per event in the template (a 30-event timeline was most of
+    a page's rendering time)."""
     labels = {status.value: str(label) for status, label in STATUS_LABELS.items()}
-    days: dict = {}
-    entries = []
-    for status, description, city, occurred_at in events.values_list(
-        "status", "description", "location_city", "occurred_at"
-    ):
-        local = occurred_at.astimezone(zone)
-        day = days.get(local.date())
-        if day is None:
-            day = days[local.date()] = date_format(local, "D j M")
-        entries.append(
-            TimelineEntry(
-                label=labels.get(status, status),
-                text=description,
-                city=city,
-                iso=occurred_at.isoformat(),
-                when=f"{day}, {local:%H:%M}",
-            )
+    return [
+        TimelineEntry(
+            label=labels.get(status, status),
+            text=description,
+            city=city,
+            iso=occurred_at.isoformat(),
+            when=times.moment(occurred_at)["text"],
         )
-    return entries
+        for status, description, city, occurred_at in rows
+    ]
+
+
+# One event of the timeline (tracking.html, partial "timeline"), put together
+# here rather than by a {% for %} loop in the template: thirty rows of
+# template nodes were half of a freshly changed page's rendering time.
+_TIMELINE_ITEM = (
+    '<li class="event{latest}"><span class="event-dot" aria-hidden="true"></span>'
+    '<p class="event-status">{label}</p>{text}'
+    '<p class="event-meta"><time datetime="{iso}">{when}</time>{city}</p></li>'
+)
+
+
+def timeline_items(entries: list[TimelineEntry]) -> SafeString:
+    """The timeline's list items, escaped (carrier text is anyone's)."""
+    return mark_safe(  # noqa: S308 (every value below is escaped)
+        "\n".join(
+            _TIMELINE_ITEM.format(
+                latest=" event-latest" if index == 0 else "",
+                label=escape(entry.label),
+                text=f'<p class="event-text">{escape(entry.text)}</p>' if entry.text else "",
+                iso=escape(entry.iso),
+                when=escape(entry.when),
+                city=f" · {escape(entry.city)}" if entry.city else "",
+            )
+            for index, entry in enumerate(entries)
+        )
+    )
 
 
 def page_context(shipment: Shipment) -> dict:
@@ -223,8 +266,9 @@ def page_context(shipment: Shipment) -> dict:
     whatever the number of events."""
     status = shipment.status_enum
     zone = recipient_zone(shipment)
+    times = LocalTimes(zone)
     brand = shipment.brand
-    events = timeline_entries(timeline(shipment), zone)
+    events = timeline_entries(timeline_rows(shipment.pk), times)
 
     map_view = None
     stops_away = None
@@ -255,13 +299,16 @@ def page_context(shipment: Shipment) -> dict:
         "steps": progress(status),
         "off_track": status in (Status.CANCELLED, Status.RETURNED_TO_SENDER, Status.EXCEPTION),
         "final": shipment.is_terminal,
-        "window_start": shipment.promised_window_start if not shipment.is_terminal else None,
-        "window_end": shipment.promised_window_end if not shipment.is_terminal else None,
-        "eta": shipment.eta if not shipment.is_terminal else None,
+        "window_start": times.moment(shipment.promised_window_start) if not shipment.is_terminal else None,
+        "window_end": times.moment(shipment.promised_window_end) if not shipment.is_terminal else None,
+        "eta": times.moment(shipment.eta) if not shipment.is_terminal else None,
+        "delivered": times.moment(shipment.delivered_at),
         "stops_away": stops_away,
         "map": map_view,
+        "driver_seen": times.moment(map_view.driver_seen_at) if map_view and map_view.has_driver else None,
         "tiles_url": settings.MAP_TILES_URL,
         "events": events,
+        "timeline_items": timeline_items(events),
         "has_proof": status == Status.DELIVERED
         and bool(shipment.proof_received_by or shipment.proof_photo or shipment.proof_signature),
         "zone": zone,

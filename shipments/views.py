@@ -15,6 +15,8 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -22,10 +24,11 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from . import page_cache
 from .customer import ActionRefused, leave_delivery_instructions, rate_delivery
 from .forms import InstructionsForm, LookupForm, RatingForm
-from .models import Shipment
+from .models import Brand, Shipment
 from .statuses import STATUS_LABELS
 from .tracking_page import brand_context, customer_actions, find_shipment, is_expired, page_context, recipient_zone
 
+PAGE_TEMPLATE = "shipments/tracking.html"
 SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
 LANGUAGE_COOKIE_AGE = 365 * 86400
 # Partials a page asks for by targeting them; anything else gets "updates",
@@ -87,16 +90,44 @@ def _subscribe_form_template() -> str:
     return "notifications/subscribe_form.html"
 
 
+# The brand's header (with the language switcher), help card and footer on
+# the tracking page: rendered once per brand and language in each process
+# rather than for every freshly changed page, which is rendered on the
+# request's path. The language switcher's links are the page's own.
+BRAND_CHROME = {
+    "brand_header": "shipments/_brand_header.html",
+    "brand_support": "shipments/_support.html",
+    "brand_footer": "shipments/_footer.html",
+}
+_SWITCH_URL = "/switch-url-placeholder/"
+_brand_chrome_cache: dict[tuple, dict[str, str]] = {}
+
+
+def _brand_chrome(brand: Brand, switch_url: str) -> dict[str, SafeString]:
+    """BRAND_CHROME rendered in the active language, for this page."""
+    key = (translation.get_language(), *(getattr(brand, field.attname) for field in Brand._meta.concrete_fields))
+    rendered = _brand_chrome_cache.get(key)
+    if rendered is None:
+        if len(_brand_chrome_cache) >= 1000:
+            _brand_chrome_cache.clear()
+        context = {"brand": brand, "switch_url": _SWITCH_URL}
+        rendered = {name: render_to_string(template, context) for name, template in BRAND_CHROME.items()}
+        _brand_chrome_cache[key] = rendered
+    return {name: mark_safe(html.replace(_SWITCH_URL, escape(switch_url))) for name, html in rendered.items()}  # noqa: S308
+
+
 def _render_page(template_name: str, shipment: Shipment, language: str) -> str:
     """Render without the request, so that nothing of one visitor gets into
     what the page cache keeps."""
     zone = recipient_zone(shipment)
+    page_url = shipment.get_absolute_url()
     with translation.override(language), timezone.override(zone):
         context = page_context(shipment)
         context.update(
+            _brand_chrome(shipment.brand, page_url) if template_name == PAGE_TEMPLATE else {},
             csp_nonce=page_cache.NONCE_PLACEHOLDER,
-            switch_url=shipment.get_absolute_url(),
-            actions_url=reverse("shipments:actions", args=[shipment.public_token]),
+            page_url=page_url,
+            actions_url=page_url + "actions/",
         )
         return render_to_string(template_name, context)
 
@@ -158,9 +189,9 @@ def tracking(request, token: str):
     round trip: no query, no rendering."""
     if request.htmx:
         target = request.htmx.target or ""
-        template_name = f"shipments/tracking.html#{target if target in FRAGMENTS else 'updates'}"
+        template_name = f"{PAGE_TEMPLATE}#{target if target in FRAGMENTS else 'updates'}"
     else:
-        template_name = "shipments/tracking.html"
+        template_name = PAGE_TEMPLATE
     explicit = _explicit_language(request)
     accepted = "" if explicit else _accepted_language(request.headers.get("Accept-Language", ""))
     variant = f"{template_name.partition('#')[2] or 'page'}:{explicit or '~' + accepted}"
