@@ -16,7 +16,7 @@ from html import escape
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
@@ -133,11 +133,19 @@ class LocalTimes:
         if value is None:
             return None
         local = value.astimezone(self.zone)
+        time = f"{local.hour:02d}:{local.minute:02d}"
+        return {"iso": local.isoformat(), "text": f"{self._day(local)}, {time}", "time": time}
+
+    def text(self, value: datetime) -> str:
+        """The moment as "Thu 26 Nov, 09:00"."""
+        local = value.astimezone(self.zone)
+        return f"{self._day(local)}, {local.hour:02d}:{local.minute:02d}"
+
+    def _day(self, local: datetime) -> str:
         day = self._days.get(local.date())
         if day is None:
             day = self._days[local.date()] = date_format(local, "D j M")
-        time = f"{local:%H:%M}"
-        return {"iso": local.isoformat(), "text": f"{day}, {time}", "time": time}
+        return day
 
 
 @dataclass(frozen=True)
@@ -207,31 +215,9 @@ def todays_stop(shipment: Shipment, zone: zoneinfo.ZoneInfo) -> StopView | None:
     return StopView(bool(completed), int(ahead), lat, lng, seen_at)
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    label: str
-    text: str
-    city: str
-    iso: str
-    when: str
-
-
-def timeline_entries(rows, times: LocalTimes) -> list[TimelineEntry]:
-    """The timeline ready to show, from (status, description, city,
-    occurred_at) rows: labels and local times worked out once per page
-    rather than per event in the template (a 30-event timeline was most of
-    a page's rendering time)."""
-    labels = {status.value: str(label) for status, label in STATUS_LABELS.items()}
-    return [
-        TimelineEntry(
-            label=labels.get(status, status),
-            text=description,
-            city=city,
-            iso=occurred_at.isoformat(),
-            when=times.moment(occurred_at)["text"],
-        )
-        for status, description, city, occurred_at in rows
-    ]
+@functools.lru_cache(maxsize=16)
+def _status_labels(language: str) -> dict[str, str]:
+    return {status.value: str(label) for status, label in STATUS_LABELS.items()}
 
 
 # One event of the timeline (tracking.html, partial "timeline"), put together
@@ -244,19 +230,21 @@ _TIMELINE_ITEM = (
 )
 
 
-def timeline_items(entries: list[TimelineEntry]) -> SafeString:
-    """The timeline's list items, escaped (carrier text is anyone's)."""
+def timeline_items(rows, times: LocalTimes) -> SafeString:
+    """The timeline's list items, newest first, from (status, description,
+    city, occurred_at) rows; every value escaped (carrier text is anyone's)."""
+    labels = _status_labels(translation.get_language())
     return mark_safe(  # noqa: S308 (every value below is escaped)
         "\n".join(
             _TIMELINE_ITEM.format(
                 latest=" event-latest" if index == 0 else "",
-                label=escape(entry.label),
-                text=f'<p class="event-text">{escape(entry.text)}</p>' if entry.text else "",
-                iso=escape(entry.iso),
-                when=escape(entry.when),
-                city=f" · {escape(entry.city)}" if entry.city else "",
+                label=escape(labels.get(status, status)),
+                text=f'<p class="event-text">{escape(description)}</p>' if description else "",
+                iso=occurred_at.isoformat(),
+                when=escape(times.text(occurred_at)),
+                city=f" · {escape(city)}" if city else "",
             )
-            for index, entry in enumerate(entries)
+            for index, (status, description, city, occurred_at) in enumerate(rows)
         )
     )
 
@@ -268,7 +256,7 @@ def page_context(shipment: Shipment) -> dict:
     zone = recipient_zone(shipment)
     times = LocalTimes(zone)
     brand = shipment.brand
-    events = timeline_entries(timeline_rows(shipment.pk), times)
+    events = timeline_rows(shipment.pk)
 
     map_view = None
     stops_away = None
@@ -308,7 +296,7 @@ def page_context(shipment: Shipment) -> dict:
         "driver_seen": times.moment(map_view.driver_seen_at) if map_view and map_view.has_driver else None,
         "tiles_url": settings.MAP_TILES_URL,
         "events": events,
-        "timeline_items": timeline_items(events),
+        "timeline_items": timeline_items(events, times),
         "has_proof": status == Status.DELIVERED
         and bool(shipment.proof_received_by or shipment.proof_photo or shipment.proof_signature),
         "zone": zone,
