@@ -1,12 +1,13 @@
 """Notification latency: event committed → transport called, through a real
 Celery worker on Redis.
 
-    .venv/bin/python bench/notify_latency.py [--rate 200] [--seconds 30] [--burst 1000] [--concurrency 6]
+    .venv/bin/python bench/notify_latency.py [--rate 200] [--seconds 30] [--burst 1000]
+                                               [--concurrency 6] [--pool prefork]
 
 It makes its own database (test_<name> of DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/portal_notify_bench) and uses Redis db 7
 (REDIS_URL to change). The transport is the brand webhook, posting to a local
-fake endpoint in this process that notes when each request arrives; the
+fake endpoint in a process of its own that notes when each request arrives; the
 commit time is taken by an on_commit callback registered before the event's
 own, so it is the moment the transaction committed.
 
@@ -23,6 +24,7 @@ Latencies are printed as p50/p95/p99 with their ratio to the baseline.
 import argparse
 import itertools
 import json
+import multiprocessing
 import os
 import resource
 import signal
@@ -65,45 +67,68 @@ PORTS = range(8530, 8540)
 WORKER_LOG = Path(tempfile.gettempdir()) / "notify_latency_worker.log"
 
 
+def serve_endpoint(port_queue, arrivals):
+    """The brand's webhook endpoint, in a process of its own as a brand's
+    server would be (in this process it would wait for the recorder's
+    threads to let go of the GIL): notes when each status change's webhook
+    arrives and passes it on."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            now = time.time()
+            body = self.rfile.read(int(self.headers["content-length"]))
+            arrivals.put((json.loads(body)["data"]["status_change_id"], now))
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    for port in PORTS:
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            break
+        except OSError:
+            continue
+    else:
+        port_queue.put(None)
+        return
+    server.daemon_threads = True
+    server.request_queue_size = 1024
+    port_queue.put(server.server_port)
+    server.serve_forever()
+
+
 class Endpoint:
-    """The brand's webhook endpoint: notes when each status change's
-    webhook arrives."""
+    """What the endpoint process saw: the first arrival per status change,
+    and how many requests came in all."""
 
     def __init__(self):
         self.arrived: dict[int, float] = {}
         self.requests = 0
         self.lock = threading.Lock()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                now = time.time()
-                body = self.rfile.read(int(self.headers["content-length"]))
-                change_id = json.loads(body)["data"]["status_change_id"]
-                with endpoint.lock:
-                    endpoint.arrived.setdefault(change_id, now)
-                    endpoint.requests += 1
-                self.send_response(204)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        for port in PORTS:
-            try:
-                self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-                break
-            except OSError:
-                continue
-        else:
+        context = multiprocessing.get_context("spawn")
+        ports, self.arrivals = context.Queue(), context.Queue()
+        self.process = context.Process(target=serve_endpoint, args=(ports, self.arrivals), daemon=True)
+        self.process.start()
+        port = ports.get(timeout=30)
+        if port is None:
             sys.exit(f"No free port in {PORTS}.")
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 1024
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{port}/hooks"
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self):
+        while True:
+            change_id, at = self.arrivals.get()
+            with self.lock:
+                self.arrived.setdefault(change_id, at)
+                self.requests += 1
+
+    def stop(self):
+        self.process.terminate()
 
 
 class Recorder:
@@ -204,7 +229,7 @@ def latencies_ms(endpoint, recorder, change_ids):
     return [(endpoint.arrived[c] - recorder.committed[c]) * 1000 for c in change_ids]
 
 
-def start_worker(concurrency, log_path):
+def start_worker(concurrency, log_path, pool="prefork"):
     database = urlsplit(os.environ["DATABASE_URL"])
     env = {
         **os.environ,
@@ -221,7 +246,7 @@ def start_worker(concurrency, log_path):
             "tracking_portal",
             "worker",
             "--pool",
-            "prefork",
+            pool,
             "--concurrency",
             str(concurrency),
             "--without-heartbeat",
@@ -262,7 +287,8 @@ def main():
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--burst", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=6, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=6, help="worker processes (or threads)")
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"], help="Celery worker pool")
     parser.add_argument("--threads", type=int, default=4, help="recording threads for the steady run")
     parser.add_argument("--baseline-events", type=int, default=300)
     args = parser.parse_args()
@@ -271,7 +297,7 @@ def main():
         sys.exit("This benchmark is for PostgreSQL: set DATABASE_URL=postgres://…")
     database_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    worker = None
+    worker = endpoint = None
     try:
         endpoint = Endpoint()
         brand = Brand.objects.create(name="Bench", slug="bench", webhook_url=endpoint.url, webhook_secret=SECRET)
@@ -294,7 +320,7 @@ def main():
         baseline = percentiles(latencies_ms(endpoint, recorder, baseline_ids))
 
         celery_app.control.purge()
-        worker = start_worker(args.concurrency, WORKER_LOG)
+        worker = start_worker(args.concurrency, WORKER_LOG, args.pool)
         # Warm-up: the worker's processes connect and import on first use.
         warm = set(recorder.committed)
         for shipment_id in shipment_ids[:100]:
@@ -323,7 +349,8 @@ def main():
         )
 
         print(
-            f"\nnotification latency, event committed → webhook transport called ({args.concurrency} worker processes)"
+            f"\nnotification latency, event committed → webhook transport called "
+            f"({args.pool} pool, concurrency {args.concurrency})"
         )
         print(row("baseline", baseline) + f"   ({len(baseline_ids)} events in-process, no queue)")
         print(row("steady", steady, baseline))
@@ -355,6 +382,8 @@ def main():
     finally:
         if worker is not None:
             stop_worker(worker)
+        if endpoint is not None:
+            endpoint.stop()
         celery_app.control.purge()
         connection.close()
         connection.creation.destroy_test_db(database_name, verbosity=0)

@@ -23,10 +23,10 @@ def plan_after_status_changes(sender, *, changes, **kwargs):
     status_change_ids = [change.status_change_id for change in changes if change.status_change_id is not None]
     if not status_change_ids:
         return
-    from .tasks import enqueue_plans
+    from .tasks import plan_soon
 
     try:
-        enqueue_plans(status_change_ids)
+        plan_soon(status_change_ids)
     except Exception:
         # In-process (eager) mode runs the task right here.
         logger.exception("Planning notifications for status changes %s failed.", status_change_ids)

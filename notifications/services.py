@@ -26,6 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from shipments import bulk
 from shipments.models import Brand, LocationPing, Shipment, StatusChange, TrackingEvent
 
 from . import content, rules
@@ -141,7 +142,6 @@ def plan_batch(status_change_ids: list[int], *, claim: bool = True, up_to: int =
     now = timezone.now()
     claim_id = uuid.uuid4() if claim else None
     claimed: list[Notification] = []
-    planned: list[int] = []
     could_claim = claim
     with transaction.atomic():
         # Lock the status changes only: FOR UPDATE over the joins would also
@@ -153,8 +153,9 @@ def plan_batch(status_change_ids: list[int], *, claim: bool = True, up_to: int =
         if changes:
             rows = [row for change in changes for row in _rows_for(change, now)]
             claimed, could_claim = _insert(rows, now, claim_id)
-            planned = [change.pk for change in changes]
-            StatusChange.objects.filter(pk__in=planned).update(processed_at=now)
+            for change in changes:
+                change.processed_at = now
+            bulk.update(changes, ["processed_at"])
     if claim and could_claim:
         # The rest were planned by someone else, who claimed what was due
         # (or will: a lock skipped is a planner at work), or were planned
@@ -299,7 +300,7 @@ def _insert(rows: list[Notification], now, claim_id: uuid.UUID | None) -> tuple[
         # insert (which returns the ids) meets no conflict, unless someone
         # reset processed_at by hand: then plan without claiming.
         with transaction.atomic():
-            Notification.objects.bulk_create(rows)
+            bulk.insert(rows, now)
     except IntegrityError:
         for row in rows:
             row.pk, row.state, row.claim_id, row.attempts, row.lease_until = None, State.QUEUED, None, 0, None
@@ -390,7 +391,7 @@ def deliver_claimed(notification: Notification, *, claim_id: uuid.UUID, now=None
             return SendResult(Outcome.HELD, retry_in=(not_before - now).total_seconds())
     attempts: list[WebhookAttempt] = []
     result = _record(notification, claim_id, *_send(notification), attempts)
-    WebhookAttempt.objects.bulk_create(attempts)
+    bulk.insert(attempts, timezone.now())
     return result
 
 
@@ -421,9 +422,9 @@ def deliver_planned(plan: Plan) -> list[tuple[int, SendResult]]:
                 _record(notification, plan.claim_id, *future.result(), attempts)
             raise
         finally:
-            WebhookAttempt.objects.bulk_create(attempts)
+            bulk.insert(attempts, timezone.now())
         return results
-    WebhookAttempt.objects.bulk_create(attempts)
+    bulk.insert(attempts, timezone.now())
     return results
 
 

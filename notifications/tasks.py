@@ -4,7 +4,11 @@ that the schedule survives a broker restart and the sweep can find it."""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
+import time
 
 from celery import shared_task
 from django.conf import settings
@@ -46,6 +50,76 @@ def enqueue_plans(status_change_ids: list[int]) -> int:
             break
         enqueued += len(chunk)
     return enqueued
+
+
+class PlanPublisher:
+    """Publishes planning from a thread of its own, at most one message per
+    ``interval`` seconds per process: a status change committed when none
+    was published lately goes out at once; under load, the changes of the
+    next ``interval`` wait to share one message (and one planning
+    transaction in the worker) instead of a message each. The writer never
+    waits for Redis.
+
+    Ids still waiting here when the process dies are not lost: their status
+    changes stay unprocessed in the outbox and the sweep plans them.
+    """
+
+    def __init__(self, interval: float, publish=None):
+        self.interval = interval
+        self.publish = publish or enqueue_plans
+        self._pending: list[int] = []
+        self._condition = threading.Condition()
+        self._publishing = threading.Lock()
+        self._pid = None
+        self._last = 0.0
+
+    def submit(self, status_change_ids: list[int]) -> None:
+        with self._condition:
+            if self._pid != os.getpid():
+                # First use in this process (or a fork's child, where the
+                # parent's thread does not exist).
+                self._pid, self._pending = os.getpid(), []
+                threading.Thread(target=self._run, name="notify-publisher", daemon=True).start()
+            self._pending.extend(status_change_ids)
+            self._condition.notify()
+
+    def flush(self) -> None:
+        """Publish what is waiting, now, in the calling thread, once any
+        publishing under way has finished."""
+        with self._publishing:
+            with self._condition:
+                waiting, self._pending = self._pending, []
+            self._publish(waiting)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._pending:
+                    self._condition.wait()
+            time.sleep(max(0.0, self._last + self.interval - time.monotonic()))
+            self._last = time.monotonic()
+            self.flush()
+
+    def _publish(self, status_change_ids: list[int]) -> None:
+        if not status_change_ids:
+            return
+        try:
+            self.publish(status_change_ids)
+        except Exception:
+            logger.exception("Could not publish planning of %d status changes.", len(status_change_ids))
+
+
+publisher = PlanPublisher(settings.NOTIFICATION_PUBLISH_INTERVAL_MS / 1000)
+atexit.register(publisher.flush)
+
+
+def plan_soon(status_change_ids: list[int]) -> None:
+    """Have these committed status changes planned: through the publisher
+    thread when a broker takes the message, right here in-process (eager)."""
+    if plan_notifications_task.app.conf.task_always_eager or publisher.interval <= 0:
+        enqueue_plans(status_change_ids)
+    else:
+        publisher.submit(status_change_ids)
 
 
 def enqueue_plan(status_change_id: int) -> bool:

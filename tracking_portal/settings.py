@@ -143,6 +143,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 # How long a worker's claim on a notification lasts; longer than the hard
 # time limit, so the first sender has stopped before a second may start.
+# Each web or worker process publishes planning at most once per this many
+# milliseconds, the status changes committed meanwhile sharing a message;
+# 0 publishes each commit's changes from the committing thread.
+NOTIFICATION_PUBLISH_INTERVAL_MS = env.int("NOTIFICATION_PUBLISH_INTERVAL_MS", default=20)
 # Sends of one planned batch run in parallel threads: they wait on other
 # people's servers (Twilio, SMTP, brands' webhook endpoints).
 NOTIFICATION_SEND_THREADS = env.int("NOTIFICATION_SEND_THREADS", default=8)

@@ -1,6 +1,9 @@
 """Tasks against the configured broker (kombu's in-memory transport on the
 embedded defaults, Redis when REDIS_URL is set)."""
 
+import threading
+import time
+
 import pytest
 from django.conf import settings
 
@@ -72,3 +75,72 @@ def test_a_batch_of_changes_is_planned_in_a_few_chunked_tasks(
     from shipments.models import StatusChange
 
     assert sorted(pk for [chunk] in plans for pk in chunk) == sorted(StatusChange.objects.values_list("pk", flat=True))
+
+
+class Recorded:
+    """A publish function that notes each message's ids."""
+
+    def __init__(self, fail_first=False):
+        self.messages: list[list[int]] = []
+        self.fail_first = fail_first
+        self.published = threading.Event()
+
+    def __call__(self, ids):
+        if self.fail_first:
+            self.fail_first = False
+            raise ConnectionError("broker down")
+        self.messages.append(list(ids))
+        self.published.set()
+
+
+def wait_for_messages(recorded, count, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while sum(len(m) for m in recorded.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_a_lone_change_is_published_at_once():
+    recorded = Recorded()
+    publisher = tasks.PlanPublisher(interval=5.0, publish=recorded)
+    publisher.submit([1])
+    assert recorded.published.wait(1.0), "waited for the interval instead of publishing at once"
+    assert recorded.messages == [[1]]
+
+
+def test_changes_committed_close_together_share_a_message():
+    recorded = Recorded()
+    publisher = tasks.PlanPublisher(interval=0.3, publish=recorded)
+    publisher.submit([1])
+    recorded.published.wait(1.0)
+    for pk in (2, 3, 4):
+        publisher.submit([pk])
+    wait_for_messages(recorded, 4)
+    assert recorded.messages == [[1], [2, 3, 4]]
+
+
+def test_a_failed_publish_is_logged_and_the_thread_carries_on(caplog):
+    recorded = Recorded(fail_first=True)
+    publisher = tasks.PlanPublisher(interval=0.01, publish=recorded)
+    publisher.submit([1])
+    time.sleep(0.2)
+    publisher.submit([2])
+    wait_for_messages(recorded, 1)
+    assert recorded.messages == [[2]]
+    assert "Could not publish planning of 1 status changes" in caplog.text
+
+
+def test_flush_publishes_what_waits_in_the_calling_thread():
+    recorded = Recorded()
+    publisher = tasks.PlanPublisher(interval=60, publish=recorded)
+    publisher.submit([1])
+    recorded.published.wait(1.0)
+    publisher.submit([2, 3])  # would wait a minute for the thread
+    publisher.flush()
+    assert recorded.messages == [[1], [2, 3]]
+
+
+def test_with_a_broker_the_signal_goes_through_the_publisher(monkeypatch, queued_messages, settings):
+    submitted = []
+    monkeypatch.setattr(tasks.publisher, "submit", submitted.append)
+    tasks.plan_soon([7, 8])
+    assert submitted == [[7, 8]]
