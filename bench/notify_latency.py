@@ -15,7 +15,8 @@ Three runs:
   baseline  in-process (Celery eager): planning and sending run right after
             commit in the recording process, no queue; the floor.
   steady    --rate state-changing events/s for --seconds, each its own
-            transaction, through the worker (target p95 < 100 ms).
+            transaction, recorded by --recorders processes as by several
+            web server processes, through the worker (target p95 < 100 ms).
   burst     --burst events committed in one transaction, as one API batch
             (target: all sent within 2 s of the commit).
 Latencies are printed as p50/p95/p99 with their ratio to the baseline.
@@ -134,12 +135,18 @@ class Endpoint:
 class Recorder:
     """Records state-changing events and notes each commit time."""
 
-    def __init__(self, shipment_ids):
+    def __init__(self, shipment_ids, counts=None, clock_ms=0):
         self.shipment_ids = shipment_ids
-        self.counts = dict.fromkeys(shipment_ids, 0)
+        self.counts = counts or dict.fromkeys(shipment_ids, 0)
         self.committed: dict[int, float] = {}
         self.lock = threading.Lock()
-        base = datetime(2026, 1, 1, tzinfo=UTC)
+        self.set_clock(clock_ms)
+
+    def set_clock(self, start_ms):
+        """Events occur a millisecond apart from here on; each recorder
+        (and each phase) gets a span of its own, so every event is later
+        than its shipment's last."""
+        base = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(milliseconds=start_ms)
         self.clock = (base + timedelta(milliseconds=n) for n in itertools.count())
 
     def next_event(self, shipment_id):
@@ -179,10 +186,11 @@ class Recorder:
         return holder["at"]
 
 
-def paced(recorder, shipment_ids, rate, seconds, threads):
-    """Record `rate` events/s for `seconds`, each at its scheduled time."""
+def paced(recorder, shipment_ids, rate, seconds, threads, start_wall=None):
+    """Record `rate` events/s for `seconds`, each at its scheduled time,
+    from `start_wall` (a time.time()) on."""
     total = int(rate * seconds)
-    start = time.perf_counter() + 0.2
+    start = time.perf_counter() + (0.2 if start_wall is None else start_wall - time.time())
     order = itertools.cycle(shipment_ids)
     jobs = [(start + n / rate, next(order)) for n in range(total)]
     late = 0
@@ -208,6 +216,58 @@ def paced(recorder, shipment_ids, rate, seconds, threads):
     return total / elapsed, late
 
 
+# Each recording process's events occur in a span of their own.
+CLOCK_SPAN_MS = 10_000_000
+
+
+def record_share(shipment_ids, counts, clock_ms, rate, seconds, threads, start_wall, results):
+    """One recording process of the steady run, as one web server process
+    of several: its share of the shipments at its share of the rate."""
+    recorder = Recorder(shipment_ids, counts, clock_ms)
+    achieved, late = paced(recorder, shipment_ids, rate, seconds, threads, start_wall)
+    results.put((recorder.committed, recorder.counts, achieved, late))
+
+
+def steady_run(recorder, shipment_ids, args):
+    """The steady run through --recorders processes, interleaved; returns
+    the commit times of its status changes, the rate achieved and how many
+    events were recorded late."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    n = args.recorders
+    start_wall = time.time() + 3  # the processes import Django first
+    processes = [
+        context.Process(
+            target=record_share,
+            args=(
+                shipment_ids[i::n],
+                {pk: recorder.counts[pk] for pk in shipment_ids[i::n]},
+                CLOCK_SPAN_MS * (i + 1),
+                args.rate / n,
+                args.seconds,
+                args.threads,
+                start_wall + i / args.rate,
+                results,
+            ),
+        )
+        for i in range(n)
+    ]
+    for process in processes:
+        process.start()
+    committed, achieved, late = {}, 0.0, 0
+    for _ in processes:
+        share_committed, counts, share_achieved, share_late = results.get(timeout=args.seconds + 120)
+        committed.update(share_committed)
+        recorder.counts.update(counts)
+        achieved += share_achieved
+        late += share_late
+    for process in processes:
+        process.join()
+    recorder.committed.update(committed)
+    recorder.set_clock(CLOCK_SPAN_MS * (n + 1))
+    return list(committed), achieved, late
+
+
 def wait_all(endpoint, change_ids, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -230,12 +290,7 @@ def latencies_ms(endpoint, recorder, change_ids):
 
 
 def start_worker(concurrency, log_path, pool="prefork"):
-    database = urlsplit(os.environ["DATABASE_URL"])
-    env = {
-        **os.environ,
-        "DATABASE_URL": urlunsplit(database._replace(path="/" + connection.settings_dict["NAME"])),
-        "LOG_LEVEL": "WARNING",
-    }
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
     log = open(log_path, "w")  # noqa: SIM115 - lives as long as the worker
     process = subprocess.Popen(
         [
@@ -266,6 +321,12 @@ def start_worker(concurrency, log_path, pool="prefork"):
     return process
 
 
+def children_cpu():
+    """Milliseconds of CPU used by the child processes that have ended."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (used.ru_utime + used.ru_stime) * 1000
+
+
 def stop_worker(worker):
     if worker.poll() is None:
         os.killpg(worker.pid, signal.SIGTERM)
@@ -289,7 +350,8 @@ def main():
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=6, help="worker processes (or threads)")
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"], help="Celery worker pool")
-    parser.add_argument("--threads", type=int, default=4, help="recording threads for the steady run")
+    parser.add_argument("--recorders", type=int, default=2, help="recording processes for the steady run")
+    parser.add_argument("--threads", type=int, default=4, help="recording threads per recording process")
     parser.add_argument("--baseline-events", type=int, default=300)
     args = parser.parse_args()
 
@@ -297,6 +359,9 @@ def main():
         sys.exit("This benchmark is for PostgreSQL: set DATABASE_URL=postgres://…")
     database_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    # The recording and worker processes use the database made here.
+    database = urlsplit(os.environ["DATABASE_URL"])
+    os.environ["DATABASE_URL"] = urlunsplit(database._replace(path="/" + connection.settings_dict["NAME"]))
     worker = endpoint = None
     try:
         endpoint = Endpoint()
@@ -329,9 +394,9 @@ def main():
         missing = wait_all(endpoint, warm_ids, 60)
         assert not missing, f"warm-up: {len(missing)} not sent; see {WORKER_LOG}"
 
-        before = set(recorder.committed)
-        achieved, late = paced(recorder, shipment_ids, args.rate, args.seconds, args.threads)
-        steady_ids = [c for c in recorder.committed if c not in before]
+        before_steady = children_cpu()
+        steady_ids, achieved, late = steady_run(recorder, shipment_ids, args)
+        recorders_cpu = children_cpu() - before_steady
         missing = wait_all(endpoint, steady_ids, 60)
         steady = percentiles(latencies_ms(endpoint, recorder, [c for c in steady_ids if c not in missing]))
         steady_span = max([endpoint.arrived[c] for c in steady_ids if c not in missing] or [time.time()]) - min(
@@ -370,15 +435,16 @@ def main():
             f"  webhooks received {endpoint.requests} for {len(endpoint.arrived)} status changes: "
             f"{endpoint.requests - len(endpoint.arrived)} sent twice"
         )
+        before_stop = children_cpu()
         stop_worker(worker)
         worker = None
-        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         handled = len(warm_ids) + len(steady_ids) + len(burst_ids)
         print(
-            f"  worker CPU (user+sys, all its processes): {(used.ru_utime + used.ru_stime) * 1000 / handled:.1f} ms "
-            f"per notification over {handled}; the machine load average was {os.getloadavg()[0]:.1f} on "
-            f"{os.cpu_count()} cores"
+            f"  CPU (user+sys) per event: worker, all its processes, {(children_cpu() - before_stop) / handled:.1f} ms "
+            f"over {handled}; recording processes {recorders_cpu / len(steady_ids):.1f} ms over the steady run's "
+            f"{len(steady_ids)}"
         )
+        print(f"  the machine load average was {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if worker is not None:
             stop_worker(worker)

@@ -168,7 +168,7 @@ def record_brand_events(*, brand: Brand, items: Sequence[tuple[str, NewEvent]]) 
                 shipment.tracking_number: shipment
                 for shipment in Shipment.objects.select_for_update()
                 .filter(brand=brand, tracking_number__in=wanted)
-                .only("tracking_number", *STATE_FIELDS)
+                .only("tracking_number", "public_token", *STATE_FIELDS)
                 .order_by("pk")
             }
             grouped: dict[int, tuple[Shipment, list[int]]] = {}

@@ -263,7 +263,14 @@ def test_a_batch_is_announced_once_after_commit_with_each_changed_shipment(
     lm1 = Shipment.objects.get(tracking_number="LM1")
     change = StatusChange.objects.get(shipment=lm1)
     assert (change.old_status, change.new_status) == ("pending", "out_for_delivery")
-    assert by_shipment[lm1.pk] == signals.ShipmentChange(lm1.pk, lm1.version, change.pk)
+    assert by_shipment[lm1.pk] == signals.ShipmentChange(
+        lm1.pk,
+        lm1.version,
+        change.pk,
+        token=lm1.public_token,
+        old_status="pending",
+        status="out_for_delivery",
+    )
 
 
 # --- authentication ----------------------------------------------------------

@@ -161,9 +161,15 @@ def test_every_new_event_bumps_the_version_and_announces_after_commit(shipment, 
             services.record_event(shipment_id=shipment.pk, event=event("in_transit", 5))  # duplicate
     finally:
         signals.shipments_changed.disconnect(receiver)
+    token = shipment.public_token
     assert heard == [
-        [signals.ShipmentChange(shipment.pk, shipment.version + 1, first.status_change.pk)],
-        [signals.ShipmentChange(shipment.pk, shipment.version + 2, None)],
+        [
+            signals.ShipmentChange(
+                shipment.pk, shipment.version + 1, first.status_change.pk, token, "pending", "in_transit"
+            )
+        ],
+        # A new event that leaves the status as it was still changes the page.
+        [signals.ShipmentChange(shipment.pk, shipment.version + 2, None, token, "in_transit", "in_transit")],
     ]
 
 
