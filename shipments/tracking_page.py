@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from .models import Brand, DeliveryRating, Driver, Route, Shipment, Stop
-from .page_reads import shipment_with_brand, timeline_rows
+from .page_reads import shipment_with_brand, shipment_with_timeline, timeline_rows
 from .statuses import PROGRESS_POSITION, PROGRESS_STEPS, SHOWS_DRIVER, STATUS_LABELS, Status, Substatus
 
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -249,14 +249,20 @@ def timeline_items(rows, times: LocalTimes) -> SafeString:
     )
 
 
-def page_context(shipment: Shipment) -> dict:
+def find_page(token: str) -> tuple[Shipment, list[tuple]] | None:
+    """The shipment with its brand and its timeline's rows, for page_context."""
+    return shipment_with_timeline(token)
+
+
+def page_context(shipment: Shipment, timeline: list[tuple] | None = None) -> dict:
     """Everything the page and its partials show, in at most three queries
-    whatever the number of events."""
+    whatever the number of events (two when ``timeline``, the rows of
+    page_reads.timeline_rows, comes with the shipment from find_page)."""
     status = shipment.status_enum
     zone = recipient_zone(shipment)
     times = LocalTimes(zone)
     brand = shipment.brand
-    events = timeline_rows(shipment.pk)
+    events = timeline if timeline is not None else timeline_rows(shipment.pk)
 
     map_view = None
     stops_away = None

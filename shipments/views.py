@@ -26,7 +26,15 @@ from .customer import ActionRefused, leave_delivery_instructions, rate_delivery
 from .forms import InstructionsForm, LookupForm, RatingForm
 from .models import Brand, Shipment
 from .statuses import STATUS_LABELS
-from .tracking_page import brand_context, customer_actions, find_shipment, is_expired, page_context, recipient_zone
+from .tracking_page import (
+    brand_context,
+    customer_actions,
+    find_page,
+    find_shipment,
+    is_expired,
+    page_context,
+    recipient_zone,
+)
 
 PAGE_TEMPLATE = "shipments/tracking.html"
 SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
@@ -116,15 +124,21 @@ def _brand_chrome(brand: Brand, switch_url: str) -> dict[str, SafeString]:
     return {name: mark_safe(html.replace(_SWITCH_URL, escape(switch_url))) for name, html in rendered.items()}  # noqa: S308
 
 
-def _render_page(template_name: str, shipment: Shipment, language: str) -> str:
+@functools.cache
+def _live_head() -> SafeString:
+    return render_to_string("shipments/_live_head.html", {"csp_nonce": page_cache.NONCE_PLACEHOLDER})
+
+
+def _render_page(template_name: str, shipment: Shipment, timeline: list[tuple], language: str) -> str:
     """Render without the request, so that nothing of one visitor gets into
     what the page cache keeps."""
     zone = recipient_zone(shipment)
     page_url = shipment.get_absolute_url()
     with translation.override(language), timezone.override(zone):
-        context = page_context(shipment)
+        context = page_context(shipment, timeline)
         context.update(
             _brand_chrome(shipment.brand, page_url) if template_name == PAGE_TEMPLATE else {},
+            live_head=_live_head(),
             csp_nonce=page_cache.NONCE_PLACEHOLDER,
             page_url=page_url,
             actions_url=page_url + "actions/",
@@ -200,11 +214,14 @@ def tracking(request, token: str):
     if found.html is not None and not found.expired:
         return _respond(request, found.html, found.language)
 
-    shipment = _live_shipment(token)
+    page = find_page(token)
+    if page is None:
+        raise Http404
+    shipment, timeline = page
     if is_expired(shipment):
         return _expired(request, shipment)
     language = _page_language(shipment, explicit, accepted)
-    html = _render_page(template_name, shipment, language)
+    html = _render_page(template_name, shipment, timeline, language)
     expires = (shipment.delivered_at or shipment.status_changed_at) if shipment.is_terminal else None
     expires_at = (
         expires.timestamp() + settings.TRACKING_LINK_DAYS_AFTER_DELIVERY * 86400 if expires is not None else 0.0

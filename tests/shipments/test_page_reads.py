@@ -2,6 +2,7 @@
 what the ORM gives, on SQLite and PostgreSQL alike."""
 
 import pytest
+from django.db import connection
 from django.forms.models import model_to_dict
 
 from shipments import page_reads, services
@@ -44,3 +45,25 @@ def test_timeline_rows_are_the_selectors_timeline(shipment):
     rows = page_reads.timeline_rows(shipment.pk)
     assert rows == list(timeline(shipment).values_list(*page_reads.TIMELINE_FIELDS))
     assert len(rows) == 4 and all(row[3].tzinfo is not None for row in rows)
+
+
+def test_shipment_with_timeline_in_one_statement_on_postgresql(shipment, django_assert_num_queries):
+    services.record_events(
+        shipment_id=shipment.pk,
+        events=[
+            event("in_transit", 10, description='Zürich hub: "sorted" <fast> ☃', location_city="Zürich"),
+            event("info_received", 0, description=""),
+            event("out_for_delivery", 30),
+        ],
+    )
+    expected = Shipment.objects.select_related("brand").get(pk=shipment.pk)
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        found, rows = page_reads.shipment_with_timeline(shipment.public_token)
+    assert fields_of(found) == fields_of(expected) and fields_of(found.brand) == fields_of(expected.brand)
+    assert rows == list(timeline(shipment).values_list(*page_reads.TIMELINE_FIELDS))
+
+
+def test_shipment_with_timeline_without_events_or_shipment(shipment):
+    found, rows = page_reads.shipment_with_timeline(shipment.public_token)
+    assert found.pk == shipment.pk and rows == []
+    assert page_reads.shipment_with_timeline("no-such-token") is None
