@@ -15,8 +15,8 @@ Three runs:
   baseline  in-process (Celery eager): planning and sending run right after
             commit in the recording process, no queue; the floor.
   steady    --rate state-changing events/s for --seconds, each its own
-            transaction, recorded by --recorders processes as by several
-            web server processes, through the worker (target p95 < 100 ms).
+            transaction, recorded by --recorders processes (as by that many
+            web server processes), through the worker (target p95 < 100 ms).
   burst     --burst events committed in one transaction, as one API batch
             (target: all sent within 2 s of the commit).
 Latencies are printed as p50/p95/p99 with their ratio to the baseline.
@@ -289,7 +289,7 @@ def latencies_ms(endpoint, recorder, change_ids):
     return [(endpoint.arrived[c] - recorder.committed[c]) * 1000 for c in change_ids]
 
 
-def start_worker(concurrency, log_path, pool="prefork"):
+def start_worker(concurrency, log_path, pool="prefork", name="bench"):
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     log = open(log_path, "w")  # noqa: SIM115 - lives as long as the worker
     process = subprocess.Popen(
@@ -310,7 +310,7 @@ def start_worker(concurrency, log_path, pool="prefork"):
             "--loglevel",
             os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
             "--hostname",
-            f"bench-{os.getpid()}@%h",
+            f"{name}-{os.getpid()}@%h",
         ],
         cwd=BASE_DIR,
         env=env,
@@ -349,8 +349,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=6, help="worker processes (or threads)")
+    parser.add_argument("--workers", type=int, default=1, help="worker instances, each with its own pool")
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"], help="Celery worker pool")
-    parser.add_argument("--recorders", type=int, default=2, help="recording processes for the steady run")
+    parser.add_argument("--recorders", type=int, default=1, help="recording processes for the steady run")
     parser.add_argument("--threads", type=int, default=4, help="recording threads per recording process")
     parser.add_argument("--baseline-events", type=int, default=300)
     args = parser.parse_args()
@@ -362,7 +363,7 @@ def main():
     # The recording and worker processes use the database made here.
     database = urlsplit(os.environ["DATABASE_URL"])
     os.environ["DATABASE_URL"] = urlunsplit(database._replace(path="/" + connection.settings_dict["NAME"]))
-    worker = endpoint = None
+    workers, endpoint = [], None
     try:
         endpoint = Endpoint()
         brand = Brand.objects.create(name="Bench", slug="bench", webhook_url=endpoint.url, webhook_secret=SECRET)
@@ -385,14 +386,17 @@ def main():
         baseline = percentiles(latencies_ms(endpoint, recorder, baseline_ids))
 
         celery_app.control.purge()
-        worker = start_worker(args.concurrency, WORKER_LOG, args.pool)
+        workers = [
+            start_worker(args.concurrency, WORKER_LOG.with_suffix(f".{n}.log"), args.pool, f"bench{n}")
+            for n in range(args.workers)
+        ]
         # Warm-up: the worker's processes connect and import on first use.
         warm = set(recorder.committed)
         for shipment_id in shipment_ids[:100]:
             recorder.record_one(shipment_id)
         warm_ids = [c for c in recorder.committed if c not in warm]
         missing = wait_all(endpoint, warm_ids, 60)
-        assert not missing, f"warm-up: {len(missing)} not sent; see {WORKER_LOG}"
+        assert not missing, f"warm-up: {len(missing)} not sent; see {WORKER_LOG.with_suffix('.0.log')}"
 
         before_steady = children_cpu()
         steady_ids, achieved, late = steady_run(recorder, shipment_ids, args)
@@ -415,7 +419,7 @@ def main():
 
         print(
             f"\nnotification latency, event committed → webhook transport called "
-            f"({args.pool} pool, concurrency {args.concurrency})"
+            f"({args.workers} worker(s), {args.pool} pool, concurrency {args.concurrency})"
         )
         print(row("baseline", baseline) + f"   ({len(baseline_ids)} events in-process, no queue)")
         print(row("steady", steady, baseline))
@@ -436,8 +440,9 @@ def main():
             f"{endpoint.requests - len(endpoint.arrived)} sent twice"
         )
         before_stop = children_cpu()
-        stop_worker(worker)
-        worker = None
+        for worker in workers:
+            stop_worker(worker)
+        workers = []
         handled = len(warm_ids) + len(steady_ids) + len(burst_ids)
         print(
             f"  CPU (user+sys) per event: worker, all its processes, {(children_cpu() - before_stop) / handled:.1f} ms "
@@ -446,7 +451,7 @@ def main():
         )
         print(f"  the machine load average was {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
-        if worker is not None:
+        for worker in workers:
             stop_worker(worker)
         if endpoint is not None:
             endpoint.stop()
