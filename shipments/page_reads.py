@@ -1,19 +1,20 @@
-"""The tracking page's reads of the shipment, its brand and its timeline,
-written out as SQL.
+"""What the tracking page reads, written out as SQL: the shipment and its
+brand, the timeline, and the shipment's stop on a day's route.
 
 A freshly changed page is rendered on the request's path, and building these
 queries with the ORM cost more CPU than running them: the shipment with
 select_related("brand") took 0.83 ms of CPU a page (0.31 of it compiling the
 query), the statement below and Model.from_db 0.14; the timeline's
-values_list spent 0.29 ms compiling. Each statement is built once per process
-from the models' metadata, and rows get the conversions from database values
-that the ORM applies (dates on SQLite, for one), so the results are the
-ORM's own: model instances for the shipment and its brand, tuples for the
-timeline (tests/shipments/test_page_reads.py compares them).
+values_list spent 0.29 ms compiling; the stop's correlated subquery took
+five times as long to build as to run. Each statement is built once per
+process from the models' metadata, and rows get the conversions from
+database values that the ORM applies (dates on SQLite, for one), so the
+results are the ORM's own: model instances for the shipment and its brand,
+tuples for the rest (tests/shipments/test_page_reads.py compares them).
 
-On PostgreSQL the page reads the shipment and its timeline in one statement
-(the events as a JSON array), a round trip and a statement fewer: 0.15 ms of
-CPU and 0.44 ms on the clock against 0.31 and 0.64 for two.
+On PostgreSQL, page_rows() is one statement, the timeline and the stops
+coming as JSON arrays: two round trips and statements fewer than on other
+databases, which saved 0.2 ms of CPU and 0.45 ms on the clock a page.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from django.db import connection
 from django.db.models import Field
+from django.utils import timezone
 
-from .models import Brand, Shipment, TrackingEvent
+from .models import Brand, Driver, Route, Shipment, Stop, TrackingEvent
 from .selectors import TIMELINE_ORDER
 
 TIMELINE_FIELDS = ("status", "description", "location_city", "occurred_at")
@@ -35,8 +37,22 @@ TIMELINE_FIELDS = ("status", "description", "location_city", "occurred_at")
 # Names come from the models' metadata, quoted; values are parameters.
 _SHIPMENT_SQL = "SELECT {columns} FROM {shipment} s JOIN {brand} b ON b.{brand_pk} = s.{brand_id} WHERE s.{token} = %s"
 _TIMELINE_SQL = "SELECT {columns} FROM {event} WHERE {shipment_id} = %s ORDER BY {order}"
-_TIMELINE_JSON_SQL = (
-    "(SELECT json_agg(json_build_array({columns}) ORDER BY {order}) FROM {event} e WHERE e.{shipment_id} = s.{pk})"
+_TIMELINE_JSON_SQL = "(SELECT json_agg(json_build_array({columns}) ORDER BY {order}) FROM {event} e WHERE {where})"
+# The shipment's stops on the routes of some days, newest route first: the
+# route's day, whether the stop is done, its driver's last position, and how
+# many stops before it are still to be done (a stop ahead is done once its
+# parcel has had its delivery attempt, whatever the driver app says).
+_STOPS_COLUMNS = """route.{date}, stop.{completed_at} IS NOT NULL, driver.{lat}, driver.{lng}, driver.{seen_at},
+       (SELECT COUNT(*) FROM {stop} ahead JOIN {shipment} other ON other.{shipment_pk} = ahead.{shipment_id}
+         WHERE ahead.{route_id} = stop.{route_id} AND ahead.{sequence} < stop.{sequence}
+           AND ahead.{completed_at} IS NULL{done})"""
+_STOPS_FROM = """{stop} stop JOIN {route} route ON route.{route_pk} = stop.{route_id}
+  JOIN {driver} driver ON driver.{driver_pk} = route.{driver_id}
+ WHERE stop.{shipment_id} = {shipment} AND route.{date} IN ({days})"""
+_STOPS_SQL = "SELECT {columns} FROM {source} ORDER BY route.{route_pk} DESC"
+_STOPS_JSON_SQL = (
+    "CASE WHEN s.{status} IN ({statuses}) THEN"
+    " (SELECT json_agg(json_build_array({columns}) ORDER BY route.{route_pk} DESC) FROM {source}) END"
 )
 
 
@@ -63,7 +79,8 @@ class Statement:
 
 
 def _statement(sql: str, columns: Sequence[tuple[Field, str]]) -> Statement:
-    """``columns``: the selected fields, in order, each with its table alias."""
+    """``columns``: the first selected fields, in order, each with its table
+    alias (columns after them are not converted)."""
     converters = []
     for index, (field, alias) in enumerate(columns):
         column = field.get_col(alias)
@@ -77,6 +94,10 @@ def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def _column(model, name: str) -> str:
+    return _quote(model._meta.get_field(name).column)
+
+
 def _shipment_columns() -> list[tuple[Field, str]]:
     return [(field, "s") for field in Shipment._meta.concrete_fields] + [
         (field, "b") for field in Brand._meta.concrete_fields
@@ -85,48 +106,101 @@ def _shipment_columns() -> list[tuple[Field, str]]:
 
 def _timeline_parts(prefix: str = "") -> dict:
     """The pieces of the timeline's SQL: its columns (after ``prefix``, a
-    table alias and a dot) and their fields, and the order of
-    selectors.timeline."""
-    fields = [TrackingEvent._meta.get_field(name) for name in TIMELINE_FIELDS]
+    table alias and a dot) and the order of selectors.timeline."""
     order = ", ".join(
-        prefix
-        + _quote(TrackingEvent._meta.get_field(name.lstrip("-")).column)
-        + (" DESC" if name.startswith("-") else "")
+        prefix + _column(TrackingEvent, name.lstrip("-")) + (" DESC" if name.startswith("-") else "")
         for name in TIMELINE_ORDER
     )
     return {
-        "fields": fields,
-        "columns": ", ".join(prefix + _quote(field.column) for field in fields),
+        "columns": ", ".join(prefix + _column(TrackingEvent, name) for name in TIMELINE_FIELDS),
         "order": order,
         "event": _quote(TrackingEvent._meta.db_table),
-        "shipment_id": _quote(TrackingEvent._meta.get_field("shipment").column),
     }
+
+
+def _stops_parts(*, shipment: str, statuses_done: int, days: int) -> dict:
+    """The pieces of the stops' SQL, for the shipment whose id is the SQL
+    expression ``shipment``, with placeholders for the done statuses and the
+    days."""
+    names = {
+        "shipment_pk": _quote(Shipment._meta.pk.column),
+        "route_pk": _quote(Route._meta.pk.column),
+        "driver_pk": _quote(Driver._meta.pk.column),
+        "stop": _quote(Stop._meta.db_table),
+        "route": _quote(Route._meta.db_table),
+        "driver": _quote(Driver._meta.db_table),
+        "shipment": _quote(Shipment._meta.db_table),
+        "date": _column(Route, "date"),
+        "driver_id": _column(Route, "driver"),
+        "completed_at": _column(Stop, "completed_at"),
+        "route_id": _column(Stop, "route"),
+        "shipment_id": _column(Stop, "shipment"),
+        "sequence": _column(Stop, "sequence"),
+        "lat": _column(Driver, "last_lat"),
+        "lng": _column(Driver, "last_lng"),
+        "seen_at": _column(Driver, "last_position_at"),
+        "status": _column(Shipment, "status"),
+    }
+    done = f" AND other.{names['status']} NOT IN ({', '.join(['%s'] * statuses_done)})" if statuses_done else ""
+    columns = _STOPS_COLUMNS.format(**names, done=done)
+    source = _STOPS_FROM.format(**{**names, "shipment": shipment}, days=", ".join(["%s"] * days))
+    return {"columns": columns, "source": source, "route_pk": names["route_pk"]}
 
 
 # Keyed by the database's vendor, which is what the SQL and the conversions
 # depend on.
 @functools.cache
-def _shipment_statement(vendor: str, *, with_timeline: bool = False) -> Statement:
-    columns = _shipment_columns()
-    selected = ", ".join(f"{alias}.{_quote(field.column)}" for field, alias in columns)
-    if with_timeline:
-        timeline = _timeline_parts("e.")
-        selected += ", " + _TIMELINE_JSON_SQL.format(
-            columns=timeline["columns"],
-            order=timeline["order"],
-            event=timeline["event"],
-            shipment_id=timeline["shipment_id"],
-            pk=_quote(Shipment._meta.pk.column),
-        )
-    sql = _SHIPMENT_SQL.format(
-        columns=selected,
+def _shipment_statement(vendor: str) -> Statement:
+    return _statement(_shipment_sql(), _shipment_columns())
+
+
+def _shipment_sql(extra_columns: str = "") -> str:
+    return _SHIPMENT_SQL.format(
+        columns=", ".join(f"{alias}.{_quote(field.column)}" for field, alias in _shipment_columns()) + extra_columns,
         shipment=_quote(Shipment._meta.db_table),
         brand=_quote(Brand._meta.db_table),
         brand_pk=_quote(Brand._meta.pk.column),
-        brand_id=_quote(Shipment._meta.get_field("brand").column),
-        token=_quote(Shipment._meta.get_field("public_token").column),
+        brand_id=_column(Shipment, "brand"),
+        token=_column(Shipment, "public_token"),
     )
-    return _statement(sql, columns)
+
+
+@functools.cache
+def _page_statement(vendor: str, statuses: int, statuses_done: int, days: int) -> Statement:
+    """PostgreSQL: the shipment, its brand, its timeline and its stops."""
+    timeline = _timeline_parts("e.")
+    timeline_json = _TIMELINE_JSON_SQL.format(
+        columns=timeline["columns"],
+        order=timeline["order"],
+        event=timeline["event"],
+        where=f"e.{_column(TrackingEvent, 'shipment')} = s.{_quote(Shipment._meta.pk.column)}",
+    )
+    if statuses and days:
+        stops = _stops_parts(shipment=f"s.{_quote(Shipment._meta.pk.column)}", statuses_done=statuses_done, days=days)
+        stops_json = _STOPS_JSON_SQL.format(
+            status=_column(Shipment, "status"), statuses=", ".join(["%s"] * statuses), **stops
+        )
+    else:
+        stops_json = "NULL"
+    return _statement(_shipment_sql(f", {timeline_json}, {stops_json}"), _shipment_columns())
+
+
+@functools.cache
+def _timeline_statement(vendor: str) -> Statement:
+    timeline = _timeline_parts()
+    sql = _TIMELINE_SQL.format(
+        columns=timeline["columns"],
+        event=timeline["event"],
+        shipment_id=_column(TrackingEvent, "shipment"),
+        order=timeline["order"],
+    )
+    return _statement(sql, [(TrackingEvent._meta.get_field(name), "") for name in TIMELINE_FIELDS])
+
+
+@functools.cache
+def _stops_statement(vendor: str, statuses_done: int, days: int) -> Statement:
+    stops = _stops_parts(shipment="%s", statuses_done=statuses_done, days=days)
+    return Statement(_STOPS_SQL.format(**stops), ())
 
 
 def _shipment_from_row(row: Sequence) -> Shipment:
@@ -138,6 +212,30 @@ def _shipment_from_row(row: Sequence) -> Shipment:
     return shipment
 
 
+def _aware(value: datetime | str | None) -> datetime | None:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
+def _stop_row(row: Sequence) -> tuple:
+    day, completed, lat, lng, seen_at, ahead = row
+    return (
+        date.fromisoformat(day) if isinstance(day, str) else day,
+        bool(completed),
+        lat,
+        lng,
+        _aware(seen_at),
+        int(ahead),
+    )
+
+
+def _json(value) -> list:
+    return json.loads(value) if isinstance(value, str) else (value or [])
+
+
 def shipment_with_brand(token: str) -> Shipment | None:
     """The shipment with this public token and its brand, as
     ``select_related("brand")`` gives them, in one statement."""
@@ -145,38 +243,51 @@ def shipment_with_brand(token: str) -> Shipment | None:
     return _shipment_from_row(rows[0]) if rows else None
 
 
-def shipment_with_timeline(token: str) -> tuple[Shipment, list[tuple]] | None:
-    """The shipment with this public token and its brand, and its
-    timeline_rows(): one statement on PostgreSQL, two elsewhere."""
-    if connection.vendor != "postgresql":
-        shipment = shipment_with_brand(token)
-        return (shipment, timeline_rows(shipment.pk)) if shipment is not None else None
-    rows = _shipment_statement(connection.vendor, with_timeline=True).rows([token])
-    if not rows:
-        return None
-    events = rows[0][-1] or []
-    if isinstance(events, str):
-        events = json.loads(events)
-    # Dates come as ISO 8601 text in the connection's time zone (UTC).
-    return _shipment_from_row(rows[0]), [
-        (status, description, city, datetime.fromisoformat(occurred_at))
-        for status, description, city, occurred_at in events
-    ]
-
-
-@functools.cache
-def _timeline_statement(vendor: str) -> Statement:
-    timeline = _timeline_parts()
-    sql = _TIMELINE_SQL.format(
-        columns=timeline["columns"],
-        event=timeline["event"],
-        shipment_id=timeline["shipment_id"],
-        order=timeline["order"],
-    )
-    return _statement(sql, [(field, TrackingEvent._meta.db_table) for field in timeline["fields"]])
-
-
 def timeline_rows(shipment_id: int) -> list[tuple]:
     """(status, description, location_city, occurred_at) of the shipment's
     events, newest first: the order of ``selectors.timeline``."""
     return _timeline_statement(connection.vendor).rows([shipment_id])
+
+
+def stop_rows(shipment_id: int, *, days: Sequence[date], statuses_done: Sequence[str]) -> list[tuple]:
+    """The shipment's stops on the routes of these days, newest route
+    first: (route date, done, driver's lat, lng and position time, stops
+    before it still to be done, counting a stop whose parcel has one of
+    ``statuses_done`` as done)."""
+    statement = _stops_statement(connection.vendor, len(statuses_done), len(days))
+    return [_stop_row(row) for row in statement.rows([*statuses_done, shipment_id, *days])]
+
+
+@dataclass(frozen=True)
+class PageRows:
+    shipment: Shipment
+    timeline: list[tuple]  # as timeline_rows()
+    stops: list[tuple]  # as stop_rows(), or [] when the status shows no driver
+
+
+def page_rows(
+    token: str, *, stops_for: Sequence[str], days: Sequence[date], statuses_done: Sequence[str]
+) -> PageRows | None:
+    """The shipment with this public token, its brand, its timeline and,
+    when its status is one of ``stops_for``, its stop_rows(): one statement
+    on PostgreSQL, up to three elsewhere."""
+    if connection.vendor != "postgresql":
+        shipment = shipment_with_brand(token)
+        if shipment is None:
+            return None
+        wanted = days and shipment.status in stops_for
+        stops = stop_rows(shipment.pk, days=days, statuses_done=statuses_done) if wanted else []
+        return PageRows(shipment, timeline_rows(shipment.pk), stops)
+    if not (stops_for and days):
+        stops_for, statuses_done, days = [], [], []
+    statement = _page_statement(connection.vendor, len(stops_for), len(statuses_done), len(days))
+    rows = statement.rows([*stops_for, *statuses_done, *days, token])
+    if not rows:
+        return None
+    *_, events, stops = rows[0]
+    return PageRows(
+        _shipment_from_row(rows[0]),
+        # Dates come as ISO 8601 text, in the connection's time zone (UTC).
+        [(status, text, city, datetime.fromisoformat(at)) for status, text, city, at in _json(events)],
+        [_stop_row(row) for row in _json(stops)],
+    )

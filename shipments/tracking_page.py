@@ -15,14 +15,13 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .models import Brand, DeliveryRating, Driver, Route, Shipment, Stop
-from .page_reads import shipment_with_brand, shipment_with_timeline, timeline_rows
+from .models import Brand, DeliveryRating, Shipment
+from .page_reads import PageRows, page_rows, shipment_with_brand
 from .statuses import PROGRESS_POSITION, PROGRESS_STEPS, SHOWS_DRIVER, STATUS_LABELS, Status, Substatus
 
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -170,49 +169,14 @@ class StopView:
     driver_seen_at: datetime | None
 
 
-# The shipment's stop on a day's route, its driver's last position and the
-# number of stops before it still to be done, in one statement. Written out
-# because building it with the ORM (a correlated subquery) took five times
-# as long as running it, on the path of every freshly changed page.
-_TODAYS_STOP_SQL = """
-SELECT stop.completed_at IS NOT NULL, driver.last_lat, driver.last_lng, driver.last_position_at,
-       (SELECT COUNT(*) FROM {stop} ahead JOIN {shipment} other ON other.id = ahead.shipment_id
-         WHERE ahead.route_id = stop.route_id AND ahead.sequence < stop.sequence
-           AND ahead.completed_at IS NULL AND other.status NOT IN ({done}))
-  FROM {stop} stop
-  JOIN {route} route ON route.id = stop.route_id
-  JOIN {driver} driver ON driver.id = route.driver_id
- WHERE stop.shipment_id = %s AND route.date = %s
- ORDER BY route.id DESC
- LIMIT 1
-"""
-
-
-@functools.cache
-def _todays_stop_sql() -> str:
-    return _TODAYS_STOP_SQL.format(
-        stop=Stop._meta.db_table,
-        shipment=Shipment._meta.db_table,
-        route=Route._meta.db_table,
-        driver=Driver._meta.db_table,
-        done=", ".join(["%s"] * len(STOP_DONE)),
-    )
-
-
-def todays_stop(shipment: Shipment, zone: zoneinfo.ZoneInfo) -> StopView | None:
-    """The shipment's stop on today's route (in the recipient's time zone)."""
+def todays_stop(stops: list[tuple], zone: zoneinfo.ZoneInfo) -> StopView | None:
+    """The shipment's stop on today's route (in the recipient's time zone),
+    from page_reads.stop_rows() of the days around today."""
     today = timezone.localdate(timezone=zone)
-    with connection.cursor() as cursor:
-        cursor.execute(_todays_stop_sql(), [*(status.value for status in STOP_DONE), shipment.pk, today])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    completed, lat, lng, seen_at, ahead = row
-    if isinstance(seen_at, str):
-        seen_at = datetime.fromisoformat(seen_at)
-    if seen_at is not None and timezone.is_naive(seen_at):
-        seen_at = timezone.make_aware(seen_at, UTC)
-    return StopView(bool(completed), int(ahead), lat, lng, seen_at)
+    for day, completed, lat, lng, seen_at, ahead in stops:
+        if day == today:  # the newest such route comes first
+            return StopView(completed, ahead, lat, lng, seen_at)
+    return None
 
 
 @functools.lru_cache(maxsize=16)
@@ -249,20 +213,29 @@ def timeline_items(rows, times: LocalTimes) -> SafeString:
     )
 
 
-def find_page(token: str) -> tuple[Shipment, list[tuple]] | None:
-    """The shipment with its brand and its timeline's rows, for page_context."""
-    return shipment_with_timeline(token)
+def find_page(token: str) -> PageRows | None:
+    """What page_context needs: the shipment with its brand, its timeline
+    and, while it shows the driver, its stops on the routes of the days
+    that may be today in the recipient's time zone."""
+    utc_today = timezone.now().astimezone(UTC).date()
+    return page_rows(
+        token,
+        stops_for=[status.value for status in SHOWS_DRIVER],
+        days=[utc_today - timedelta(days=1), utc_today, utc_today + timedelta(days=1)],
+        statuses_done=[status.value for status in STOP_DONE],
+    )
 
 
-def page_context(shipment: Shipment, timeline: list[tuple] | None = None) -> dict:
-    """Everything the page and its partials show, in at most three queries
-    whatever the number of events (two when ``timeline``, the rows of
-    page_reads.timeline_rows, comes with the shipment from find_page)."""
+def page_context(page: PageRows) -> dict:
+    """Everything the page and its partials show, from find_page (one query
+    on PostgreSQL, up to three elsewhere) and, for a delivered parcel, its
+    rating (one more)."""
+    shipment = page.shipment
     status = shipment.status_enum
     zone = recipient_zone(shipment)
     times = LocalTimes(zone)
     brand = shipment.brand
-    events = timeline if timeline is not None else timeline_rows(shipment.pk)
+    events = page.timeline
 
     map_view = None
     stops_away = None
@@ -271,7 +244,7 @@ def page_context(shipment: Shipment, timeline: list[tuple] | None = None) -> dic
             round(shipment.destination_lat, DESTINATION_DECIMALS) if shipment.destination_lat is not None else None,
             round(shipment.destination_lng, DESTINATION_DECIMALS) if shipment.destination_lng is not None else None,
         )
-        stop = todays_stop(shipment, zone)
+        stop = todays_stop(page.stops, zone)
         if stop is not None and not stop.completed:
             stops_away = stop.ahead
         if stop is not None and stop.driver_lat is not None and stop.driver_lng is not None:

@@ -25,6 +25,7 @@ from . import page_cache
 from .customer import ActionRefused, leave_delivery_instructions, rate_delivery
 from .forms import InstructionsForm, LookupForm, RatingForm
 from .models import Brand, Shipment
+from .page_reads import PageRows
 from .statuses import STATUS_LABELS
 from .tracking_page import (
     brand_context,
@@ -129,13 +130,14 @@ def _live_head() -> SafeString:
     return render_to_string("shipments/_live_head.html", {"csp_nonce": page_cache.NONCE_PLACEHOLDER})
 
 
-def _render_page(template_name: str, shipment: Shipment, timeline: list[tuple], language: str) -> str:
+def _render_page(template_name: str, page: PageRows, language: str) -> str:
     """Render without the request, so that nothing of one visitor gets into
     what the page cache keeps."""
+    shipment = page.shipment
     zone = recipient_zone(shipment)
     page_url = shipment.get_absolute_url()
     with translation.override(language), timezone.override(zone):
-        context = page_context(shipment, timeline)
+        context = page_context(page)
         context.update(
             _brand_chrome(shipment.brand, page_url) if template_name == PAGE_TEMPLATE else {},
             live_head=_live_head(),
@@ -217,11 +219,11 @@ def tracking(request, token: str):
     page = find_page(token)
     if page is None:
         raise Http404
-    shipment, timeline = page
+    shipment = page.shipment
     if is_expired(shipment):
         return _expired(request, shipment)
     language = _page_language(shipment, explicit, accepted)
-    html = _render_page(template_name, shipment, timeline, language)
+    html = _render_page(template_name, page, language)
     expires = (shipment.delivered_at or shipment.status_changed_at) if shipment.is_terminal else None
     expires_at = (
         expires.timestamp() + settings.TRACKING_LINK_DAYS_AFTER_DELIVERY * 86400 if expires is not None else 0.0

@@ -92,6 +92,9 @@ def test_a_posted_event_shows_on_the_open_page_within_two_seconds(asgi_server, b
     expect(page.locator("#status-headline")).to_have_text("In transit")
     expect(page.locator("#map-card")).to_be_hidden()
     expect(page.locator("#live.connected")).to_be_attached(timeout=5000)
+    # The customer's forms, loaded into the page in place.
+    expect(page.locator("#actions #instructions form")).to_be_visible()
+    page.screenshot(path=artifacts / "tracking-in-transit-390x844.png", full_page=True)
     page.evaluate("window.notReloaded = true")
 
     post_events(asgi_server, brand, api_event(parcel, "out_for_delivery", "ofd-1", "On the van with your driver"))
@@ -152,6 +155,9 @@ def test_the_page_works_without_javascript(asgi_server, browser, parcel, artifac
     expect(page).to_have_url(asgi_server + parcel.get_absolute_url() + "actions/")
     expect(page.locator(".brand-bar")).to_contain_text("Acme Parcels")
     page.screenshot(path=artifacts / "actions-no-javascript-390x844.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.screenshot(path=artifacts / "actions-no-javascript-1280x800.png", full_page=True)
+    page.set_viewport_size(PHONE)
     page.get_by_label("Instructions for the driver").fill("Please leave it in the porch")
     page.get_by_role("button", name="Save instructions").click()
     expect(page).to_have_url(asgi_server + parcel.get_absolute_url() + "#instructions")
@@ -162,6 +168,8 @@ def test_the_page_works_without_javascript(asgi_server, browser, parcel, artifac
     page.get_by_role("link", name="DE").click()
     expect(page.locator("#status-headline")).to_have_text("Unterwegs")
     page.screenshot(path=artifacts / "tracking-no-javascript-de-390x844.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.screenshot(path=artifacts / "tracking-no-javascript-de-1280x800.png", full_page=True)
 
     page.goto(asgi_server + "/track/?lang=en")
     page.get_by_label("Tracking number").fill(parcel.tracking_number)

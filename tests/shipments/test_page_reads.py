@@ -1,13 +1,17 @@
 """The tracking page's hand-written reads (shipments/page_reads.py) give
 what the ORM gives, on SQLite and PostgreSQL alike."""
 
+from datetime import UTC, timedelta
+
 import pytest
 from django.db import connection
 from django.forms.models import model_to_dict
+from django.utils import timezone
 
 from shipments import page_reads, services
-from shipments.models import Shipment
+from shipments.models import Driver, Route, Shipment, Stop
 from shipments.selectors import timeline
+from shipments.tracking_page import STOP_DONE
 from tests.conftest import event
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +51,19 @@ def test_timeline_rows_are_the_selectors_timeline(shipment):
     assert len(rows) == 4 and all(row[3].tzinfo is not None for row in rows)
 
 
-def test_shipment_with_timeline_in_one_statement_on_postgresql(shipment, django_assert_num_queries):
+def page_of(shipment, **overrides):
+    utc_today = timezone.now().astimezone(UTC).date()
+    arguments = {
+        "stops_for": ["out_for_delivery", "failed_attempt"],
+        "days": [utc_today - timedelta(days=1), utc_today, utc_today + timedelta(days=1)],
+        "statuses_done": [status.value for status in STOP_DONE],
+        **overrides,
+    }
+    return page_reads.page_rows(shipment.public_token, **arguments)
+
+
+def test_page_rows_in_one_statement_on_postgresql(brand, make_shipment, django_assert_num_queries):
+    first, shipment, third = make_shipment(), make_shipment(), make_shipment()
     services.record_events(
         shipment_id=shipment.pk,
         events=[
@@ -56,14 +72,37 @@ def test_shipment_with_timeline_in_one_statement_on_postgresql(shipment, django_
             event("out_for_delivery", 30),
         ],
     )
+    driver = Driver.objects.create(
+        brand=brand, ref="drv-1", last_lat=51.50123456789, last_lng=-0.1, last_position_at=timezone.now()
+    )
+    yesterday = Route.objects.create(driver=driver, date=timezone.localdate() - timedelta(days=1))
+    today = Route.objects.create(driver=driver, date=timezone.localdate())
+    Stop.objects.create(route=yesterday, shipment=shipment, sequence=1)
+    Stop.objects.create(route=today, shipment=first, sequence=1)
+    Stop.objects.create(route=today, shipment=shipment, sequence=2, completed_at=timezone.now())
+    Stop.objects.create(route=today, shipment=third, sequence=3)
     expected = Shipment.objects.select_related("brand").get(pk=shipment.pk)
-    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
-        found, rows = page_reads.shipment_with_timeline(shipment.public_token)
-    assert fields_of(found) == fields_of(expected) and fields_of(found.brand) == fields_of(expected.brand)
-    assert rows == list(timeline(shipment).values_list(*page_reads.TIMELINE_FIELDS))
+
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        page = page_of(shipment)
+    assert fields_of(page.shipment) == fields_of(expected) and fields_of(page.shipment.brand) == fields_of(
+        expected.brand
+    )
+    assert page.timeline == list(timeline(shipment).values_list(*page_reads.TIMELINE_FIELDS))
+    driver.refresh_from_db()
+    position = (driver.last_lat, driver.last_lng, driver.last_position_at)
+    assert page.stops == [
+        (today.date, True, *position, 1),  # the newest route first; the first stop is still to do
+        (yesterday.date, False, *position, 0),
+    ]
+    assert page.stops == page_reads.stop_rows(
+        shipment.pk, days=[today.date, yesterday.date], statuses_done=[status.value for status in STOP_DONE]
+    )
 
 
-def test_shipment_with_timeline_without_events_or_shipment(shipment):
-    found, rows = page_reads.shipment_with_timeline(shipment.public_token)
-    assert found.pk == shipment.pk and rows == []
-    assert page_reads.shipment_with_timeline("no-such-token") is None
+def test_page_rows_without_events_stops_or_shipment(shipment, django_assert_max_num_queries):
+    with django_assert_max_num_queries(2):  # no stop query for a status that shows no driver
+        page = page_of(shipment)
+    assert page.shipment.pk == shipment.pk and page.timeline == [] and page.stops == []
+    assert page_of(shipment, stops_for=["pending"]).stops == []  # on no route
+    assert page_reads.page_rows("no-such-token", stops_for=[], days=[timezone.localdate()], statuses_done=[]) is None
