@@ -1,8 +1,6 @@
-import os
 import threading
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 import time_machine
 from django.utils import timezone
@@ -19,11 +17,12 @@ from notifications.models import (
     WebhookAttempt,
 )
 from notifications.services import Outcome
-from notifications.transports import Sent, webhook
+from notifications.transports import Sent
 from shipments import services as shipment_services
 from shipments.models import Driver, LocationPing, StatusChange
 
 from ..conftest import event
+from .test_transports import FakeEndpoint
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -568,20 +567,13 @@ def test_the_plan_task_sends_everything_due_itself(make_shipment, memory_sms, ou
 
 
 @pytest.fixture
-def brand_endpoint(brand, monkeypatch):
-    """The brand's webhook endpoint, faked at the HTTP edge: it answers 204
+def brand_endpoint(brand):
+    """The brand's webhook endpoint, a local HTTP server that answers 200
     and keeps what it was sent."""
-    received = []
-
-    def answer(request):
-        received.append(request)
-        return httpx.Response(204)
-
-    client = httpx.Client(transport=httpx.MockTransport(answer))
-    monkeypatch.setattr(webhook, "_shared", (os.getpid(), client))
-    brand.webhook_url, brand.webhook_secret = "https://hooks.acme.example/parcels", WEBHOOK_SECRET
-    brand.save()
-    return received
+    with FakeEndpoint([]) as endpoint:
+        brand.webhook_url, brand.webhook_secret = endpoint.url, WEBHOOK_SECRET
+        brand.save()
+        yield endpoint.received
 
 
 def test_a_batch_records_each_outcome_and_logs_every_webhook_attempt(make_shipment, failing_sms, brand_endpoint):

@@ -212,6 +212,14 @@ def test_a_webhook_endpoint_that_is_down_is_transient():
     assert raised.value.permanent is False
 
 
+@pytest.mark.parametrize("url", ["ftp://hooks.example/parcels", "http://", "hooks.example/no-scheme"])
+def test_a_webhook_url_that_cannot_work_fails_for_good(url):
+    with pytest.raises(TransportError) as raised:
+        WebhookTransport().send(hook(url))
+    assert raised.value.permanent is True
+    assert "Invalid webhook URL" in raised.value.message
+
+
 def test_a_webhook_without_a_secret_is_not_sent():
     message = OutgoingMessage(notification_id=1, channel="webhook", to="http://127.0.0.1:1/", body="{}")
     with pytest.raises(TransportError) as raised:
