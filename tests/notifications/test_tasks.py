@@ -16,6 +16,7 @@ def queued_messages():
     """Publish for real (not eagerly) and read back what reached the queue."""
     saved = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
+    tasks.publisher.flush()  # what earlier tests left to the publisher thread, before the purge
     celery_app.control.purge()
 
     def read():

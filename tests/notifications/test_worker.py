@@ -167,6 +167,7 @@ def workers(tmp_path, transactional_db):
     # Tasks that other tests left on the queue with no worker to run them
     # belong to rows that no longer exist; drop them so they don't queue
     # ahead of this test's work.
+    tasks.publisher.flush()
     celery_app.control.purge()
     started = Workers(tmp_path)
     yield started
