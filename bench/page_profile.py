@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _setup
+from bench.tracking_page import make_data, open_database
 
 
 def main() -> None:
@@ -38,15 +38,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
     args = parser.parse_args()
 
-    _setup.recreate_database(args.database_url)
-    _setup.configure(args.database_url, args.redis_url)
-    _setup.migrate()
+    open_database(args.database_url, args.redis_url)
 
     from django.core.handlers.base import BaseHandler
     from django.db import connection
     from django.test import RequestFactory
 
-    from bench.tracking_page import make_data
     from shipments import page_cache
 
     tokens = make_data(args.shipments)

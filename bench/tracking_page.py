@@ -121,6 +121,13 @@ def make_data(count: int):
     return tokens
 
 
+def open_database(database_url: str, redis_url: str) -> None:
+    """A new, migrated database for this run, and Django set up on it."""
+    _setup.recreate_database(database_url)
+    _setup.configure(database_url, redis_url)
+    _setup.migrate()
+
+
 def wrk(url: str, duration: int, script: str | None = None) -> dict:
     command = ["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{duration}s", "--latency"]
     command += ["-H", "Accept-Language: en"]
@@ -152,9 +159,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4")
     args = parser.parse_args()
 
-    _setup.recreate_database(args.database_url)
-    _setup.configure(args.database_url, args.redis_url)
-    _setup.migrate()
+    open_database(args.database_url, args.redis_url)
     print(f"Making {args.shipments + 1} shipments with 30 events each…", flush=True)
     tokens = make_data(args.shipments)
     hot, walk = tokens[0], tokens[1:]
