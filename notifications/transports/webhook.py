@@ -21,10 +21,11 @@ RESPONSE_KEPT = 2000
 
 TIMEOUT = urllib3.Timeout(connect=5.0, read=10.0)
 
-# One pool of keep-alive connections per process, sized for the sending
-# threads (urllib3 rather than httpx: half the CPU per request, which is most
-# of a webhook's cost in the worker). A forked worker builds its own, since a
-# connection pool must not cross a fork.
+# One pool of keep-alive connections per process (urllib3 rather than httpx:
+# half the CPU per request, which is most of a webhook's cost in the worker),
+# with room for the sending threads and as many task threads besides, so
+# that no connection is opened only to be thrown away. A forked worker builds
+# its own, since a connection pool must not cross a fork.
 _shared: tuple[int, urllib3.PoolManager] | None = None
 _shared_lock = threading.Lock()
 
@@ -33,7 +34,8 @@ def shared_pool() -> urllib3.PoolManager:
     global _shared
     with _shared_lock:
         if _shared is None or _shared[0] != os.getpid():
-            pool = urllib3.PoolManager(maxsize=settings.NOTIFICATION_SEND_THREADS, timeout=TIMEOUT, retries=False)
+            size = 2 * settings.NOTIFICATION_SEND_THREADS
+            pool = urllib3.PoolManager(maxsize=size, timeout=TIMEOUT, retries=False)
             _shared = (os.getpid(), pool)
         return _shared[1]
 
