@@ -150,8 +150,8 @@ def plan_batch(status_change_ids: list[int], *, claim: bool = True, up_to: int =
         changes = _lock_unplanned(status_change_ids)
         if len(changes) < up_to and any(now - change.created_at > BEHIND for change in changes):
             changes += _lock_unplanned(status_change_ids, others=up_to - len(changes))
+        changes, rows = _rows_for_each(changes, now)
         if changes:
-            rows = [row for change in changes for row in _rows_for(change, now)]
             claimed, could_claim = _insert(rows, now, claim_id)
             for change in changes:
                 change.processed_at = now
@@ -241,12 +241,35 @@ def _lock_unplanned_sql(status_change_ids: list[int], others: int) -> list[Statu
         if brand_settings.pk is None:  # the LEFT JOIN found no row: the defaults
             brand_settings = None
         change.event, change.shipment, shipment.brand = event, shipment, brand
-        brand.notification_settings = brand_settings
+        # Cached either way, so that settings_for() asks nothing more (a None
+        # assigned through the descriptor is not cached).
+        Brand.notification_settings.related.set_cached_value(brand, brand_settings)
         changes.append(change)
     return changes
 
 
 CHANNEL_RANK = {Channel.SMS: 0, Channel.EMAIL: 1, Channel.WEBHOOK: 2}
+
+
+def _rows_for_each(changes: list[StatusChange], now) -> tuple[list[StatusChange], list[Notification]]:
+    """The notifications of these changes, and the changes that could be
+    planned. A change whose planning fails is left in the outbox (logged)
+    rather than failing the others of its batch over and over."""
+    try:
+        with transaction.atomic():  # one savepoint for the whole batch
+            return changes, [row for change in changes for row in _rows_for(change, now)]
+    except Exception:
+        logger.warning("Planning a batch of %d status changes failed; planning them one by one.", len(changes))
+    planned, rows = [], []
+    for change in changes:
+        try:
+            with transaction.atomic():
+                rows += _rows_for(change, now)
+        except Exception:
+            logger.exception("Planning status change %s failed; it stays in the outbox.", change.pk)
+            continue
+        planned.append(change)
+    return planned, rows
 
 
 def _rows_for(change: StatusChange, now) -> list[Notification]:
@@ -408,16 +431,23 @@ def deliver_planned(plan: Plan) -> list[tuple[int, SendResult]]:
     else:
         pending = {_sender_pool().submit(_send, notification): notification for notification in plan.claimed}
         results = []
+        recording = None
         try:
             for future in as_completed(pending):
-                notification = pending.pop(future)
-                results.append((notification.pk, _record(notification, plan.claim_id, *future.result(), attempts)))
+                recording = (pending.pop(future), future.result())
+                notification, outcome = recording
+                results.append((notification.pk, _record(notification, plan.claim_id, *outcome, attempts)))
+                recording = None
         except BaseException:
             # Interrupted (the task's soft time limit, a shutdown): sends not
             # yet started are given back to the queue, so that none is both
-            # sent here and sent again; those in flight end within the
-            # transport's timeout and are recorded as usual.
+            # sent here and sent again; the one being recorded is recorded
+            # again (the update only applies while the claim is ours), and
+            # those in flight end within the transport's timeout and are
+            # recorded as usual.
             _release([pending.pop(f) for f in list(pending) if f.cancel()], plan.claim_id)
+            if recording is not None:
+                _record(recording[0], plan.claim_id, *recording[1], attempts)
             for future, notification in pending.items():
                 _record(notification, plan.claim_id, *future.result(), attempts)
             raise

@@ -67,11 +67,17 @@ class PlanPublisher:
     def __init__(self, interval: float, publish=None):
         self.interval = interval
         self.publish = publish or enqueue_plans
+        self._after_fork()
+        self._last = 0.0
+        # A fork's child starts with fresh locks: the parent's thread may
+        # have held them at the moment of the fork, and does not exist there.
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
         self._pending: list[int] = []
         self._condition = threading.Condition()
         self._publishing = threading.Lock()
         self._pid = None
-        self._last = 0.0
 
     def submit(self, status_change_ids: list[int]) -> None:
         with self._condition:

@@ -128,8 +128,8 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Unless told to reuse connections, Celery's Django fixup closes a prefork
 # worker's whole PostgreSQL pool around every task, and reopening it costs
-# more than the task. Connections are kept; tracking_portal/celery.py hands
-# each back to the pool after a task (and drops a broken one).
+# more than the task. Connections are kept; tracking_portal/celery.py keeps a
+# healthy one with its worker between tasks and drops a broken one.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
@@ -141,8 +141,6 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 30.0},
     "purge-location-pings": {"task": "notifications.purge_location_pings", "schedule": 3600.0},
 }
-# How long a worker's claim on a notification lasts; longer than the hard
-# time limit, so the first sender has stopped before a second may start.
 # Each web or worker process publishes planning at most once per this many
 # milliseconds, the status changes committed meanwhile sharing a message;
 # 0 publishes each commit's changes from the committing thread.
@@ -150,6 +148,8 @@ NOTIFICATION_PUBLISH_INTERVAL_MS = env.int("NOTIFICATION_PUBLISH_INTERVAL_MS", d
 # Sends of one planned batch run in parallel threads: they wait on other
 # people's servers (Twilio, SMTP, brands' webhook endpoints).
 NOTIFICATION_SEND_THREADS = env.int("NOTIFICATION_SEND_THREADS", default=8)
+# How long a worker's claim on a notification lasts; longer than the hard
+# time limit, so the first sender has stopped before a second may start.
 NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30)
 # How long a due notification may sit queued before the sweep re-enqueues it.
 NOTIFICATION_SWEEP_GRACE_SECONDS = env.int("NOTIFICATION_SWEEP_GRACE_SECONDS", default=60)

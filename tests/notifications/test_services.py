@@ -3,6 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications import preferences, services, tasks
@@ -515,7 +517,7 @@ def test_the_planner_claims_every_due_notification_in_the_planning_transaction(m
     rows = Notification.objects.filter(pk__in=[n.pk for n in plan.claimed])
     assert {(n.state, n.claim_id, n.attempts) for n in rows} == {(State.SENDING, plan.claim_id, 1)}
     assert all(n.lease_until > timezone.now() for n in rows)
-    assert set(StatusChange.objects.filter(pk__in=changes).values_list("processed_at", flat=True)) != {None}
+    assert None not in set(StatusChange.objects.filter(pk__in=changes).values_list("processed_at", flat=True))
     # Nobody else can take them while the lease holds.
     assert services.send_notification(notification_id=plan.claimed[0].pk).outcome == Outcome.NOT_CLAIMED
 
@@ -661,3 +663,31 @@ def test_a_planner_that_is_behind_fills_its_batch_from_the_outbox(make_shipment,
     assert {n.status_change_id for n in plan.claimed} == {changes[1], changes[2], changes[3]}
     # The tasks queued for those find their work done and send nothing twice.
     assert services.plan_batch(changes[1:2], up_to=3) == services.Plan(due=[])
+
+
+def test_a_change_whose_planning_fails_stays_in_the_outbox_and_the_others_go_ahead(make_shipment, monkeypatch):
+    good, bad = (change_to(make_shipment(), "delivered") for _ in range(2))
+    real_rows_for = services._rows_for
+
+    def failing_for_one(change, now):
+        if change.pk == bad.pk:
+            raise ValueError("a template the renderer chokes on")
+        return real_rows_for(change, now)
+
+    monkeypatch.setattr(services, "_rows_for", failing_for_one)
+    plan = services.plan_batch([good.pk, bad.pk])
+    assert {n.status_change_id for n in plan.claimed} == {good.pk}
+    assert StatusChange.objects.get(pk=bad.pk).processed_at is None
+    assert StatusChange.objects.get(pk=good.pk).processed_at is not None
+
+
+def test_a_brand_without_settings_is_not_asked_for_them_once_per_change(make_shipment, brand):
+    BrandNotificationSettings.objects.filter(brand=brand).delete()
+    changes = [change_to(make_shipment(), "delivered").pk for _ in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        plan = services.plan_batch(changes)
+    table = BrandNotificationSettings._meta.db_table
+    # Read with the status changes (one statement on PostgreSQL, one join
+    # elsewhere), never on its own.
+    assert not [q["sql"] for q in queries if q["sql"].lstrip().startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
+    assert {n.channel for n in plan.claimed} == {"sms", "email"}
