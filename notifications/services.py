@@ -91,13 +91,6 @@ def _customer_subscriptions(shipment: Shipment, channel: str, notify_recipient: 
     return subscriptions
 
 
-# The order due notifications are handed out in: the recipient's phone
-# first, the brand's systems last.
-CHANNEL_ORDER = Case(
-    When(channel=Channel.SMS, then=Value(0)), When(channel=Channel.EMAIL, then=Value(1)), default=Value(2)
-)
-
-
 @dataclass
 class Plan:
     """What planning left to do. ``claimed`` are inserted already SENDING
@@ -217,8 +210,12 @@ def _planning_sql(others: bool) -> str:
 
 
 @functools.cache
-def _converters(model) -> list:
-    return [(f.attname, f.get_db_converters(connection)) for f in model._meta.concrete_fields]
+def _columns(model) -> tuple[list[str], list[tuple[int, list]]]:
+    """The model's field names in column order, and the converters of the
+    columns that need any (JSON, mostly)."""
+    fields = model._meta.concrete_fields
+    converting = [(index, f.get_db_converters(connection)) for index, f in enumerate(fields)]
+    return [f.attname for f in fields], [(index, found) for index, found in converting if found]
 
 
 def _lock_unplanned_sql(status_change_ids: list[int], others: int) -> list[StatusChange]:
@@ -230,13 +227,13 @@ def _lock_unplanned_sql(status_change_ids: list[int], others: int) -> list[Statu
     for row in rows:
         objects, start = [], 0
         for model in _PLANNING_MODELS:
-            fields = _converters(model)
-            values = list(row[start : start + len(fields)])
-            start += len(fields)
-            for index, (_name, converters) in enumerate(fields):
+            names, converting = _columns(model)
+            values = list(row[start : start + len(names)])
+            start += len(names)
+            for index, converters in converting:
                 for convert in converters:
                     values[index] = convert(values[index], None, connection)
-            objects.append(model.from_db(connection.alias, [name for name, _ in fields], values))
+            objects.append(model.from_db(connection.alias, names, values))
         change, event, shipment, brand, brand_settings = objects
         if brand_settings.pk is None:  # the LEFT JOIN found no row: the defaults
             brand_settings = None
@@ -248,7 +245,10 @@ def _lock_unplanned_sql(status_change_ids: list[int], others: int) -> list[Statu
     return changes
 
 
+# The order a change's notifications are handed out in: the recipient's
+# phone first, the brand's systems last.
 CHANNEL_RANK = {Channel.SMS: 0, Channel.EMAIL: 1, Channel.WEBHOOK: 2}
+CHANNEL_ORDER = Case(*[When(channel=channel, then=Value(rank)) for channel, rank in CHANNEL_RANK.items()])
 
 
 def _rows_for_each(changes: list[StatusChange], now) -> tuple[list[StatusChange], list[Notification]]:
@@ -329,11 +329,7 @@ def _insert(rows: list[Notification], now, claim_id: uuid.UUID | None) -> tuple[
             row.pk, row.state, row.claim_id, row.attempts, row.lease_until = None, State.QUEUED, None, 0, None
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
         return [], False
-    if any(row.pk is None for row in due_now):  # a backend that returns no ids from bulk inserts
-        fields = ("status_change_id", "channel", "recipient", "pk")
-        ids = {tuple(key): pk for *key, pk in Notification.objects.filter(claim_id=claim_id).values_list(*fields)}
-        for row in due_now:
-            row.pk = ids[(row.status_change_id, row.channel, row.recipient)]
+    # Both supported databases return the new rows' ids from the insert.
     return due_now, True
 
 
@@ -425,37 +421,41 @@ def deliver_planned(plan: Plan) -> list[tuple[int, SendResult]]:
     sends run in parallel (SMS, email and webhooks wait on other people's
     servers); the database work stays in this thread."""
     attempts: list[WebhookAttempt] = []
-    if len(plan.claimed) == 1:
-        [notification] = plan.claimed
-        results = [(notification.pk, _record(notification, plan.claim_id, *_send(notification), attempts))]
-    else:
-        pending = {_sender_pool().submit(_send, notification): notification for notification in plan.claimed}
-        results = []
-        recording = None
-        try:
-            for future in as_completed(pending):
-                recording = (pending.pop(future), future.result())
-                notification, outcome = recording
-                results.append((notification.pk, _record(notification, plan.claim_id, *outcome, attempts)))
-                recording = None
-        except BaseException:
-            # Interrupted (the task's soft time limit, a shutdown): sends not
-            # yet started are given back to the queue, so that none is both
-            # sent here and sent again; the one being recorded is recorded
-            # again (the update only applies while the claim is ours), and
-            # those in flight end within the transport's timeout and are
-            # recorded as usual.
-            _release([pending.pop(f) for f in list(pending) if f.cancel()], plan.claim_id)
-            if recording is not None:
-                _record(recording[0], plan.claim_id, *recording[1], attempts)
-            for future, notification in pending.items():
-                _record(notification, plan.claim_id, *future.result(), attempts)
-            raise
-        finally:
-            bulk.insert(attempts, timezone.now())
-        return results
-    bulk.insert(attempts, timezone.now())
+    results: list[tuple[int, SendResult]] = []
+    try:
+        if len(plan.claimed) == 1:
+            # One send needs no thread to wait on.
+            [notification] = plan.claimed
+            results.append((notification.pk, _record(notification, plan.claim_id, *_send(notification), attempts)))
+        else:
+            _deliver_in_parallel(plan, results, attempts)
+    finally:
+        bulk.insert(attempts, timezone.now())
     return results
+
+
+def _deliver_in_parallel(plan: Plan, results: list, attempts: list[WebhookAttempt]) -> None:
+    pending = {_sender_pool().submit(_send, notification): notification for notification in plan.claimed}
+    recording = None
+    try:
+        for future in as_completed(pending):
+            recording = (pending.pop(future), future.result())
+            notification, outcome = recording
+            results.append((notification.pk, _record(notification, plan.claim_id, *outcome, attempts)))
+            recording = None
+    except BaseException:
+        # Interrupted (the task's soft time limit, a shutdown): sends not
+        # yet started are given back to the queue, so that none is both
+        # sent here and sent again; the one being recorded is recorded
+        # again (the update only applies while the claim is ours), and
+        # those in flight end within the transport's timeout and are
+        # recorded as usual.
+        _release([pending.pop(f) for f in list(pending) if f.cancel()], plan.claim_id)
+        if recording is not None:
+            _record(recording[0], plan.claim_id, *recording[1], attempts)
+        for future, notification in pending.items():
+            _record(notification, plan.claim_id, *future.result(), attempts)
+        raise
 
 
 def _release(notifications: list[Notification], claim_id: uuid.UUID) -> None:

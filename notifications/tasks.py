@@ -128,10 +128,6 @@ def plan_soon(status_change_ids: list[int]) -> None:
         publisher.submit(status_change_ids)
 
 
-def enqueue_plan(status_change_id: int) -> bool:
-    return enqueue_plans([status_change_id]) == 1
-
-
 def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
     enqueued = 0
     for notification_id in notification_ids:

@@ -1,3 +1,4 @@
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -59,3 +60,15 @@ def event(status, minutes=0, external_id=None, source=EventSource.API, **kwargs)
         external_id=external_id if external_id is not None else f"{status}-{minutes}",
         **kwargs,
     )
+
+
+def free_port_in(ports: range) -> int:
+    """A port in this range that nothing on 127.0.0.1 listens on now."""
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"No free port in {ports.start}-{ports.stop - 1}.")

@@ -7,13 +7,14 @@ Without /usr/bin/chromium these tests skip, unless REQUIRE_BROWSER_TESTS=1
 """
 
 import os
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import uvicorn
+
+from ..conftest import free_port_in
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -40,24 +41,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"No free port in {PORTS.start}-{PORTS.stop - 1}")
-
-
 @pytest.fixture
 def asgi_server(transactional_db):
     """The portal under uvicorn in a thread of this process, so that it uses
     the test database; yields its base URL."""
     from tracking_portal.asgi import application
 
-    port = _free_port()
+    port = free_port_in(PORTS)
     config = uvicorn.Config(
         application,
         host="127.0.0.1",

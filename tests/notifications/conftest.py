@@ -1,24 +1,17 @@
-import socket
-
 import pytest
 from django.core import mail
 
 from notifications.transports.sms import MemorySmsTransport
 from tracking_portal.celery import app as celery_app
 
+from ..conftest import free_port_in
+
 # Servers the notification tests start listen on 127.0.0.1 in this range.
 PORTS = range(8500, 8550)
 
 
-def free_port(within: range = PORTS) -> int:
-    for port in within:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"No free port in {within}.")
+def free_port() -> int:
+    return free_port_in(PORTS)
 
 
 @pytest.fixture(autouse=True)
