@@ -2,14 +2,16 @@
 Celery worker on Redis.
 
     .venv/bin/python bench/notify_latency.py [--rate 200] [--seconds 30] [--burst 1000]
-                                               [--concurrency 6] [--pool prefork]
+                                               [--concurrency 6] [--pool prefork] [--workers 1]
+                                               [--recorders 1] [--threads 4]
 
 It makes its own database (test_<name> of DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/portal_notify_bench) and uses Redis db 7
 (REDIS_URL to change). The transport is the brand webhook, posting to a local
-fake endpoint in a process of its own that notes when each request arrives; the
-commit time is taken by an on_commit callback registered before the event's
-own, so it is the moment the transaction committed.
+fake endpoint in a process of its own that notes when each request arrives.
+Events are recorded as the API records them (services.record_brand_events, a
+transaction per call); the commit time is noted when the commit returns,
+before the portal's own on_commit callbacks run.
 
 Three runs:
   baseline  in-process (Celery eager): planning and sending run right after
@@ -54,15 +56,17 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import close_old_connections, connection, transaction  # noqa: E402
+from django.db import close_old_connections, connection, connections  # noqa: E402
+from django.dispatch import receiver  # noqa: E402
 
 from notifications.models import BrandNotificationSettings  # noqa: E402
-from shipments import services  # noqa: E402
-from shipments.models import Brand, EventSource, Shipment  # noqa: E402
+from shipments import services, signals  # noqa: E402
+from shipments.models import Brand, EventSource  # noqa: E402
 from shipments.services import NewEvent  # noqa: E402
 from tracking_portal.celery import app as celery_app  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+BRAND_SLUG = "bench"
 CYCLE = ["in_transit", "out_for_delivery", "failed_attempt"]
 PORTS = range(8530, 8540)
 WORKER_LOG = Path(tempfile.gettempdir()) / "notify_latency_worker.log"
@@ -132,12 +136,52 @@ class Endpoint:
         self.process.terminate()
 
 
-class Recorder:
-    """Records state-changing events and notes each commit time."""
+# Per recording thread: when its connection last committed, and the status
+# changes that commit announced.
+_commits = threading.local()
 
-    def __init__(self, shipment_ids, counts=None, clock_ms=0):
-        self.shipment_ids = shipment_ids
-        self.counts = counts or dict.fromkeys(shipment_ids, 0)
+
+def _note_commits():
+    """Note the moment each commit of this thread's connection returns, before
+    any on_commit callback runs (the portal's enqueue the notification
+    work), and the status changes the commit announced."""
+    wrapper = connections["default"]
+    if getattr(wrapper, "bench_noting", False):
+        return
+    run_hooks = wrapper.run_and_clear_commit_hooks
+
+    def noted():
+        if getattr(_commits, "in_hooks", False):
+            # A commit of a callback's own (the in-process baseline plans
+            # and sends inside them): the event's commit is the one noted.
+            run_hooks()
+            return
+        _commits.at = time.time()
+        _commits.changes = []
+        _commits.in_hooks = True
+        try:
+            run_hooks()
+        finally:
+            _commits.in_hooks = False
+
+    wrapper.run_and_clear_commit_hooks = noted
+    wrapper.bench_noting = True
+
+
+@receiver(signals.shipments_changed, dispatch_uid="bench.notify_latency")
+def _announced(sender, changes, **kwargs):
+    _commits.changes.extend(change.status_change_id for change in changes if change.status_change_id)
+
+
+class Recorder:
+    """Records state-changing events the way the API does (one brand's
+    batch, here of one event, in a transaction of its own) and notes each
+    commit time."""
+
+    def __init__(self, brand, tracking_numbers, counts=None, clock_ms=0):
+        self.brand = brand
+        self.tracking_numbers = tracking_numbers
+        self.counts = counts or dict.fromkeys(tracking_numbers, 0)
         self.committed: dict[int, float] = {}
         self.lock = threading.Lock()
         self.set_clock(clock_ms)
@@ -149,62 +193,54 @@ class Recorder:
         base = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(milliseconds=start_ms)
         self.clock = (base + timedelta(milliseconds=n) for n in itertools.count())
 
-    def next_event(self, shipment_id):
+    def next_event(self, tracking_number):
         with self.lock:
-            k = self.counts[shipment_id]
-            self.counts[shipment_id] = k + 1
+            k = self.counts[tracking_number]
+            self.counts[tracking_number] = k + 1
             occurred_at = next(self.clock)
         return NewEvent(
             status=CYCLE[k % len(CYCLE)],
             occurred_at=occurred_at,
             source=EventSource.API,
-            external_id=f"{shipment_id}-{k}",
+            external_id=f"{tracking_number}-{k}",
             carrier_code="SCAN",
         )
 
-    def record_one(self, shipment_id):
-        holder = {}
-        with transaction.atomic():
-            # Registered first, so it runs at commit before the event's own
-            # callback enqueues the task.
-            transaction.on_commit(lambda: holder.setdefault("at", time.time()))
-            recorded = services.record_event(shipment_id=shipment_id, event=self.next_event(shipment_id))
-        self.committed[recorded.status_change.pk] = holder["at"]
+    def record(self, tracking_numbers):
+        """One transaction for these shipments' next events, as one API
+        call; returns its commit time."""
+        _note_commits()
+        _commits.changes = []
+        items = [(number, self.next_event(number)) for number in tracking_numbers]
+        outcomes = services.record_brand_events(brand=self.brand, items=items)
+        assert all(outcome.result == "accepted" for outcome in outcomes), outcomes
+        for change_id in _commits.changes:
+            self.committed[change_id] = _commits.at
+        return _commits.at
 
-    def record_batch(self, shipment_ids):
-        """One transaction for many shipments, as the API's batch path does."""
-        holder = {}
-        with transaction.atomic():
-            transaction.on_commit(lambda: holder.setdefault("at", time.time()))
-            locked = Shipment.objects.select_for_update().filter(pk__in=shipment_ids).order_by("pk")
-            outcomes = services.apply_events_to_shipments(
-                [(shipment, [self.next_event(shipment.pk)]) for shipment in locked]
-            )
-            changes = [outcome.status_change.pk for outcome in outcomes]
-        for change_id in changes:
-            self.committed[change_id] = holder["at"]
-        return holder["at"]
+    def record_one(self, tracking_number):
+        self.record([tracking_number])
 
 
-def paced(recorder, shipment_ids, rate, seconds, threads, start_wall=None):
+def paced(recorder, tracking_numbers, rate, seconds, threads, start_wall=None):
     """Record `rate` events/s for `seconds`, each at its scheduled time,
     from `start_wall` (a time.time()) on."""
     total = int(rate * seconds)
     start = time.perf_counter() + (0.2 if start_wall is None else start_wall - time.time())
-    order = itertools.cycle(shipment_ids)
+    order = itertools.cycle(tracking_numbers)
     jobs = [(start + n / rate, next(order)) for n in range(total)]
     late = 0
 
     def run(job):
         nonlocal late
-        due, shipment_id = job
+        due, tracking_number = job
         delay = due - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
         elif delay < -0.05:
             late += 1
         try:
-            recorder.record_one(shipment_id)
+            recorder.record_one(tracking_number)
         finally:
             close_old_connections()
 
@@ -220,15 +256,15 @@ def paced(recorder, shipment_ids, rate, seconds, threads, start_wall=None):
 CLOCK_SPAN_MS = 10_000_000
 
 
-def record_share(shipment_ids, counts, clock_ms, rate, seconds, threads, start_wall, results):
+def record_share(tracking_numbers, counts, clock_ms, rate, seconds, threads, start_wall, results):
     """One recording process of the steady run, as one web server process
     of several: its share of the shipments at its share of the rate."""
-    recorder = Recorder(shipment_ids, counts, clock_ms)
-    achieved, late = paced(recorder, shipment_ids, rate, seconds, threads, start_wall)
+    recorder = Recorder(Brand.objects.get(slug=BRAND_SLUG), tracking_numbers, counts, clock_ms)
+    achieved, late = paced(recorder, tracking_numbers, rate, seconds, threads, start_wall)
     results.put((recorder.committed, recorder.counts, achieved, late))
 
 
-def steady_run(recorder, shipment_ids, args):
+def steady_run(recorder, tracking_numbers, args):
     """The steady run through --recorders processes, interleaved; returns
     the commit times of its status changes, the rate achieved and how many
     events were recorded late."""
@@ -240,8 +276,8 @@ def steady_run(recorder, shipment_ids, args):
         context.Process(
             target=record_share,
             args=(
-                shipment_ids[i::n],
-                {pk: recorder.counts[pk] for pk in shipment_ids[i::n]},
+                tracking_numbers[i::n],
+                {number: recorder.counts[number] for number in tracking_numbers[i::n]},
                 CLOCK_SPAN_MS * (i + 1),
                 args.rate / n,
                 args.seconds,
@@ -366,19 +402,18 @@ def main():
     workers, endpoint = [], None
     try:
         endpoint = Endpoint()
-        brand = Brand.objects.create(name="Bench", slug="bench", webhook_url=endpoint.url, webhook_secret=SECRET)
+        brand = Brand.objects.create(name="Bench", slug=BRAND_SLUG, webhook_url=endpoint.url, webhook_secret=SECRET)
         BrandNotificationSettings.objects.create(brand=brand, sms_statuses=[], email_statuses=[])
-        shipment_ids = [
-            services.create_shipment(brand=brand, tracking_number=f"B{n:06d}")[0].pk
-            for n in range(max(args.burst, 1000))
-        ]
-        recorder = Recorder(shipment_ids)
+        tracking_numbers = [f"B{n:06d}" for n in range(max(args.burst, 1000))]
+        for tracking_number in tracking_numbers:
+            services.create_shipment(brand=brand, tracking_number=tracking_number)
+        recorder = Recorder(brand, tracking_numbers)
 
         # Baseline: no queue, the send runs in this process right after commit.
         celery_app.conf.task_always_eager = True
         before = set(recorder.committed)
-        for shipment_id in shipment_ids[: args.baseline_events]:
-            recorder.record_one(shipment_id)
+        for tracking_number in tracking_numbers[: args.baseline_events]:
+            recorder.record_one(tracking_number)
             time.sleep(0.005)
         celery_app.conf.task_always_eager = False
         baseline_ids = [c for c in recorder.committed if c not in before]
@@ -392,14 +427,14 @@ def main():
         ]
         # Warm-up: the worker's processes connect and import on first use.
         warm = set(recorder.committed)
-        for shipment_id in shipment_ids[:100]:
-            recorder.record_one(shipment_id)
+        for tracking_number in tracking_numbers[:100]:
+            recorder.record_one(tracking_number)
         warm_ids = [c for c in recorder.committed if c not in warm]
         missing = wait_all(endpoint, warm_ids, 60)
         assert not missing, f"warm-up: {len(missing)} not sent; see {WORKER_LOG.with_suffix('.0.log')}"
 
         before_steady = children_cpu()
-        steady_ids, achieved, late = steady_run(recorder, shipment_ids, args)
+        steady_ids, achieved, late = steady_run(recorder, tracking_numbers, args)
         recorders_cpu = children_cpu() - before_steady
         missing = wait_all(endpoint, steady_ids, 60)
         steady = percentiles(latencies_ms(endpoint, recorder, [c for c in steady_ids if c not in missing]))
@@ -409,7 +444,7 @@ def main():
 
         time.sleep(1)
         before = set(recorder.committed)
-        committed_at = recorder.record_batch(shipment_ids[: args.burst])
+        committed_at = recorder.record(tracking_numbers[: args.burst])
         burst_ids = [c for c in recorder.committed if c not in before]
         burst_missing = wait_all(endpoint, burst_ids, 30)
         burst = percentiles(latencies_ms(endpoint, recorder, [c for c in burst_ids if c not in burst_missing]))

@@ -209,15 +209,6 @@ def _planning_sql(others: bool) -> str:
     )
 
 
-@functools.cache
-def _columns(model) -> tuple[list[str], list[tuple[int, list]]]:
-    """The model's field names in column order, and the converters of the
-    columns that need any (JSON, mostly)."""
-    fields = model._meta.concrete_fields
-    converting = [(index, f.get_db_converters(connection)) for index, f in enumerate(fields)]
-    return [f.attname for f in fields], [(index, found) for index, found in converting if found]
-
-
 def _lock_unplanned_sql(status_change_ids: list[int], others: int) -> list[StatusChange]:
     params = [list(status_change_ids), others] if others else [list(status_change_ids)]
     with connection.cursor() as cursor:
@@ -227,13 +218,8 @@ def _lock_unplanned_sql(status_change_ids: list[int], others: int) -> list[Statu
     for row in rows:
         objects, start = [], 0
         for model in _PLANNING_MODELS:
-            names, converting = _columns(model)
-            values = list(row[start : start + len(names)])
-            start += len(names)
-            for index, converters in converting:
-                for convert in converters:
-                    values[index] = convert(values[index], None, connection)
-            objects.append(model.from_db(connection.alias, names, values))
+            objects.extend(bulk.from_rows(model, None, [row], start))
+            start += len(bulk.columns(model)[0])
         change, event, shipment, brand, brand_settings = objects
         if brand_settings.pk is None:  # the LEFT JOIN found no row: the defaults
             brand_settings = None

@@ -110,3 +110,54 @@ def _array_type(field) -> str:
     # The column's type without any CHECK, as an array's element type:
     # "varchar(32)", "timestamp with time zone", "bigint".
     return re.sub(r"\s+CHECK\b.*$", "", field.db_type(connection), flags=re.IGNORECASE)
+
+
+@functools.cache
+def _fields(model: type[Model], field_names: frozenset[str] | None) -> list:
+    return [f for f in model._meta.concrete_fields if field_names is None or f.primary_key or f.name in field_names]
+
+
+@functools.cache
+def columns(model: type[Model], field_names: frozenset[str] | None = None) -> tuple[list[str], list[tuple[int, list]]]:
+    """The attnames of the model's concrete fields (those named, and the
+    primary key, or all) in column order, as ``Model.from_db`` takes them,
+    and the converters of the columns that need any (JSON, mostly)."""
+    fields = _fields(model, field_names)
+    converting = [(index, f.get_db_converters(connection)) for index, f in enumerate(fields)]
+    return [f.attname for f in fields], [(index, found) for index, found in converting if found]
+
+
+@functools.cache
+def select_sql(model: type[Model], field_names: frozenset[str] | None, where: str) -> str:
+    """A written-out SELECT of ``columns(model, field_names)`` from the
+    model's table, for reads on the path of every event, where compiling the
+    ORM's query cost more than running it. In ``where``, ``{name}`` stands
+    for the quoted column of the field ``name``."""
+    quote = connection.ops.quote_name
+    return "SELECT {columns} FROM {table} WHERE {where}".format(  # noqa: S608 - names from the models only
+        columns=", ".join(quote(f.column) for f in _fields(model, field_names)),
+        table=quote(model._meta.db_table),
+        where=where.format(**{f.name: quote(f.column) for f in model._meta.concrete_fields}),
+    )
+
+
+def from_rows(model: type[Model], field_names: frozenset[str] | None, rows, start: int = 0) -> list[Model]:
+    """Model instances of ``columns(model, field_names)``, read from each
+    row from index ``start`` on; unread fields are deferred, as with
+    ``only()``."""
+    names, converting = columns(model, field_names)
+    objects = []
+    for row in rows:
+        values = list(row[start : start + len(names)])
+        for index, converters in converting:
+            for convert in converters:
+                values[index] = convert(values[index], None, connection)
+        objects.append(model.from_db(connection.alias, names, values))
+    return objects
+
+
+def select(model: type[Model], field_names: frozenset[str] | None, where: str, params: Sequence) -> list[Model]:
+    """The rows ``select_sql`` finds, as model instances."""
+    with connection.cursor() as cursor:
+        cursor.execute(select_sql(model, field_names, where), params)
+        return from_rows(model, field_names, cursor.fetchall())

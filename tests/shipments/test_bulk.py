@@ -2,11 +2,14 @@
 
 from datetime import timedelta
 
+import pytest
+from django.db import connection
 from django.utils import timezone
 
-from shipments import bulk
+from notifications.models import BrandNotificationSettings
+from shipments import bulk, services
 from shipments.models import EventSource, Shipment, TrackingEvent
-from tests.conftest import T0
+from tests.conftest import T0, event
 
 
 def rows(shipments, prefix):
@@ -47,3 +50,41 @@ def test_matching_ids_matches_whole_keys_not_each_field(make_shipment):
     found = bulk.matching_ids(TrackingEvent, ["shipment", "source", "external_id"], wanted)
     assert [TrackingEvent.objects.get(pk=pk).external_id for pk in found] == ["x0"]
     assert bulk.matching_ids(TrackingEvent, ["shipment", "source", "external_id"], set()) == []
+
+
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="written-out reads run on PostgreSQL (the ORM elsewhere)"
+)
+
+
+def fields_of(obj):
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+@needs_postgresql
+def test_select_reads_every_field_as_the_orm_does(make_shipment):
+    shipment = make_shipment()
+    services.record_event(shipment_id=shipment.pk, event=event("delivered"))
+    settings_row = BrandNotificationSettings.objects.create(
+        brand=shipment.brand, sms_statuses=["delivered"], email_statuses=[]
+    )
+    [read] = bulk.select(Shipment, None, "{id} = %s", [shipment.pk])
+    assert fields_of(read) == fields_of(Shipment.objects.get(pk=shipment.pk))
+    assert read.get_deferred_fields() == set()
+    # A JSON column goes through the field's converter, as in the ORM.
+    [read_settings] = bulk.select(BrandNotificationSettings, None, "{brand} = %s", [shipment.brand_id])
+    assert read_settings.sms_statuses == ["delivered"]
+    assert fields_of(read_settings) == fields_of(BrandNotificationSettings.objects.get(pk=settings_row.pk))
+
+
+@needs_postgresql
+def test_select_of_named_fields_defers_the_others(make_shipment):
+    first, second = make_shipment(), make_shipment()
+    where = "{tracking_number} = ANY(%s) ORDER BY {id} DESC"
+    found = bulk.select(
+        Shipment, frozenset({"status", "tracking_number"}), where, [[first.tracking_number, second.tracking_number]]
+    )
+    assert [s.pk for s in found] == [second.pk, first.pk]
+    assert found[0].tracking_number == second.tracking_number
+    assert "recipient_name" in found[0].get_deferred_fields()
+    assert {"id", "status", "tracking_number"}.isdisjoint(found[0].get_deferred_fields())

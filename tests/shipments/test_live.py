@@ -5,6 +5,7 @@ messages go through Redis pub/sub, otherwise through the in-process hub.
 """
 
 import asyncio
+import datetime as dt
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -138,6 +139,34 @@ def test_a_delivery_tells_the_parcels_behind_it_on_the_route(make_shipment, djan
         "delivered",
     )
     assert live.pages_changed(changes) == {ahead.public_token: live.FINAL, behind.public_token: live.CHANGED}
+
+
+def test_a_delivery_tells_only_the_parcels_on_its_own_routes_of_the_days_around_today(make_shipment):
+    delivered, behind, other_van, last_week, behind_twice = (make_shipment() for _ in range(5))
+    for s in (behind, other_van, last_week, behind_twice):
+        services.record_event(shipment_id=s.pk, event=event("out_for_delivery"))
+    route_of(delivered, behind, behind_twice)
+    other = Driver.objects.create(brand=other_van.brand, ref="drv-other")
+    Stop.objects.create(
+        route=Route.objects.create(driver=other, date=live._route_dates()[1]), shipment=other_van, sequence=1
+    )
+    old = Route.objects.create(driver=other, date=live._route_dates()[0] - dt.timedelta(days=6))
+    Stop.objects.create(route=old, shipment=delivered, sequence=1)
+    Stop.objects.create(route=old, shipment=last_week, sequence=2)
+    # The same parcel on yesterday's route of this van as well: told once.
+    yesterday = Route.objects.create(driver=Driver.objects.get(ref="drv-live"), date=live._route_dates()[0])
+    Stop.objects.create(route=yesterday, shipment=delivered, sequence=1)
+    Stop.objects.create(route=yesterday, shipment=behind_twice, sequence=2)
+
+    change = signals.ShipmentChange(
+        delivered.pk, 2, None, token=delivered.public_token, old_status="out_for_delivery", status="delivered"
+    )
+    assert live.pages_changed([change]) == {
+        delivered.public_token: live.FINAL,
+        behind.public_token: live.CHANGED,
+        behind_twice.public_token: live.CHANGED,
+    }
+    assert sorted(live._tokens_on_routes_of([delivered.pk])) == sorted([behind.public_token, behind_twice.public_token])
 
 
 def test_a_change_that_leaves_the_stop_as_it_was_tells_only_its_own_page(

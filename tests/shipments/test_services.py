@@ -323,6 +323,16 @@ def test_brand_batch_answers_each_item_and_writes_the_valid_ones(brand, other_br
     assert not TrackingEvent.objects.filter(shipment__brand=other_brand).exists()
 
 
+def test_record_event_for_no_such_shipment_raises_does_not_exist(make_shipment):
+    shipment = make_shipment()
+    with pytest.raises(Shipment.DoesNotExist):
+        services.record_event(shipment_id=shipment.pk + 1000, event=event("in_transit"))
+    recorded = services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
+    # The shipment it hands back is whole, not a row of deferred fields.
+    assert recorded.event.shipment.get_deferred_fields() == set()
+    assert recorded.event.shipment.recipient_name == shipment.recipient_name
+
+
 def test_brand_batch_queries_do_not_grow_with_the_batch(brand, make_shipment, django_assert_max_num_queries):
     numbers = [make_shipment().tracking_number for _ in range(30)]
     items = [(n, event("in_transit", i, external_id=f"e{i}")) for i, n in enumerate(numbers)]
