@@ -19,9 +19,12 @@ from django.db import connection
 from django.db.models import Model
 
 
-def insert(rows: Sequence[Model], now: datetime) -> None:
+def insert(rows: Sequence[Model], now: datetime, *, unless_present: Sequence[str] = ()) -> None:
     """Insert rows of one model and set their primary keys; auto_now(_add)
-    fields get ``now``."""
+    fields get ``now``. With ``unless_present``, the field names of one of
+    the model's unique constraints, a row whose values there are already
+    stored is left out and keeps no primary key (the rows given must differ
+    there among themselves)."""
     if not rows:
         return
     model = type(rows[0])
@@ -33,29 +36,53 @@ def insert(rows: Sequence[Model], now: datetime) -> None:
     columns = [[getattr(row, f.attname) for row in rows] for f in fields]
     plain = all(not hasattr(value, "resolve_expression") for column in columns for value in column)
     if connection.vendor != "postgresql" or not plain:
+        if unless_present:
+            present = {
+                key(row, unless_present)
+                for row in matching(model, unless_present, [key(row, unless_present) for row in rows])
+            }
+            rows = [row for row in rows if key(row, unless_present) not in present]
         model.objects.bulk_create(rows)
         return
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model), columns)
-        ids = [row[0] for row in cursor.fetchall()]
-    # PostgreSQL returns the rows in the order unnest gave them, as Django's
-    # own bulk_create relies on.
-    for row, pk in zip(rows, ids, strict=True):
+        cursor.execute(_insert_sql(model, tuple(unless_present)), columns)
+        found = cursor.fetchall()
+    if unless_present:
+        # Only the rows inserted come back, each with its key.
+        ids = {tuple(key): pk for pk, *key in found}
+        inserted = [(row, ids[key(row, unless_present)]) for row in rows if key(row, unless_present) in ids]
+    else:
+        # PostgreSQL returns the rows in the order unnest gave them, as
+        # Django's own bulk_create relies on.
+        inserted = zip(rows, [pk for (pk,) in found], strict=True)
+    for row, pk in inserted:
         row.pk = pk
         row._state.adding = False
         row._state.db = connection.alias
 
 
+def key(row: Model, field_names: Sequence[str]) -> tuple:
+    """The row's values of these fields (attnames for foreign keys: ids)."""
+    return tuple(getattr(row, row._meta.get_field(name).attname) for name in field_names)
+
+
 @functools.cache
-def _insert_sql(model: type[Model]) -> str:
+def _insert_sql(model: type[Model], unless_present: tuple[str, ...] = ()) -> str:
     # Built once per model: every record_event goes through here.
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    return "INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING {pk}".format(  # noqa: S608
+    returning = [model._meta.pk] + [model._meta.get_field(name) for name in unless_present]
+    skip = (
+        " ON CONFLICT ({}) DO NOTHING".format(", ".join(quote(model._meta.get_field(n).column) for n in unless_present))
+        if unless_present
+        else ""
+    )
+    return "INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}){skip} RETURNING {returning}".format(  # noqa: S608
         table=quote(model._meta.db_table),
         columns=", ".join(quote(f.column) for f in fields),
         arrays=", ".join(f"%s::{_array_type(f)}[]" for f in fields),
-        pk=quote(model._meta.pk.column),
+        skip=skip,
+        returning=", ".join(quote(f.column) for f in returning),
     )
 
 
@@ -81,28 +108,22 @@ def update(rows: Sequence[Model], field_names: Sequence[str]) -> None:
         cursor.execute(sql, [[getattr(row, f.attname) for row in rows] for f in fields])
 
 
-def matching_ids(model: type[Model], field_names: Sequence[str], keys: Collection[tuple]) -> list[int]:
-    """Primary keys of the rows whose ``field_names`` equal one of ``keys``,
-    matched exactly (through a unique index on those fields, if there is
-    one) rather than by an IN list per field."""
+def matching(model: type[Model], field_names: Sequence[str], keys: Collection[tuple]) -> list[Model]:
+    """The stored rows whose ``field_names`` equal one of ``keys``, matched
+    exactly (through a unique index on those fields, if there is one) rather
+    than by an IN list per field."""
     if not keys:
         return []
     fields = [model._meta.get_field(name) for name in field_names]
     if connection.vendor != "postgresql":
-        lookups = {f"{f.attname}__in": {key[n] for key in keys} for n, f in enumerate(fields)}
-        rows = model.objects.filter(**lookups).values_list("pk", *[f.attname for f in fields])
-        return [pk for pk, *values in rows if tuple(values) in keys]
-    quote = connection.ops.quote_name
-    sql = "SELECT t.{pk} FROM {table} AS t JOIN unnest({arrays}) AS k({columns}) ON {match}".format(  # noqa: S608
-        pk=quote(model._meta.pk.column),
-        table=quote(model._meta.db_table),
+        lookups = {f"{f.attname}__in": {each[n] for each in keys} for n, f in enumerate(fields)}
+        wanted = set(keys)
+        return [row for row in model.objects.filter(**lookups) if key(row, field_names) in wanted]
+    where = "({columns}) IN (SELECT * FROM unnest({arrays}))".format(  # noqa: S608 - names from the models only
+        columns=", ".join(f"{{{f.name}}}" for f in fields),
         arrays=", ".join(f"%s::{_array_type(f)}[]" for f in fields),
-        columns=", ".join(quote(f.column) for f in fields),
-        match=" AND ".join(f"t.{quote(f.column)} = k.{quote(f.column)}" for f in fields),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [list(column) for column in zip(*keys, strict=True)])
-        return [row[0] for row in cursor.fetchall()]
+    return select(model, None, where, [list(column) for column in zip(*keys, strict=True)])
 
 
 @functools.cache

@@ -223,33 +223,37 @@ def apply_events_to_shipments(batch: Sequence[tuple[Shipment, Sequence[NewEvent]
     StatusChanges and one update the shipments. Each shipment appears once.
     """
     outcomes = [BatchOutcome() for _ in batch]
-    identities = [[event.identity() for event in events] for _, events in batch]
-    keys = {
-        (shipment.pk, event.source, identity)
-        for (shipment, events), ids in zip(batch, identities, strict=True)
-        for event, identity in zip(events, ids, strict=True)
-    }
-    existing = {(row.shipment_id, row.source, row.external_id): row for row in _stored_events(keys)}
-    new_rows_per_shipment: list[list[TrackingEvent]] = []
-    for (shipment, events), ids, outcome in zip(batch, identities, outcomes, strict=True):
-        to_insert: dict[tuple[str, str], TrackingEvent] = {}
-        for event, identity in zip(events, ids, strict=True):
-            key = (event.source, identity)
-            if (shipment.pk, *key) in existing:
-                outcome.events.append(Recorded(existing[(shipment.pk, *key)], created=False))
-            elif key in to_insert:
-                outcome.events.append(Recorded(to_insert[key], created=False))
-            else:
-                row = _new_row(shipment, event, identity)
-                to_insert[key] = row
-                outcome.events.append(Recorded(row, created=True))
-        new_rows_per_shipment.append(list(to_insert.values()))
-
-    all_new = [row for rows in new_rows_per_shipment for row in rows]
-    if not all_new:
-        return outcomes
+    # Each shipment's events once per identity, all offered to one insert
+    # that leaves out those already stored: a batch of new events (the usual
+    # case) costs no read to find duplicates.
+    keys = [[(event.source, event.identity()) for event in events] for _, events in batch]
+    candidates: list[dict[tuple[str, str], TrackingEvent]] = []
+    for (shipment, events), event_keys in zip(batch, keys, strict=True):
+        offered: dict[tuple[str, str], TrackingEvent] = {}
+        for event, key in zip(events, event_keys, strict=True):
+            if key not in offered:
+                offered[key] = _new_row(shipment, event, key[1])
+        candidates.append(offered)
+    all_offered = [row for offered in candidates for row in offered.values()]
     now = timezone.now()
-    bulk.insert(all_new, now)
+    bulk.insert(all_offered, now, unless_present=EVENT_IDENTITY)
+    stored = {
+        bulk.key(row, EVENT_IDENTITY): row for row in _stored_events([row for row in all_offered if row.pk is None])
+    }
+
+    new_rows_per_shipment: list[list[TrackingEvent]] = []
+    for (shipment, _), event_keys, offered, outcome in zip(batch, keys, candidates, outcomes, strict=True):
+        seen: set[tuple[str, str]] = set()
+        for key in event_keys:
+            row = offered[key]
+            if row.pk is None:
+                outcome.events.append(Recorded(stored[(shipment.pk, *key)], created=False))
+            else:
+                outcome.events.append(Recorded(row, created=key not in seen))
+            seen.add(key)
+        new_rows_per_shipment.append([row for row in offered.values() if row.pk is not None])
+    if not any(new_rows_per_shipment):
+        return outcomes
 
     touched = [
         (shipment, rows, outcome)
@@ -281,10 +285,14 @@ def apply_events_to_shipments(batch: Sequence[tuple[Shipment, Sequence[NewEvent]
     return outcomes
 
 
-def _stored_events(keys: set[tuple[int, str, str]]) -> list[TrackingEvent]:
-    """The stored events among these (shipment id, source, external id)."""
-    found = bulk.matching_ids(TrackingEvent, ["shipment", "source", "external_id"], keys)
-    return list(TrackingEvent.objects.filter(pk__in=found)) if found else []
+# What makes an event the same event: the source's own id for it.
+EVENT_IDENTITY = ("shipment", "source", "external_id")
+
+
+def _stored_events(refused: list[TrackingEvent]) -> list[TrackingEvent]:
+    """The stored events that these rows, left out as already present,
+    would have duplicated."""
+    return bulk.matching(TrackingEvent, EVENT_IDENTITY, {bulk.key(row, EVENT_IDENTITY) for row in refused})
 
 
 def _new_row(shipment: Shipment, event: NewEvent, identity: str) -> TrackingEvent:

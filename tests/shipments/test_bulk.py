@@ -43,13 +43,26 @@ def test_update_writes_each_rows_own_values_including_none(make_shipment):
     assert fresh[a.pk].recipient_name == "Ada Lovelace"  # other fields untouched
 
 
-def test_matching_ids_matches_whole_keys_not_each_field(make_shipment):
+def test_matching_matches_whole_keys_not_each_field(make_shipment):
     a, b = make_shipment(), make_shipment()
     bulk.insert(rows([a, b], "x"), timezone.now())  # (a, x0) and (b, x1)
     wanted = {(a.pk, "api", "x0"), (a.pk, "api", "x1"), (b.pk, "driver", "x1")}
-    found = bulk.matching_ids(TrackingEvent, ["shipment", "source", "external_id"], wanted)
-    assert [TrackingEvent.objects.get(pk=pk).external_id for pk in found] == ["x0"]
-    assert bulk.matching_ids(TrackingEvent, ["shipment", "source", "external_id"], set()) == []
+    found = bulk.matching(TrackingEvent, ["shipment", "source", "external_id"], wanted)
+    assert [(e.shipment_id, e.external_id) for e in found] == [(a.pk, "x0")]
+    assert found[0].get_deferred_fields() == set()
+    assert bulk.matching(TrackingEvent, ["shipment", "source", "external_id"], set()) == []
+
+
+def test_insert_unless_present_leaves_out_the_rows_already_stored(make_shipment):
+    a, b = make_shipment(), make_shipment()
+    first = rows([a, b], "x")  # (a, x0) and (b, x1)
+    bulk.insert(first[:1], timezone.now())
+    again = rows([a, b], "x") + rows([b], "y")  # (a, x0) stored; (b, x1) and (b, y0) new
+    bulk.insert(again, timezone.now(), unless_present=["shipment", "source", "external_id"])
+    assert again[0].pk is None and again[0]._state.adding
+    assert all(row.pk is not None and not row._state.adding for row in again[1:])
+    stored = {(e.shipment_id, e.external_id): e.pk for e in TrackingEvent.objects.all()}
+    assert stored == {(a.pk, "x0"): first[0].pk, (b.pk, "x1"): again[1].pk, (b.pk, "y0"): again[2].pk}
 
 
 needs_postgresql = pytest.mark.skipif(
