@@ -5,6 +5,7 @@ email and an in-process cache. Production sets DATABASE_URL, REDIS_URL,
 SECRET_KEY, ALLOWED_HOSTS and DJANGO_DEBUG=false (see .env.example).
 """
 
+import ssl
 from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -126,6 +127,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if REDIS_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, sharing one client per channel (see broker.py).
+    CELERY_BROKER_TRANSPORT = "tracking_portal.broker:Transport"
+if REDIS_URL.startswith("rediss://"):
+    # Named by class rather than by scheme, the transport is told of TLS
+    # here; certificates are verified, as by the live-update hub.
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 # Unless told to reuse connections, Celery's Django fixup closes a prefork
 # worker's whole PostgreSQL pool around every task, and reopening it costs
 # more than the task. Connections are kept; tracking_portal/celery.py keeps a
