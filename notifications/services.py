@@ -495,9 +495,8 @@ def _record(
     """Record what a send did, while the claim is still this worker's. A
     webhook's attempt log goes into ``attempts``, for the caller to write
     after the window below."""
-    mine = _mine(notification, claim_id)
     if isinstance(outcome, TransportError):
-        return _failed(notification, mine, outcome, started)
+        return _failed(notification, _mine(notification, claim_id), outcome, started)
     # ---- The one duplicate window ------------------------------------------
     # The provider has accepted the message; until the UPDATE below commits,
     # a crash (SIGKILL, power loss, the database going away) leaves the row
@@ -509,7 +508,7 @@ def _record(
     # flight, is the same case: we cannot know whether the provider took it.
     # Webhooks carry the same webhook-id on the resend so brands can drop
     # it; the attempt log is written after the window.
-    recorded = _mark_sent(mine, notification.pk, claim_id, outcome.provider_message_id[:128])
+    recorded = _mark_sent(notification, claim_id, outcome.provider_message_id[:128])
     # ---- End of the window -------------------------------------------------
     if not recorded:
         logger.warning("Notification %s was sent but its claim had been taken over.", notification.pk)
@@ -520,10 +519,10 @@ def _record(
     return SendResult(Outcome.SENT)
 
 
-def _mark_sent(mine, notification_id: int, claim_id: uuid.UUID, provider_message_id: str) -> int:
+def _mark_sent(notification: Notification, claim_id: uuid.UUID, provider_message_id: str) -> int:
     """Record a send while the claim is still this worker's; 1 if it was."""
     if connection.vendor != "postgresql":
-        return mine.update(
+        return _mine(notification, claim_id).update(
             state=State.SENT,
             provider_message_id=provider_message_id,
             sent_at=timezone.now(),
@@ -532,7 +531,7 @@ def _mark_sent(mine, notification_id: int, claim_id: uuid.UUID, provider_message
             lease_until=None,
         )
     with connection.cursor() as cursor:
-        cursor.execute(_mark_sent_sql(), [provider_message_id, timezone.now(), notification_id, claim_id])
+        cursor.execute(_mark_sent_sql(), [provider_message_id, timezone.now(), notification.pk, claim_id])
         return cursor.rowcount
 
 
