@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -422,25 +422,25 @@ def deliver_planned(plan: Plan) -> list[tuple[int, SendResult]]:
 
 def _deliver_in_parallel(plan: Plan, results: list, attempts: list[WebhookAttempt]) -> None:
     pending = {_sender_pool().submit(_send, notification): notification for notification in plan.claimed}
-    recording = None
+    recording = []
     try:
-        for future in as_completed(pending):
-            recording = (pending.pop(future), future.result())
-            notification, outcome = recording
-            results.append((notification.pk, _record(notification, plan.claim_id, *outcome, attempts)))
-            recording = None
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            recording = [(pending.pop(future), *future.result()) for future in done]
+            results.extend(_record_all(recording, plan.claim_id, attempts))
+            recording = []
     except BaseException:
         # Interrupted (the task's soft time limit, a shutdown): sends not
         # yet started are given back to the queue, so that none is both
-        # sent here and sent again; the one being recorded is recorded
+        # sent here and sent again; those being recorded are recorded
         # again (the update only applies while the claim is ours), and
         # those in flight end within the transport's timeout and are
         # recorded as usual.
         _release([pending.pop(f) for f in list(pending) if f.cancel()], plan.claim_id)
-        if recording is not None:
-            _record(recording[0], plan.claim_id, *recording[1], attempts)
-        for future, notification in pending.items():
-            _record(notification, plan.claim_id, *future.result(), attempts)
+        if recording:
+            _record_all(recording, plan.claim_id, attempts)
+        for future in as_completed(pending):
+            _record(pending[future], plan.claim_id, *future.result(), attempts)
         raise
 
 
@@ -492,47 +492,78 @@ def _record(
     outcome: Sent | TransportError,
     attempts: list[WebhookAttempt],
 ) -> SendResult:
-    """Record what a send did, while the claim is still this worker's. A
-    webhook's attempt log goes into ``attempts``, for the caller to write
+    """``_record_all`` for one send."""
+    [(_, result)] = _record_all([(notification, started, outcome)], claim_id, attempts)
+    return result
+
+
+def _record_all(
+    returned: list[tuple[Notification, datetime, Sent | TransportError]],
+    claim_id: uuid.UUID,
+    attempts: list[WebhookAttempt],
+) -> list[tuple[int, SendResult]]:
+    """Record what these sends did (each a notification, when its send
+    started and what came back), while the claims are still this worker's.
+    A webhook's attempt log goes into ``attempts``, for the caller to write
     after the window below."""
-    if isinstance(outcome, TransportError):
-        return _failed(notification, _mine(notification, claim_id), outcome, started)
+    results = [
+        (notification.pk, _failed(notification, _mine(notification, claim_id), outcome, started))
+        for notification, started, outcome in returned
+        if isinstance(outcome, TransportError)
+    ]
+    sent = [item for item in returned if not isinstance(item[2], TransportError)]
+    if not sent:
+        return results
     # ---- The one duplicate window ------------------------------------------
     # The provider has accepted the message; until the UPDATE below commits,
     # a crash (SIGKILL, power loss, the database going away) leaves the row
     # SENDING with no provider id, and when its lease runs out another
     # worker sends it again. Nothing runs between send() returning and that
     # UPDATE, so the window is one database round trip (in a batch, the
-    # sending thread hands its result to this one, which is at most busy
-    # recording another send's result). A crash inside send(), the request in
-    # flight, is the same case: we cannot know whether the provider took it.
-    # Webhooks carry the same webhook-id on the resend so brands can drop
-    # it; the attempt log is written after the window.
-    recorded = _mark_sent(notification, claim_id, outcome.provider_message_id[:128])
+    # sending threads hand their results to this one, which records all
+    # those that came back while it was recording the previous ones in one
+    # statement). A crash inside send(), the request in flight, is the same
+    # case: we cannot know whether the provider took it. Webhooks carry the
+    # same webhook-id on the resend so brands can drop it; the attempt log
+    # is written after the window.
+    recorded = _mark_sent(
+        [(notification, outcome.provider_message_id[:128]) for notification, _, outcome in sent], claim_id
+    )
     # ---- End of the window -------------------------------------------------
-    if not recorded:
-        logger.warning("Notification %s was sent but its claim had been taken over.", notification.pk)
-    if notification.channel == Channel.WEBHOOK:
-        attempts.append(
-            _webhook_attempt(notification, started, status_code=outcome.status_code, response=outcome.response, ok=True)
-        )
-    return SendResult(Outcome.SENT)
+    for notification, started, outcome in sent:
+        if notification.pk not in recorded:
+            logger.warning("Notification %s was sent but its claim had been taken over.", notification.pk)
+        if notification.channel == Channel.WEBHOOK:
+            attempts.append(
+                _webhook_attempt(
+                    notification, started, status_code=outcome.status_code, response=outcome.response, ok=True
+                )
+            )
+        results.append((notification.pk, SendResult(Outcome.SENT)))
+    return results
 
 
-def _mark_sent(notification: Notification, claim_id: uuid.UUID, provider_message_id: str) -> int:
-    """Record a send while the claim is still this worker's; 1 if it was."""
+def _mark_sent(sent: list[tuple[Notification, str]], claim_id: uuid.UUID) -> set[int]:
+    """Record sends (each a notification and the provider's message id)
+    where the claim is still this worker's; the ids of those it was."""
+    now = timezone.now()
     if connection.vendor != "postgresql":
-        return _mine(notification, claim_id).update(
-            state=State.SENT,
-            provider_message_id=provider_message_id,
-            sent_at=timezone.now(),
-            last_error="",
-            claim_id=None,
-            lease_until=None,
-        )
+        return {
+            notification.pk
+            for notification, provider_message_id in sent
+            if _mine(notification, claim_id).update(
+                state=State.SENT,
+                provider_message_id=provider_message_id,
+                sent_at=now,
+                last_error="",
+                claim_id=None,
+                lease_until=None,
+            )
+        }
+    ids, provider_ids = [n.pk for n, _ in sent], [provider_id for _, provider_id in sent]
     with connection.cursor() as cursor:
-        cursor.execute(_mark_sent_sql(), [provider_message_id, timezone.now(), notification.pk, claim_id])
-        return cursor.rowcount
+        cursor.execute(_mark_sent_sql(), [now, ids, provider_ids, claim_id])
+        return {pk for (pk,) in cursor.fetchall()}
 
 
 @functools.cache
@@ -540,10 +571,12 @@ def _mark_sent_sql() -> str:
     # Written out: the ORM's update took longer to build than to run, once
     # per message sent.
     quote = connection.ops.quote_name
+    table = quote(Notification._meta.db_table)
     return (
-        f"UPDATE {quote(Notification._meta.db_table)} SET state = '{State.SENT.value}',"  # noqa: S608 - no input
-        " provider_message_id = %s, sent_at = %s, last_error = '', claim_id = NULL, lease_until = NULL"
-        f" WHERE id = %s AND state = '{State.SENDING.value}' AND claim_id = %s"
+        f"UPDATE {table} AS n SET state = '{State.SENT.value}', provider_message_id = v.provider_id,"  # noqa: S608 - no input
+        " sent_at = %s, last_error = '', claim_id = NULL, lease_until = NULL"
+        " FROM unnest(%s::bigint[], %s::varchar(128)[]) AS v(id, provider_id)"
+        f" WHERE n.id = v.id AND n.state = '{State.SENDING.value}' AND n.claim_id = %s RETURNING n.id"
     )
 
 

@@ -604,9 +604,9 @@ def test_an_interrupted_batch_gives_back_the_sends_it_had_not_started(make_shipm
     SlowSms.started, SlowSms.release = started, release
     settings.SMS_BACKEND = f"{__name__}.SlowSms"
     plan = services.plan_batch([change_to(make_shipment(), "delivered").pk, change_to(make_shipment(), "delivered").pk])
-    real_as_completed = services.as_completed
+    real_wait = services.wait
 
-    def interrupted(futures):
+    def interrupted(futures, return_when):
         started.wait(5)
         raise KeyboardInterrupt  # as a soft time limit would, while waiting
 
@@ -616,11 +616,11 @@ def test_an_interrupted_batch_gives_back_the_sends_it_had_not_started(make_shipm
         real_release(notifications, claim_id)
         release.set()
 
-    monkeypatch.setattr(services, "as_completed", interrupted)
+    monkeypatch.setattr(services, "wait", interrupted)
     monkeypatch.setattr(services, "_release", release_then_let_the_send_return)
     with pytest.raises(KeyboardInterrupt):
         services.deliver_planned(plan)
-    monkeypatch.setattr(services, "as_completed", real_as_completed)
+    monkeypatch.setattr(services, "wait", real_wait)
     rows = list(Notification.objects.order_by("pk").values_list("state", "attempts", "claim_id"))
     # The one in flight was recorded as sent; the three never started are queued again, their attempt uncounted.
     assert sorted(state for state, _attempts, _claim in rows) == [State.QUEUED] * 3 + [State.SENT]
@@ -691,3 +691,22 @@ def test_a_brand_without_settings_is_not_asked_for_them_once_per_change(make_shi
     # elsewhere), never on its own.
     assert not [q["sql"] for q in queries if q["sql"].lstrip().startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
     assert {n.channel for n in plan.claimed} == {"sms", "email"}
+
+
+def test_sends_that_came_back_together_are_recorded_in_one_statement(make_shipment, caplog):
+    plan = services.plan_batch([change_to(make_shipment(), "delivered").pk for _ in range(3)])
+    sms = [n for n in plan.claimed if n.channel == "sms"]
+    assert len(sms) == 3
+    # The third's lease ran out and another worker claimed it meanwhile.
+    Notification.objects.filter(pk=sms[2].pk).update(claim_id=None, state=State.QUEUED)
+    now = timezone.now()
+    returned = [(n, now, Sent(f"SM{n.pk}")) for n in sms]
+    with CaptureQueriesContext(connection) as queries:
+        results = services._record_all(returned, plan.claim_id, [])
+    assert [(pk, result.outcome) for pk, result in results] == [(n.pk, Outcome.SENT) for n in sms]
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1
+    rows = dict(Notification.objects.filter(pk__in=[n.pk for n in sms]).values_list("pk", "provider_message_id"))
+    assert rows == {sms[0].pk: f"SM{sms[0].pk}", sms[1].pk: f"SM{sms[1].pk}", sms[2].pk: ""}
+    assert Notification.objects.get(pk=sms[0].pk).state == State.SENT
+    assert f"Notification {sms[2].pk} was sent but its claim had been taken over" in caplog.text
