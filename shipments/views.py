@@ -144,6 +144,10 @@ def _render_page(template_name: str, page: PageRows, language: str) -> str:
             csp_nonce=page_cache.NONCE_PLACEHOLDER,
             page_url=page_url,
             actions_url=page_url + "actions/",
+            # Each partial asks whether it goes out of band ("updates" says
+            # so); a name missing from the context costs the template
+            # engine four exceptions per lookup.
+            oob=False,
         )
         return render_to_string(template_name, context)
 

@@ -4,8 +4,10 @@ import zoneinfo
 from datetime import UTC, date, datetime
 
 import time_machine
+from django.utils import translation
 
-from shipments.tracking_page import LocalTimes, StopView, todays_stop
+from shipments.statuses import Status
+from shipments.tracking_page import LocalTimes, StopView, progress_bar, todays_stop
 
 SEEN = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 # As page_reads.stop_rows gives them: the newest route first.
@@ -36,3 +38,27 @@ def test_local_times_in_the_recipients_zone():
     assert moment == {"iso": "2026-11-26T09:05:00-05:00", "text": "Thu 26 Nov, 09:05", "time": "09:05"}
     assert times.text(datetime(2026, 11, 27, 3, 30, tzinfo=UTC)) == "Thu 26 Nov, 22:30"
     assert times.moment(None) is None
+
+
+def test_day_names_are_kept_per_language():
+    moment = datetime(2026, 11, 26, 14, 5, tzinfo=UTC)
+    zone = zoneinfo.ZoneInfo("Europe/Berlin")
+    with translation.override("en"):
+        assert LocalTimes(zone).text(moment) == "Thu 26 Nov, 15:05"
+    with translation.override("de"):
+        assert LocalTimes(zone).text(moment) == "Do 26 Nov, 15:05"
+    with translation.override("es"):
+        assert LocalTimes(zone).moment(moment)["text"] == "jue 26 Nov, 15:05"
+
+
+def test_the_progress_bar_is_kept_per_status_and_language():
+    with translation.override("en"):
+        on_the_van = progress_bar(Status.OUT_FOR_DELIVERY)
+        delivered = progress_bar(Status.DELIVERED)
+        cancelled = progress_bar(Status.CANCELLED)
+    with translation.override("de"):
+        german = progress_bar(Status.OUT_FOR_DELIVERY)
+    assert on_the_van.count("(done)") == 2 and on_the_van.count('aria-current="step"') == 1
+    assert 'class="progress"' in on_the_van and 'class="progress off-track"' in cancelled
+    assert delivered.count("(done)") == 4 and "aria-current" not in delivered
+    assert "Zustellfortschritt" in german and german.count("(erledigt)") == 2 and "(done)" not in german
