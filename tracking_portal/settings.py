@@ -87,6 +87,11 @@ TEMPLATES = [
 # ASGI, persistent connections (CONN_MAX_AGE) leak one connection per request
 # thread, so PostgreSQL goes through psycopg's pool instead.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# The tracking page's read, the one statement PostgreSQL took longer to plan
+# than to run, is prepared on each pooled connection (shipments/page_reads.py).
+# Behind PgBouncer in transaction mode that needs PgBouncer 1.21+ with
+# max_prepared_statements set; otherwise turn it off.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -94,6 +99,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": env.int("DATABASE_POOL_MAX", default=20),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
     }
+    # Django's cursors bind parameters on the client and never prepare; only
+    # the page read's cursor asks to. psycopg prepares nothing at all with no
+    # threshold, and with this one nothing of its own accord.
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 1_000_000 if DATABASE_PREPARED_STATEMENTS else None
 else:
     # SQLite: wait for a writer rather than fail at once, and take the write
     # lock at BEGIN so that a read-then-write transaction cannot deadlock.

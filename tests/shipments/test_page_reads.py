@@ -106,3 +106,26 @@ def test_page_rows_without_events_stops_or_shipment(shipment, django_assert_max_
     assert page.shipment.pk == shipment.pk and page.timeline == [] and page.stops == []
     assert page_of(shipment, stops_for=["pending"]).stops == []  # on no route
     assert page_reads.page_rows("no-such-token", stops_for=[], days=[timezone.localdate()], statuses_done=[]) is None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_page_statement_is_prepared_on_its_connection_unless_turned_off(make_shipment, settings, prepared):
+    settings.DATABASE_PREPARED_STATEMENTS = prepared
+    shipment, other = make_shipment(), make_shipment()
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit", 1, description="Scanned"))
+
+    def prepared_page_statements():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%json_agg%%'")
+            return cursor.fetchone()[0]
+
+    before = prepared_page_statements()
+    first = page_of(shipment)
+    second = page_of(other)
+    # Prepared or not, the same rows: the second page reuses the statement
+    # with its own parameters.
+    assert first.shipment.pk == shipment.pk and [row[1] for row in first.timeline] == ["Scanned"]
+    assert second.shipment.pk == other.pk and second.timeline == []
+    assert prepared_page_statements() - before == (1 if prepared else 0)
+    assert page_reads.page_rows("no-such-token", stops_for=[], days=[], statuses_done=[]) is None
