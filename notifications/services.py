@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -297,26 +297,23 @@ def _rows_for(change: StatusChange, now) -> list[Notification]:
     return rows
 
 
+# What makes a notification the same notification.
+NOTIFICATION_IDENTITY = ("status_change", "channel", "recipient")
+
+
 def _insert(rows: list[Notification], now, claim_id: uuid.UUID | None) -> tuple[list[Notification], bool]:
     """Insert the rows; with ``claim_id``, those due now are inserted
-    claimed. Returns the claimed rows, and whether claiming was possible."""
+    claimed. Returns the claimed rows, and whether every row was new.
+
+    Unprocessed and locked, the changes have no rows yet, unless someone
+    reset a change's processed_at by hand: its rows already stored are left
+    out (and left to whoever has them), the others inserted and claimed."""
     due_now = [row for row in rows if row.next_attempt_at <= now] if claim_id else []
     for row in due_now:
         row.state, row.claim_id, row.attempts = State.SENDING, claim_id, 1
         row.lease_until = now + timedelta(seconds=lease_seconds())
-    try:
-        # Unprocessed and locked, the changes have no rows yet, so a plain
-        # insert (which returns the ids) meets no conflict, unless someone
-        # reset processed_at by hand: then plan without claiming.
-        with transaction.atomic():
-            bulk.insert(rows, now)
-    except IntegrityError:
-        for row in rows:
-            row.pk, row.state, row.claim_id, row.attempts, row.lease_until = None, State.QUEUED, None, 0, None
-        Notification.objects.bulk_create(rows, ignore_conflicts=True)
-        return [], False
-    # Both supported databases return the new rows' ids from the insert.
-    return due_now, True
+    bulk.insert(rows, now, unless_present=NOTIFICATION_IDENTITY)
+    return [row for row in due_now if row.pk is not None], all(row.pk is not None for row in rows)
 
 
 # --- sending ---------------------------------------------------------------

@@ -23,8 +23,8 @@ def insert(rows: Sequence[Model], now: datetime, *, unless_present: Sequence[str
     """Insert rows of one model and set their primary keys; auto_now(_add)
     fields get ``now``. With ``unless_present``, the field names of one of
     the model's unique constraints, a row whose values there are already
-    stored is left out and keeps no primary key (the rows given must differ
-    there among themselves)."""
+    stored, or already given earlier in ``rows``, is left out and keeps no
+    primary key."""
     if not rows:
         return
     model = type(rows[0])
@@ -37,25 +37,30 @@ def insert(rows: Sequence[Model], now: datetime, *, unless_present: Sequence[str
     plain = all(not hasattr(value, "resolve_expression") for column in columns for value in column)
     if connection.vendor != "postgresql" or not plain:
         if unless_present:
-            present = {
-                key(row, unless_present)
-                for row in matching(model, unless_present, [key(row, unless_present) for row in rows])
-            }
-            rows = [row for row in rows if key(row, unless_present) not in present]
+            keys = [key(row, unless_present) for row in rows]
+            present = {key(row, unless_present) for row in matching(model, unless_present, keys)}
+            first = {}
+            for row, row_key in zip(rows, keys, strict=True):
+                if row_key not in present:
+                    first.setdefault(row_key, row)
+            rows = list(first.values())
         model.objects.bulk_create(rows)
         return
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(model, tuple(unless_present)), columns)
         found = cursor.fetchall()
     if unless_present:
-        # Only the rows inserted come back, each with its key.
-        ids = {tuple(key): pk for pk, *key in found}
-        inserted = [(row, ids[key(row, unless_present)]) for row in rows if key(row, unless_present) in ids]
+        # Only the rows inserted come back, each with its key; of rows given
+        # twice, the first was inserted (unnest keeps their order).
+        ids = {tuple(values): pk for pk, *values in found}
+        inserted = [(row, ids.pop(key(row, unless_present), None)) for row in rows]
     else:
         # PostgreSQL returns the rows in the order unnest gave them, as
         # Django's own bulk_create relies on.
         inserted = zip(rows, [pk for (pk,) in found], strict=True)
     for row, pk in inserted:
+        if pk is None:
+            continue
         row.pk = pk
         row._state.adding = False
         row._state.db = connection.alias

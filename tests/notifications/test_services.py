@@ -552,6 +552,20 @@ def test_planning_again_after_a_reset_stamp_claims_nothing_and_duplicates_nothin
     assert set(Notification.objects.values_list("state", flat=True)) == {State.QUEUED}
 
 
+def test_planning_again_after_a_reset_stamp_claims_only_what_was_missing(shipment):
+    change = change_to(shipment, "delivered")
+    services.plan_batch([change.pk], claim=False)
+    # The stamp reset by hand, and one of the two rows gone meanwhile.
+    StatusChange.objects.filter(pk=change.pk).update(processed_at=None)
+    Notification.objects.filter(channel="email").delete()
+    plan = services.plan_batch([change.pk])
+    assert [n.channel for n in plan.claimed] == ["email"]
+    stored = {n.channel: n for n in Notification.objects.all()}
+    assert (stored["email"].state, stored["email"].claim_id) == (State.SENDING, plan.claim_id)
+    # The SMS planned before is queued and due: handed back to be sent, not claimed twice.
+    assert plan.due == [stored["sms"].pk] and stored["sms"].state == State.QUEUED
+
+
 def test_a_redelivered_plan_claims_nothing_and_leaves_what_is_queued_to_its_task_or_the_sweep(shipment):
     change = change_to(shipment, "delivered")
     services.plan_batch([change.pk])

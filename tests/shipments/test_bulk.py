@@ -65,6 +65,14 @@ def test_insert_unless_present_leaves_out_the_rows_already_stored(make_shipment)
     assert stored == {(a.pk, "x0"): first[0].pk, (b.pk, "x1"): again[1].pk, (b.pk, "y0"): again[2].pk}
 
 
+def test_insert_unless_present_inserts_a_key_given_twice_once(make_shipment):
+    a = make_shipment()
+    twice = rows([a], "x") + rows([a], "x") + rows([a], "y")  # (a, x0), (a, x0) again, (a, y0)
+    bulk.insert(twice, timezone.now(), unless_present=["shipment", "source", "external_id"])
+    assert twice[0].pk is not None and twice[1].pk is None and twice[2].pk is not None
+    assert sorted(TrackingEvent.objects.values_list("pk", flat=True)) == sorted([twice[0].pk, twice[2].pk])
+
+
 needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="written-out reads run on PostgreSQL (the ORM elsewhere)"
 )
