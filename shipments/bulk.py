@@ -75,10 +75,9 @@ def key(row: Model, field_names: Sequence[str]) -> tuple:
 def _insert_sql(model: type[Model], unless_present: tuple[str, ...] = ()) -> str:
     # Built once per model: every record_event goes through here.
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
     returning = [model._meta.pk] + [model._meta.get_field(name) for name in unless_present]
     skip = (
-        " ON CONFLICT ({}) DO NOTHING".format(", ".join(quote(model._meta.get_field(n).column) for n in unless_present))
+        " ON CONFLICT ({}) DO NOTHING".format(", ".join(column(model, name) for name in unless_present))
         if unless_present
         else ""
     )
@@ -101,7 +100,6 @@ def update(rows: Sequence[Model], field_names: Sequence[str]) -> None:
         return
     pk = model._meta.pk
     fields = [pk] + [model._meta.get_field(name) for name in field_names]
-    quote = connection.ops.quote_name
     sql = "UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v({columns}) WHERE t.{pk} = v.{pk}".format(  # noqa: S608
         table=quote(model._meta.db_table),
         assignments=", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields[1:]),
@@ -129,6 +127,16 @@ def matching(model: type[Model], field_names: Sequence[str], keys: Collection[tu
         arrays=", ".join(f"%s::{_array_type(f)}[]" for f in fields),
     )
     return select(model, None, where, [list(column) for column in zip(*keys, strict=True)])
+
+
+def quote(name: str) -> str:
+    """A table or column name, quoted for the database."""
+    return connection.ops.quote_name(name)
+
+
+def column(model: type[Model], name: str) -> str:
+    """The quoted column of the model's field ``name``."""
+    return quote(model._meta.get_field(name).column)
 
 
 @functools.cache
@@ -159,7 +167,6 @@ def select_sql(model: type[Model], field_names: frozenset[str] | None, where: st
     model's table, for reads on the path of every event, where compiling the
     ORM's query cost more than running it. In ``where``, ``{name}`` stands
     for the quoted column of the field ``name``."""
-    quote = connection.ops.quote_name
     return "SELECT {columns} FROM {table} WHERE {where}".format(  # noqa: S608 - names from the models only
         columns=", ".join(quote(f.column) for f in _fields(model, field_names)),
         table=quote(model._meta.db_table),

@@ -40,6 +40,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 
 from . import page_cache, signals
+from .bulk import column, quote
 from .models import Route, Shipment, Stop
 from .statuses import TERMINAL, Status
 from .tracking_page import STOP_DONE, is_expired
@@ -300,11 +301,6 @@ def _route_mates_sql() -> str:
     """Written out rather than built by the ORM per call: compiling the
     four-way join cost a millisecond of CPU, on the path of every event
     that moves a stop."""
-    quote = connection.ops.quote_name
-
-    def column(model, name):
-        return quote(model._meta.get_field(name).column)
-
     stop, route, shipment = (quote(model._meta.db_table) for model in (Stop, Route, Shipment))
     return (
         f"SELECT DISTINCT mate.{column(Shipment, 'public_token')} FROM {stop} own"  # noqa: S608 - names from the models only

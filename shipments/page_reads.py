@@ -30,6 +30,7 @@ from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 
+from .bulk import column, quote
 from .models import Brand, Driver, Route, Shipment, Stop, TrackingEvent
 from .selectors import TIMELINE_ORDER
 
@@ -99,9 +100,9 @@ class Statement:
 
     def _convert(self, row: tuple) -> tuple:
         values = list(row)
-        for index, column, functions in self.converters:
+        for index, expression, functions in self.converters:
             for function in functions:
-                values[index] = function(values[index], column, connection)
+                values[index] = function(values[index], expression, connection)
         return tuple(values)
 
 
@@ -117,14 +118,6 @@ def _statement(sql: str, columns: Sequence[tuple[Field, str]]) -> Statement:
     return Statement(sql, tuple(converters))
 
 
-def _quote(name: str) -> str:
-    return connection.ops.quote_name(name)
-
-
-def _column(model, name: str) -> str:
-    return _quote(model._meta.get_field(name).column)
-
-
 def _shipment_columns() -> list[tuple[Field, str]]:
     return [(field, "s") for field in Shipment._meta.concrete_fields] + [
         (field, "b") for field in Brand._meta.concrete_fields
@@ -135,13 +128,13 @@ def _timeline_parts(prefix: str = "") -> dict:
     """The pieces of the timeline's SQL: its columns (after ``prefix``, a
     table alias and a dot) and the order of selectors.timeline."""
     order = ", ".join(
-        prefix + _column(TrackingEvent, name.lstrip("-")) + (" DESC" if name.startswith("-") else "")
+        prefix + column(TrackingEvent, name.lstrip("-")) + (" DESC" if name.startswith("-") else "")
         for name in TIMELINE_ORDER
     )
     return {
-        "columns": ", ".join(prefix + _column(TrackingEvent, name) for name in TIMELINE_FIELDS),
+        "columns": ", ".join(prefix + column(TrackingEvent, name) for name in TIMELINE_FIELDS),
         "order": order,
-        "event": _quote(TrackingEvent._meta.db_table),
+        "event": quote(TrackingEvent._meta.db_table),
     }
 
 
@@ -150,23 +143,23 @@ def _stops_parts(*, shipment: str, statuses_done: int, days: int) -> dict:
     expression ``shipment``, with placeholders for the done statuses and the
     days."""
     names = {
-        "shipment_pk": _quote(Shipment._meta.pk.column),
-        "route_pk": _quote(Route._meta.pk.column),
-        "driver_pk": _quote(Driver._meta.pk.column),
-        "stop": _quote(Stop._meta.db_table),
-        "route": _quote(Route._meta.db_table),
-        "driver": _quote(Driver._meta.db_table),
-        "shipment": _quote(Shipment._meta.db_table),
-        "date": _column(Route, "date"),
-        "driver_id": _column(Route, "driver"),
-        "completed_at": _column(Stop, "completed_at"),
-        "route_id": _column(Stop, "route"),
-        "shipment_id": _column(Stop, "shipment"),
-        "sequence": _column(Stop, "sequence"),
-        "lat": _column(Driver, "last_lat"),
-        "lng": _column(Driver, "last_lng"),
-        "seen_at": _column(Driver, "last_position_at"),
-        "status": _column(Shipment, "status"),
+        "shipment_pk": quote(Shipment._meta.pk.column),
+        "route_pk": quote(Route._meta.pk.column),
+        "driver_pk": quote(Driver._meta.pk.column),
+        "stop": quote(Stop._meta.db_table),
+        "route": quote(Route._meta.db_table),
+        "driver": quote(Driver._meta.db_table),
+        "shipment": quote(Shipment._meta.db_table),
+        "date": column(Route, "date"),
+        "driver_id": column(Route, "driver"),
+        "completed_at": column(Stop, "completed_at"),
+        "route_id": column(Stop, "route"),
+        "shipment_id": column(Stop, "shipment"),
+        "sequence": column(Stop, "sequence"),
+        "lat": column(Driver, "last_lat"),
+        "lng": column(Driver, "last_lng"),
+        "seen_at": column(Driver, "last_position_at"),
+        "status": column(Shipment, "status"),
     }
     done = f" AND other.{names['status']} NOT IN ({', '.join(['%s'] * statuses_done)})" if statuses_done else ""
     columns = _STOPS_COLUMNS.format(**names, done=done)
@@ -183,12 +176,12 @@ def _shipment_statement(vendor: str) -> Statement:
 
 def _shipment_sql(extra_columns: str = "") -> str:
     return _SHIPMENT_SQL.format(
-        columns=", ".join(f"{alias}.{_quote(field.column)}" for field, alias in _shipment_columns()) + extra_columns,
-        shipment=_quote(Shipment._meta.db_table),
-        brand=_quote(Brand._meta.db_table),
-        brand_pk=_quote(Brand._meta.pk.column),
-        brand_id=_column(Shipment, "brand"),
-        token=_column(Shipment, "public_token"),
+        columns=", ".join(f"{alias}.{quote(field.column)}" for field, alias in _shipment_columns()) + extra_columns,
+        shipment=quote(Shipment._meta.db_table),
+        brand=quote(Brand._meta.db_table),
+        brand_pk=quote(Brand._meta.pk.column),
+        brand_id=column(Shipment, "brand"),
+        token=column(Shipment, "public_token"),
     )
 
 
@@ -200,12 +193,12 @@ def _page_statement(vendor: str, statuses: int, statuses_done: int, days: int) -
         columns=timeline["columns"],
         order=timeline["order"],
         event=timeline["event"],
-        where=f"e.{_column(TrackingEvent, 'shipment')} = s.{_quote(Shipment._meta.pk.column)}",
+        where=f"e.{column(TrackingEvent, 'shipment')} = s.{quote(Shipment._meta.pk.column)}",
     )
     if statuses and days:
-        stops = _stops_parts(shipment=f"s.{_quote(Shipment._meta.pk.column)}", statuses_done=statuses_done, days=days)
+        stops = _stops_parts(shipment=f"s.{quote(Shipment._meta.pk.column)}", statuses_done=statuses_done, days=days)
         stops_json = _STOPS_JSON_SQL.format(
-            status=_column(Shipment, "status"), statuses=", ".join(["%s"] * statuses), **stops
+            status=column(Shipment, "status"), statuses=", ".join(["%s"] * statuses), **stops
         )
     else:
         stops_json = "NULL"
@@ -218,7 +211,7 @@ def _timeline_statement(vendor: str) -> Statement:
     sql = _TIMELINE_SQL.format(
         columns=timeline["columns"],
         event=timeline["event"],
-        shipment_id=_column(TrackingEvent, "shipment"),
+        shipment_id=column(TrackingEvent, "shipment"),
         order=timeline["order"],
     )
     return _statement(sql, [(TrackingEvent._meta.get_field(name), "") for name in TIMELINE_FIELDS])
