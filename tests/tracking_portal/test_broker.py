@@ -12,7 +12,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 pytestmark = pytest.mark.skipif(not REDIS_URL.startswith("redis://"), reason="needs a real Redis (set REDIS_URL)")
 
 
-def test_the_portal_sends_its_tasks_through_this_transport(settings):
+def test_the_portal_sends_its_tasks_through_this_transport():
     from tracking_portal.celery import app
 
     with app.connection_for_write() as connection:
