@@ -31,6 +31,9 @@ class Brand(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
     logo_url = models.URLField(blank=True)
+    # An uploaded logo, checked and re-encoded (shipments/images.py); shown
+    # instead of logo_url when set.
+    logo = models.FileField(upload_to="brands/logos/", blank=True)
     primary_colour = models.CharField(max_length=7, default="#1d4ed8", validators=[hex_colour])
     accent_colour = models.CharField(max_length=7, default="#0f766e", validators=[hex_colour])
     support_email = models.EmailField(blank=True)
@@ -262,6 +265,33 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shipment_id}: {self.old_status} → {self.new_status}"
+
+
+class NoticeKind(models.TextChoices):
+    INSTRUCTIONS_UPDATED = "instructions_updated", _("Delivery instructions updated")
+
+
+class Notice(models.Model):
+    """A change other than a status change that someone outside must hear
+    of (a brand webhook): the outbox beside StatusChange.
+
+    Written in the same transaction as the change it tells of; ``data`` is
+    what the message says, fixed at that moment. ``processed_at`` is set by
+    the one that plans its notifications, so a sweep finds what was missed.
+    """
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=32, choices=NoticeKind.choices)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="notice_unprocessed", condition=models.Q(processed_at=None))]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id}: {self.kind}"
 
 
 class Driver(models.Model):
