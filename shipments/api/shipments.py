@@ -3,8 +3,6 @@ timeline, and record its delivery with proof."""
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -12,7 +10,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest
 from ninja import Field, File, Form, Router, Schema, Status, UploadedFile
 
-from .. import services
+from .. import images, services
 from ..models import EventSource, Shipment, TrackingEvent
 from ..services import EventRejected, NewEvent
 from .auth import BrandKey
@@ -43,14 +41,11 @@ FIELD_PATHS = {
     "eta": ("eta",),
 }
 
-# Proof images: the kinds a phone camera or a signature pad produces,
-# recognised by their first bytes rather than by what the client claims.
-IMAGE_SIGNATURES = {
-    "image/jpeg": (b"\xff\xd8\xff", "jpg"),
-    "image/png": (b"\x89PNG\r\n\x1a\n", "png"),
-    "image/webp": (b"RIFF", "webp"),
-}
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
+# Proof images: decoded and re-encoded by shipments.images, whatever the
+# client claims; a declared type, when it is not the generic one, must be
+# the image's own.
+MAX_IMAGE_BYTES = images.MAX_IMAGE_BYTES
+GENERIC_CONTENT_TYPES = frozenset({"", "application/octet-stream"})
 
 
 def shipment_fields(payload: ShipmentIn) -> dict:
@@ -172,30 +167,36 @@ def get_shipment(request: HttpRequest, tracking_number: str):
 
 
 def proof_image(upload: UploadedFile | None, field: str) -> ContentFile | None:
+    """The upload as a clean image (shipments.images), or the problem that
+    says why not: 413 for too many bytes or pixels, 415 for anything that
+    is not a JPEG, PNG or WebP image sent with its own content type."""
     if upload is None:
         return None
-    if upload.size > MAX_IMAGE_BYTES:
-        raise Problem(
-            413,
-            "Content Too Large",
-            f"{field} is {upload.size} bytes; at most {MAX_IMAGE_BYTES} are accepted.",
-            kind="too-large",
-            errors=[{"pointer": pointer(field), "detail": "File too large.", "code": "too_large"}],
-        )
-    head = upload.read(16)
-    upload.seek(0)
-    for content_type, (magic, extension) in IMAGE_SIGNATURES.items():
-        if head.startswith(magic) and (content_type != "image/webp" or head[8:12] == b"WEBP"):
-            if upload.content_type not in (content_type, "application/octet-stream"):
-                break
-            return ContentFile(upload.read(), name=f"{uuid.uuid4().hex}.{extension}")
-    raise Problem(
+    unsupported = Problem(
         415,
         "Unsupported Media Type",
         f"{field} must be a JPEG, PNG or WebP image, sent with its own content type.",
         kind="unsupported-image",
         errors=[{"pointer": pointer(field), "detail": "Not a JPEG, PNG or WebP image.", "code": "bad_image"}],
     )
+    declared = (upload.content_type or "").partition(";")[0].strip().lower()
+    if declared not in GENERIC_CONTENT_TYPES and declared not in images.CONTENT_TYPES.values():
+        raise unsupported
+    try:
+        clean = images.clean_image(upload, max_bytes=MAX_IMAGE_BYTES)
+    except images.ImageRefused as refused:
+        if refused.code == "not_an_image":
+            raise unsupported from None
+        raise Problem(
+            413,
+            "Content Too Large",
+            f"{field}: {refused}",
+            kind="too-large",
+            errors=[{"pointer": pointer(field), "detail": str(refused), "code": refused.code}],
+        ) from None
+    if declared not in GENERIC_CONTENT_TYPES and declared != images.content_type_for(clean.name):
+        raise unsupported
+    return clean
 
 
 class DeliveryForm(Schema):
