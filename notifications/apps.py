@@ -11,9 +11,10 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self):
-        from shipments.signals import shipments_changed
+        from shipments.signals import notices_written, shipments_changed
 
         shipments_changed.connect(plan_after_status_changes, dispatch_uid="notifications.plan_after_status_changes")
+        notices_written.connect(plan_after_notices, dispatch_uid="notifications.plan_after_notices")
 
 
 def plan_after_status_changes(sender, *, changes, **kwargs):
@@ -30,3 +31,16 @@ def plan_after_status_changes(sender, *, changes, **kwargs):
     except Exception:
         # In-process (eager) mode runs the task right here.
         logger.exception("Planning notifications for status changes %s failed.", status_change_ids)
+
+
+def plan_after_notices(sender, *, notice_ids, **kwargs):
+    """Enqueue planning once the notices have committed; as for status
+    changes, a failed enqueue leaves them to the sweep and the customer's
+    request never sees an error."""
+    from .tasks import enqueue_notice_plans
+
+    try:
+        enqueue_notice_plans(list(notice_ids))
+    except Exception:
+        # In-process (eager) mode runs the task right here.
+        logger.exception("Planning notifications for notices %s failed.", notice_ids)

@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
-from shipments.models import Shipment, StatusChange
+from shipments.models import Notice, NoticeKind, Shipment, StatusChange
 from shipments.statuses import Status
 
 from .defaults import default_texts
@@ -136,4 +136,34 @@ def webhook_body(change: StatusChange) -> str:
             "tracking_url": shipment.tracking_url,
         },
     }
+    return _webhook_json(payload)
+
+
+# The webhook type of each kind of notice.
+NOTICE_TYPES = {NoticeKind.INSTRUCTIONS_UPDATED: "shipment.instructions_updated"}
+
+
+def notice_webhook_body(notice: Notice) -> str:
+    """The JSON of a notice's webhook, in the status change's format: what
+    the notice says was fixed when it was written, so a later edit does
+    not change a message already planned."""
+    shipment = notice.shipment
+    data = notice.data or {}
+    payload = {
+        "type": NOTICE_TYPES[notice.kind],
+        "timestamp": notice.created_at.isoformat(),
+        "data": {
+            "notice_id": notice.pk,
+            "tracking_number": data.get("tracking_number") or shipment.tracking_number,
+            "order_ref": shipment.order_ref,
+            "carrier": shipment.carrier,
+            "tracking_url": shipment.tracking_url,
+        },
+    }
+    if notice.kind == NoticeKind.INSTRUCTIONS_UPDATED:
+        payload["data"]["delivery_instructions"] = {"text": data.get("text", ""), "updated_at": data.get("updated_at")}
+    return _webhook_json(payload)
+
+
+def _webhook_json(payload: dict) -> str:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True)

@@ -1,7 +1,7 @@
 """What the portal tells recipients and brands, and who asked not to hear.
 
 A Notification is one message to one recipient on one channel about one
-StatusChange. Planning is idempotent because of its unique constraint; a
+StatusChange or one Notice (exactly one of the two). Planning is idempotent because of its unique constraint; a
 worker claims a queued row with a conditional update that sets a lease, so a
 crashed worker's claim runs out and another one sends it.
 """
@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from shipments.models import Brand, Shipment, StatusChange
+from shipments.models import Brand, Notice, NoticeKind, Shipment, StatusChange
 from shipments.statuses import STATUS_CHOICES
 
 from . import rules
@@ -38,7 +38,12 @@ class State(models.TextChoices):
 
 
 class Notification(models.Model):
-    status_change = models.ForeignKey(StatusChange, on_delete=models.CASCADE, related_name="notifications")
+    # What the message is about: a status change, or a notice of another
+    # change (delivery instructions); exactly one is set.
+    status_change = models.ForeignKey(
+        StatusChange, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    notice = models.ForeignKey(Notice, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
     # Kept here as well as on the status change so that the log filters and
     # scopes by brand without a join through the outbox.
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="notifications")
@@ -79,7 +84,15 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["status_change", "channel", "recipient"], name="one_notification_per_change_channel_recipient"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["notice", "channel", "recipient"], name="one_notification_per_notice_channel_recipient"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status_change__isnull=False, notice__isnull=True)
+                | models.Q(status_change__isnull=True, notice__isnull=False),
+                name="notification_about_a_change_or_a_notice",
+            ),
         ]
         indexes = [
             models.Index(
@@ -99,7 +112,16 @@ class Notification(models.Model):
 
     @property
     def new_status(self) -> str:
-        return self.status_change.new_status
+        """The status this message announces; empty for a notice's."""
+        return self.status_change.new_status if self.status_change_id else ""
+
+    @property
+    def about(self) -> str:
+        """What the message tells of, for people: the new status, or the
+        kind of notice."""
+        if self.status_change_id:
+            return str(self.status_change.get_new_status_display())
+        return str(NoticeKind(self.notice.kind).label) if self.notice_id else ""
 
 
 class Subscription(models.Model):
@@ -132,6 +154,35 @@ class Subscription(models.Model):
         return f"{self.get_channel_display()} for {self.shipment}"
 
 
+class InboundSms(models.Model):
+    """An inbound SMS already acted on, by Twilio's MessageSid. Twilio's
+    signature has no expiry, so a signed request can be replayed at any
+    time (a START after a later STOP); the unique sid makes a replay do
+    nothing."""
+
+    sid = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("inbound SMS")
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return self.sid
+
+
+class ConfirmationSent(models.Model):
+    """When an address was last asked to confirm a re-subscription, so that
+    a public tracking link cannot fill someone's inbox: one request per
+    address per window, whatever the parcel."""
+
+    address = models.CharField(max_length=254, unique=True)
+    sent_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.address
+
+
 class SmsOptOut(models.Model):
     """A phone number that replied STOP. It covers every brand, because
     every brand sends from the same number and the carrier blocks it too."""
@@ -159,15 +210,25 @@ def default_webhook_statuses() -> list[str]:
     return [value for value, _label in STATUS_CHOICES]
 
 
+def default_webhook_notices() -> list[str]:
+    return [value for value, _label in NoticeKind.choices]
+
+
 class BrandNotificationSettings(models.Model):
-    """Which status changes a brand tells whom about. A brand without a row
-    uses the defaults (SMS and email on out for delivery, failed attempt,
-    delivered and exception; webhooks on every change)."""
+    """Which status changes a brand tells whom about, and which other
+    changes (notices) its webhook hears of. A brand without a row uses the
+    defaults (SMS and email on out for delivery, failed attempt, delivered
+    and exception; webhooks on every change and every notice)."""
 
     brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="notification_settings")
     sms_statuses = models.JSONField(default=default_sms_statuses, blank=True)
     email_statuses = models.JSONField(default=default_email_statuses, blank=True)
     webhook_statuses = models.JSONField(default=default_webhook_statuses, blank=True)
+    webhook_notices = models.JSONField(
+        default=default_webhook_notices,
+        blank=True,
+        help_text=_("Changes other than a status change that the webhook hears of (delivery instructions)."),
+    )
     notify_recipient = models.BooleanField(
         default=True,
         help_text=_("Message the shipment's own phone and email; when off, only addresses that opted in hear."),

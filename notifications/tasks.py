@@ -14,7 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
-from . import services
+from . import notices, services
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,33 @@ def plan_notifications_task(status_change_ids: list[int] | int) -> None:
             schedule_retry(notification_id, result.retry_in)
 
 
+def enqueue_notice_plans(notice_ids: list[int]) -> int:
+    """Enqueue planning for these notices; the number enqueued. What fails
+    to enqueue stays unprocessed in the outbox for the sweep."""
+    enqueued = 0
+    for start in range(0, len(notice_ids), PLAN_CHUNK):
+        chunk = notice_ids[start : start + PLAN_CHUNK]
+        try:
+            plan_notices_task.apply_async((chunk,), retry_policy=PUBLISH_RETRY)
+        except Exception:
+            logger.warning(
+                "Could not enqueue planning of notices %s; the sweep will pick them up.", chunk, exc_info=True
+            )
+            break
+        enqueued += len(chunk)
+    return enqueued
+
+
+@shared_task(name="notifications.plan_notices")
+def plan_notices_task(notice_ids: list[int]) -> None:
+    """Plan the notices and send what is due right here: notices are few,
+    and the send's own claim keeps a redelivered task from sending twice."""
+    for notification_id in notices.plan_notices(notice_ids=notice_ids):
+        result = services.send_notification(notification_id=notification_id)
+        if result.retry_in is not None:
+            schedule_retry(notification_id, result.retry_in)
+
+
 @shared_task(name="notifications.send")
 def send_notification_task(notification_id: int) -> str:
     result = services.send_notification(notification_id=notification_id)
@@ -187,9 +214,11 @@ def _first_time(kind: str, pk: int, due_at: float) -> bool:
 def sweep_task() -> dict[str, int]:
     result = services.sweep()
     plans = [pk for pk, at in result.unplanned_changes if _first_time("change", pk, at)]
+    notice_plans = [pk for pk, at in notices.unplanned() if _first_time("notice", pk, at)]
     sends = [pk for pk, at in result.due_notifications if _first_time("notification", pk, at)]
     planned = enqueue_plans(plans)
-    return {"plans": planned, "sends": enqueue_sends(sends)}
+    planned_notices = enqueue_notice_plans(notice_plans)
+    return {"plans": planned, "notices": planned_notices, "sends": enqueue_sends(sends)}
 
 
 @shared_task(name="notifications.purge_location_pings")

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import signals
-from .models import DeliveryRating, Shipment
+from .models import DeliveryRating, Notice, NoticeKind, Shipment
 from .statuses import Status
 from .tracking_page import INSTRUCTIONS_OPEN
 
@@ -18,16 +18,34 @@ class ActionRefused(ValueError):
 
 def leave_delivery_instructions(*, shipment_id: int, instructions: str) -> Shipment:
     """Set (or clear) the instructions for the driver, only while the parcel
-    is not yet on the van: after that the driver may never see them."""
+    is not yet on the van: after that the driver may never see them.
+
+    A change of text writes a Notice in the same transaction, so that the
+    brand hears of it (its webhook) even if the announcement after commit
+    is lost; the same text sent again is not news and writes none.
+    """
     with transaction.atomic():
         shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
         if shipment.status_enum not in INSTRUCTIONS_OPEN:
             raise ActionRefused("too_late")
-        shipment.delivery_instructions = instructions.strip()
+        text = instructions.strip()
+        changed = text != shipment.delivery_instructions
+        shipment.delivery_instructions = text
         shipment.delivery_instructions_at = timezone.now()
         shipment.version += 1
         shipment.save(update_fields=["delivery_instructions", "delivery_instructions_at", "version", "updated_at"])
         signals.announce_on_commit(Shipment, [signals.ShipmentChange(shipment.pk, shipment.version)])
+        if changed:
+            notice = Notice.objects.create(
+                shipment=shipment,
+                kind=NoticeKind.INSTRUCTIONS_UPDATED,
+                data={
+                    "text": text,
+                    "updated_at": shipment.delivery_instructions_at.isoformat(),
+                    "tracking_number": shipment.tracking_number,
+                },
+            )
+            signals.announce_notices_on_commit(Shipment, [notice.pk])
     return shipment
 
 

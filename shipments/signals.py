@@ -38,6 +38,11 @@ shipments_changed = Signal()
 # Sent after a driver's position changes, with driver_id.
 driver_moved = Signal()
 
+# Sent once after each transaction that wrote Notices (the outbox of changes
+# other than a status change) commits, with ``notice_ids``. Notice.processed_at
+# lets a sweep catch up on what a failed receiver missed.
+notices_written = Signal()
+
 
 def announce_on_commit(sender, changes: Sequence[ShipmentChange]) -> None:
     """Send ``shipments_changed`` for these changes once the current
@@ -45,3 +50,11 @@ def announce_on_commit(sender, changes: Sequence[ShipmentChange]) -> None:
     if changes:
         frozen = list(changes)
         transaction.on_commit(lambda: shipments_changed.send(sender=sender, changes=frozen))
+
+
+def announce_notices_on_commit(sender, notice_ids: Sequence[int]) -> None:
+    """Send ``notices_written`` for these notices once the current
+    transaction commits (at once outside a transaction)."""
+    if notice_ids:
+        frozen = list(notice_ids)
+        transaction.on_commit(lambda: notices_written.send(sender=sender, notice_ids=frozen))

@@ -420,7 +420,7 @@ def test_the_sweep_finds_changes_whose_task_was_lost(shipment, memory_sms, outbo
     StatusChange.objects.filter(pk=change.pk).update(created_at=timezone.now() - timedelta(minutes=2))
     assert [pk for pk, _at in services.sweep().unplanned_changes] == [change.pk]
 
-    assert tasks.sweep_task.apply().get() == {"plans": 1, "sends": 0}
+    assert tasks.sweep_task.apply().get() == {"plans": 1, "notices": 0, "sends": 0}
     assert len(memory_sms) == 1 and len(outbox) == 1
     assert services.sweep().unplanned_changes == []
 

@@ -1,4 +1,4 @@
-"""Run the notification sweep once: plan status changes that were missed,
+"""Run the notification sweep once: plan status changes and notices that were missed,
 send notifications that are due (held SMS after quiet hours, retries).
 
 Celery beat runs this every 30 seconds in production; with no REDIS_URL
@@ -17,5 +17,5 @@ class Command(BaseCommand):
         enqueued = tasks.sweep_task()
         self.stdout.write(
             f"Handed to the workers: {enqueued['plans']} status change(s) to plan, "
-            f"{enqueued['sends']} notification(s) to send."
+            f"{enqueued['notices']} notice(s) to plan, {enqueued['sends']} notification(s) to send."
         )
