@@ -3,12 +3,12 @@ unsubscribe link in every email, and STOP/START replies to our SMS."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from shipments.models import Shipment
 
-from .models import Channel, Notification, SmsOptOut, State, Subscription
+from .models import Channel, InboundSms, Notification, SmsOptOut, State, Subscription
 
 MAX_OPT_INS_PER_CHANNEL = 3
 
@@ -62,6 +62,20 @@ def unsubscribe(*, subscription_id: int) -> Subscription | None:
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP", "OPTIN"})
+
+
+def handle_inbound_sms(*, sid: str, phone: str, text: str) -> str | None:
+    """Act on an inbound SMS once, whatever number of times it is posted:
+    Twilio's signature never expires, so a START captured once could undo
+    every later STOP. The sid is stored with the reply's effect, in one
+    transaction; a replay finds it and changes nothing (None)."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                InboundSms.objects.create(sid=sid)
+        except IntegrityError:
+            return None
+        return handle_sms_reply(phone=phone, text=text) if phone else None
 
 
 def handle_sms_reply(*, phone: str, text: str) -> str | None:

@@ -104,16 +104,19 @@ def twilio_inbound(request):
     answers the keywords itself, so our reply is empty."""
     if not _twilio_signature_ok(request):
         return HttpResponseForbidden("Invalid Twilio signature.")
+    sid = request.POST.get("MessageSid", "").strip()
+    if not sid or len(sid) > 64:
+        # Without its sid a signed message could not be told from its replay.
+        return HttpResponse("MessageSid is required.", status=400)
     phone = request.POST.get("From", "").strip()
     text = request.POST.get("Body", "")
     # With Advanced Opt-Out, Twilio names the keyword's meaning itself.
     opt_out_type = request.POST.get("OptOutType", "").upper()
     if opt_out_type in ("STOP", "START"):
         text = opt_out_type
-    if phone:
-        result = preferences.handle_sms_reply(phone=phone, text=text)
-        if result:
-            logger.info("SMS %s from %s…", result.upper(), phone[:4])
+    result = preferences.handle_inbound_sms(sid=sid, phone=phone, text=text)
+    if result:
+        logger.info("SMS %s from %s…", result.upper(), phone[:4])
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
 
 

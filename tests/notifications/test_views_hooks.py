@@ -4,7 +4,7 @@ from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
 from notifications import content, services
-from notifications.models import Notification, SmsOptOut, State, Subscription
+from notifications.models import InboundSms, Notification, SmsOptOut, State, Subscription
 from shipments import services as shipment_services
 
 from ..conftest import event
@@ -134,6 +134,30 @@ def test_advanced_opt_out_keywords_are_read_from_opt_out_type(twilio, db):
         {"From": "+447700900123", "Body": "arrêter", "OptOutType": "STOP", "MessageSid": "SM1"},
     )
     assert SmsOptOut.objects.filter(phone="+447700900123").exists()
+
+
+def test_a_replayed_start_does_not_undo_a_later_stop(twilio, db):
+    path = reverse("notifications:twilio_inbound")
+    start = {"From": "+447700900123", "Body": "START", "MessageSid": "SM" + "a" * 32}
+    stop = {"From": "+447700900123", "Body": "STOP", "MessageSid": "SM" + "b" * 32}
+    assert signed_post(path, start).status_code == 200
+    assert signed_post(path, stop).status_code == 200
+    assert SmsOptOut.objects.filter(phone="+447700900123").exists()
+
+    # The captured START, signature and all, posted again.
+    replay = signed_post(path, start)
+    assert replay.status_code == 200
+    assert replay.content.decode() == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+    assert SmsOptOut.objects.filter(phone="+447700900123").exists()
+    # Twilio retrying the STOP's own delivery is also a no-op.
+    assert signed_post(path, stop).status_code == 200
+    assert SmsOptOut.objects.count() == 1
+
+
+def test_a_signed_inbound_message_without_its_sid_is_refused(twilio, db):
+    response = signed_post(reverse("notifications:twilio_inbound"), {"From": "+447700900123", "Body": "START"})
+    assert response.status_code == 400
+    assert not InboundSms.objects.exists()
 
 
 @pytest.mark.parametrize("how", ["unsigned", "wrong token", "tampered"])
