@@ -1,16 +1,27 @@
-"""Drivers: GPS positions from the driver app, and the day's route."""
+"""Drivers: GPS positions from the driver app, and the day's route, in and
+out (the driver's manifest)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from typing import Annotated
+
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Path, Router
 
 from .. import drivers
+from ..models import Route, Stop
 from .common import responses
 from .problems import Problem, pointer
-from .schemas import LocationsIn, LocationsOut, RouteIn, RouteOut
+from .schemas import LocationsIn, LocationsOut, ManifestOut, RouteIn, RouteOut
+from .shipments import instructions_answer
 
 router = Router(tags=["drivers"])
+
+# A calendar date as the route was posted with it: nothing looser (no
+# times, no week dates, no Unix times).
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 @router.post("/locations", response=responses({200: LocationsOut}), summary="Record a driver's GPS pings")
@@ -80,3 +91,91 @@ def set_route(request: HttpRequest, payload: RouteIn):
             errors=[{"pointer": pointer("stops"), "detail": str(exc), "code": "duplicate"}],
         ) from None
     return {"driver_ref": payload.driver_ref, "date": payload.date, "stops": payload.stops}
+
+
+def route_day(value: str) -> dt.date:
+    try:
+        if ISO_DATE.match(value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise Problem(
+        422,
+        "Invalid request",
+        f"{value!r} is not a date; use YYYY-MM-DD, like 2026-11-26.",
+        kind="validation-error",
+        errors=[{"parameter": "date", "detail": "Expected a date as YYYY-MM-DD.", "code": "date_parsing"}],
+    )
+
+
+def manifest_stops(route: Route) -> list[dict]:
+    """The route's stops in order with what the driver acts on; one query
+    however long the route is."""
+    stops = (
+        Stop.objects.filter(route=route)
+        .select_related("shipment")
+        .only(
+            "sequence",
+            "completed_at",
+            *(
+                f"shipment__{name}"
+                for name in (
+                    "tracking_number",
+                    "status",
+                    "recipient_name",
+                    "recipient_phone",
+                    "destination_line1",
+                    "destination_line2",
+                    "destination_city",
+                    "destination_postcode",
+                    "destination_country",
+                    "destination_lat",
+                    "destination_lng",
+                    "delivery_instructions",
+                    "delivery_instructions_at",
+                )
+            ),
+        )
+        .order_by("sequence")
+    )
+    return [
+        {
+            "sequence": stop.sequence,
+            "tracking_number": stop.shipment.tracking_number,
+            "status": stop.shipment.status,
+            "recipient": {"name": stop.shipment.recipient_name, "phone": stop.shipment.recipient_phone},
+            "destination": {
+                "line1": stop.shipment.destination_line1,
+                "line2": stop.shipment.destination_line2,
+                "city": stop.shipment.destination_city,
+                "postcode": stop.shipment.destination_postcode,
+                "country": stop.shipment.destination_country,
+                "lat": stop.shipment.destination_lat,
+                "lng": stop.shipment.destination_lng,
+            },
+            "delivery_instructions": instructions_answer(stop.shipment),
+            "completed_at": stop.completed_at,
+        }
+        for stop in stops
+    ]
+
+
+@router.get(
+    "/routes/{driver_ref}/{date}",
+    response=responses({200: ManifestOut}, 404),
+    summary="A driver's manifest for a day",
+)
+def get_manifest(
+    request: HttpRequest,
+    driver_ref: str,
+    date: Annotated[str, Path(description="The route's day, as YYYY-MM-DD.", examples=["2026-11-26"])],
+):
+    """The driver's stops for the day, in order, each with the parcel's
+    status, the recipient, the full destination and the customer's delivery
+    instructions. Another brand's driver, or a day without a route, is
+    answered as a driver that does not exist."""
+    day = route_day(date)
+    route = Route.objects.filter(driver__brand=request.auth.brand, driver__ref=driver_ref, date=day).only("pk").first()
+    if route is None:
+        raise Problem(404, "Not Found", f"No route for driver {driver_ref!r} on {day.isoformat()}.")
+    return {"driver_ref": driver_ref, "date": day, "stops": manifest_stops(route)}

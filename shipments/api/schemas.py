@@ -190,6 +190,11 @@ class ProofOut(Schema):
     has_signature: bool
 
 
+class InstructionsOut(Schema):
+    text: str = Field(description="What the customer asked the driver; empty when they left none.")
+    updated_at: dt.datetime | None = Field(description="When they last set it; null when they never did.")
+
+
 class ShipmentOut(Schema):
     tracking_number: str
     carrier: str
@@ -203,6 +208,7 @@ class ShipmentOut(Schema):
     recipient: RecipientOut
     destination: DestinationOut
     proof_of_delivery: ProofOut
+    delivery_instructions: InstructionsOut
     tracking_url: str
     version: int
     created_at: dt.datetime
@@ -249,6 +255,27 @@ class RouteOut(Schema):
     driver_ref: str
     date: dt.date
     stops: list[str]
+
+
+class ManifestRecipientOut(Schema):
+    name: str
+    phone: str
+
+
+class ManifestStopOut(Schema):
+    sequence: int
+    tracking_number: str
+    status: str
+    recipient: ManifestRecipientOut
+    destination: DestinationOut
+    delivery_instructions: InstructionsOut
+    completed_at: dt.datetime | None
+
+
+class ManifestOut(Schema):
+    driver_ref: str
+    date: dt.date
+    stops: list[ManifestStopOut]
 
 
 class WebhookEnvelope(In):

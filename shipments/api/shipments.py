@@ -90,6 +90,12 @@ def check_model_rules(fields: dict) -> None:
         ) from None
 
 
+def instructions_answer(shipment: Shipment) -> dict:
+    """The customer's delivery instructions as every answer shows them: the
+    text ("" when none) and when it was set (null when never)."""
+    return {"text": shipment.delivery_instructions, "updated_at": shipment.delivery_instructions_at}
+
+
 def shipment_answer(shipment: Shipment, events) -> dict:
     return {
         "tracking_number": shipment.tracking_number,
@@ -122,6 +128,7 @@ def shipment_answer(shipment: Shipment, events) -> dict:
             "has_photo": bool(shipment.proof_photo),
             "has_signature": bool(shipment.proof_signature),
         },
+        "delivery_instructions": instructions_answer(shipment),
         "tracking_url": shipment.tracking_url,
         "version": shipment.version,
         "created_at": shipment.created_at,
