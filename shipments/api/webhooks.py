@@ -1,9 +1,14 @@
 """Carrier webhooks: POST /api/v1/webhooks/{source}/{brand_slug}.
 
-The signature is checked over the raw body before any of it is parsed; an
-unknown source or brand, a missing or wrong signature or a stale timestamp
-is refused and nothing is read. Redelivered webhooks are harmless: each scan
-has an external id, so a second copy is answered as a duplicate.
+The signature is checked over the raw body before any of it is parsed, and
+before the request counts against the brand's rate limit: unsigned requests
+can't use up the allowance of the carrier's signed ones. A missing or wrong
+signature, a stale timestamp and an unknown brand are all the same 401, after
+the same work (an unknown brand's request is checked against secrets nobody
+has), so the URLs don't tell which brand slugs exist; the reason is logged.
+An unknown source is a 404: the sources are public. Redelivered webhooks are
+harmless: each scan has an external id, so a second copy is answered as a
+duplicate.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router
 
-from .. import carriers, services
+from .. import carriers, keys, services
 from ..models import Brand, EventSource
 from .auth import enforce_body_limit, enforce_rate_limit
 from .common import ProblemOut, batch_answer
@@ -29,8 +34,25 @@ logger = logging.getLogger(__name__)
 router = Router(tags=["webhooks"])
 
 
-def _unauthorized(reason: str) -> Problem:
-    return Problem(401, "Invalid signature", reason, kind="invalid-signature")
+# Stands in for a slug that names no brand: verified like a brand with
+# secrets of every kind, none of which any sender has.
+_NO_BRAND = Brand(
+    slug="",
+    inbound_webhook_secret=keys.new_webhook_secret(),
+    inbound_webhook_previous_secret=keys.new_webhook_secret(),
+    easypost_webhook_secret=keys.new_webhook_secret(),
+    aftership_webhook_secret=keys.new_webhook_secret(),
+)
+
+# One detail for every refusal: a reason such as "this brand has no secret
+# configured" would tell a stranger that the brand exists.
+UNAUTHORIZED_DETAIL = (
+    "The webhook signature is missing, wrong or too old for this brand and source; see the source's signing scheme."
+)
+
+
+def _unauthorized() -> Problem:
+    return Problem(401, "Invalid signature", UNAUTHORIZED_DETAIL, kind="invalid-signature")
 
 
 @router.post(
@@ -72,15 +94,15 @@ def carrier_webhook(request: HttpRequest, source: str, brand_slug: str):
             kind="unknown-source",
         )
     brand = Brand.objects.filter(slug=brand_slug).first()
-    if brand is None:
-        raise Problem(404, "Unknown brand", f"No brand {brand_slug!r}.", kind="unknown-brand")
-    enforce_rate_limit(f"webhook:{source}:{brand.pk}:{brand.slug}")
     body = request.body
     try:
-        adapter.verify(brand, request.headers, body)
+        adapter.verify(brand or _NO_BRAND, request.headers, body)
     except carriers.SignatureInvalid as exc:
-        logger.warning("Refused %s webhook for %s: %s", source, brand.slug, exc)
-        raise _unauthorized(str(exc)) from None
+        logger.warning("Refused %s webhook for %r%s: %s", source, brand_slug, "" if brand else " (no such brand)", exc)
+        raise _unauthorized() from None
+    if brand is None:  # never verifies, as no sender holds its secrets; a guard all the same
+        raise _unauthorized()
+    enforce_rate_limit(f"webhook:{source}:{brand.pk}:{brand.slug}")
 
     try:
         document = loads(body)

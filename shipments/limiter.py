@@ -1,0 +1,125 @@
+"""Rate limits, counted by the `limits` library: in Redis when REDIS_URL is
+set, so that every process shares the counts, in this process's memory
+otherwise.
+
+A limit is fixed-window: ``amount`` hits per ``seconds`` for each key, the
+window starting at the key's first hit. A limiter that cannot reach Redis
+lets the request through (refusing every customer because the counter's
+store is away would turn a Redis outage into an outage of the portal), and
+then leaves Redis alone for a few seconds, so that only the first request
+after a failure waits for its short timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+
+import redis
+from django.conf import settings
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+# A limiter sits in front of every look-up and API call: it must answer in
+# a fraction of a second or not at all, and a retry would double the wait.
+REDIS_TIMEOUT_SECONDS = 0.25
+OUTAGE_BACKOFF_SECONDS = 5.0
+
+_lock = threading.Lock()
+_limiter: tuple[str, FixedWindowRateLimiter] | None = None
+# (REDIS_URL, monotonic time): the Redis that failed, left alone until then.
+_redis_down: tuple[str, float] = ("", 0.0)
+
+
+def per_seconds(amount: int, seconds: int, *, namespace: str) -> RateLimitItem:
+    """``amount`` hits per ``seconds``; the namespace keeps one limit's keys
+    apart from another's."""
+    return RateLimitItemPerSecond(amount, seconds, namespace=namespace)
+
+
+def _get_limiter() -> FixedWindowRateLimiter:
+    """The process's one limiter for the current REDIS_URL. This client
+    replaces the API limiter's own: the page cache's shared client waits
+    seconds and retries, which a limiter in front of every request cannot."""
+    global _limiter
+    url = settings.REDIS_URL
+    with _lock:
+        if _limiter is None or _limiter[0] != url:
+            if url:
+                store = RedisStorage(
+                    url,
+                    wrap_exceptions=True,
+                    key_prefix="ratelimit",
+                    socket_timeout=REDIS_TIMEOUT_SECONDS,
+                    socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                    retry=Retry(NoBackoff(), 0),
+                )
+            else:
+                store = MemoryStorage()
+            _limiter = (url, FixedWindowRateLimiter(store))
+        return _limiter[1]
+
+
+def _backing_off() -> bool:
+    url, until = _redis_down
+    return url == settings.REDIS_URL and time.monotonic() < until
+
+
+def _store_failed(exc: Exception) -> None:
+    global _redis_down
+    _redis_down = (settings.REDIS_URL, time.monotonic() + OUTAGE_BACKOFF_SECONDS)
+    logger.warning("Rate limiter unavailable for %.0f s, requests allowed: %s", OUTAGE_BACKOFF_SECONDS, exc)
+
+
+def _seconds_left(limiter: FixedWindowRateLimiter, item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
+    reset_at = limiter.get_window_stats(item, *identifiers).reset_time
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def hit(item: RateLimitItem, *identifiers: str) -> int:
+    """Count one hit; 0 if it is allowed, otherwise the seconds until the
+    window ends (for Retry-After)."""
+    if _backing_off():
+        return 0
+    try:
+        limiter = _get_limiter()
+        if limiter.hit(item, *identifiers):
+            return 0
+        return _seconds_left(limiter, item, identifiers)
+    except (StorageError, redis.RedisError) as exc:
+        _store_failed(exc)
+        return 0
+
+
+def wait(item: RateLimitItem, *identifiers: str) -> int:
+    """Like ``hit`` without counting: 0 while the key has hits left."""
+    if _backing_off():
+        return 0
+    try:
+        limiter = _get_limiter()
+        if limiter.test(item, *identifiers):
+            return 0
+        return _seconds_left(limiter, item, identifiers)
+    except (StorageError, redis.RedisError) as exc:
+        _store_failed(exc)
+        return 0
+
+
+def reset() -> None:
+    """Forget every count and any outage (tests, and an operator's shell)."""
+    global _limiter, _redis_down
+    with _lock:
+        _redis_down = ("", 0.0)
+        if _limiter is not None:
+            with contextlib.suppress(StorageError, redis.RedisError):
+                _limiter[1].storage.reset()
+            _limiter = None
