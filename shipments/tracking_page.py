@@ -90,6 +90,14 @@ def is_expired(shipment: Shipment) -> bool:
     return expires is not None and timezone.now() >= expires
 
 
+def shows_proof(shipment: Shipment) -> bool:
+    """The page shows proof of delivery (and serves its images, through
+    shipments.media) only for a delivered parcel that has some."""
+    return shipment.status_enum == Status.DELIVERED and bool(
+        shipment.proof_received_by or shipment.proof_photo or shipment.proof_signature
+    )
+
+
 def recipient_zone(shipment: Shipment) -> zoneinfo.ZoneInfo:
     for name in (shipment.recipient_timezone, shipment.brand.default_timezone):
         if name:
@@ -296,8 +304,7 @@ def page_context(page: PageRows) -> dict:
         "tiles_url": settings.MAP_TILES_URL,
         "events": events,
         "timeline_items": timeline_items(events, times),
-        "has_proof": status == Status.DELIVERED
-        and bool(shipment.proof_received_by or shipment.proof_photo or shipment.proof_signature),
+        "has_proof": shows_proof(shipment),
         "zone": zone,
     }
 

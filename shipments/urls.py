@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import live, views
+from . import live, lookup, media, views
 
 app_name = "shipments"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("track/", views.lookup, name="lookup"),
+    path("track/", lookup.lookup, name="lookup"),
+    path("track/<slug:brand_slug>/", lookup.brand_lookup, name="brand_lookup"),
     path("t/<str:token>/", views.tracking, name="tracking"),
     # Under uvicorn, asgi.py serves this path itself (shipments.live.sse_app);
     # the view is the same stream through Django.
@@ -14,4 +15,6 @@ urlpatterns = [
     path("t/<str:token>/actions/", views.actions, name="actions"),
     path("t/<str:token>/instructions/", views.instructions, name="instructions"),
     path("t/<str:token>/rating/", views.rating, name="rating"),
+    path("t/<str:token>/proof/<str:kind>/", media.tracking_proof, name="proof"),
+    path("brands/<slug:slug>/logo/", media.brand_logo, name="brand_logo"),
 ]
