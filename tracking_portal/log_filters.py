@@ -5,9 +5,13 @@ import re
 # readable in log files: /t/<token>/ and /embed/<token>/ keep a short prefix.
 _TOKEN_IN_PATH = re.compile(r"(/(?:t|embed)/)([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,}")
 
+# A signed unsubscribe or re-subscribe confirmation token works for anyone
+# who holds it (and its start is the subscription id): none of it is kept.
+_SIGNED_TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm)/)[A-Za-z0-9_.:-]{6,}")
+
 
 def mask_tokens(text: str) -> str:
-    return _TOKEN_IN_PATH.sub(r"\1\2…", text)
+    return _SIGNED_TOKEN_IN_PATH.sub(r"\1…", _TOKEN_IN_PATH.sub(r"\1\2…", text))
 
 
 class MaskTrackingTokens(logging.Filter):

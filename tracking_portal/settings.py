@@ -133,6 +133,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The worker logs through LOGGING below (its masking handler) rather than
+# replacing the root logger's handlers with its own unmasked ones.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
@@ -288,6 +291,9 @@ LOGGING = {
         # uvicorn's access log shows request paths, tracking tokens included:
         # it goes through the masking handler instead of uvicorn's own.
         "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Celery gives its task logger a handler of its own, unmasked, unless
+        # it already has one: this one.
+        "celery.task": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
