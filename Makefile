@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The settings read them too: links in messages point at this server
+# unless PUBLIC_BASE_URL says otherwise.
+export HOST PORT
 
 .PHONY: run test venv migrate demo lint format bench clean
 
@@ -28,11 +31,14 @@ demo: migrate
 	$(BIN)/python manage.py load_demo
 
 # The demo day (simulate_deliveries) drives the demo driver through the API
-# beside the server, and stops with it.
+# beside the server, and stops with it: it takes Ctrl+C itself (a shell's
+# background job starts with SIGINT ignored, which it undoes), and the traps
+# stop it (SIGTERM) however the server ends, then wait while it revokes its
+# API key.
 run: demo
 	@$(BIN)/python manage.py portal_urls --host $(HOST) --port $(PORT)
 	@$(BIN)/python manage.py simulate_deliveries --base-url http://$(HOST):$(PORT) & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null' EXIT; \
+	trap 'kill $$sim 2>/dev/null; wait $$sim' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/python -m uvicorn tracking_portal.asgi:application --host $(HOST) --port $(PORT) \
 		--timeout-graceful-shutdown 5 --lifespan off
 

@@ -14,6 +14,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from tracking_portal.local_server import DEFAULT_HOST, DEFAULT_PORT, local_base_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -29,7 +31,11 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# What links in messages and tracking_url start with. Unset (development), it
+# is the server `make run` started, from the HOST and PORT it passes on.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/") or local_base_url(
+    env.str("HOST", default=DEFAULT_HOST), env.str("PORT", default=DEFAULT_PORT)
+)
 MAP_TILES_URL = env.str("MAP_TILES_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 _MAP_TILES_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MAP_TILES_URL.replace("{s}", "*")))
 
@@ -120,7 +126,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# Eager Celery still opens a connection to serialise each task; named with a
+# host, the in-memory one doesn't warn "No hostname was supplied" every time.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -260,6 +268,12 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 SESSION_COOKIE_HTTPONLY = True
+# The visitor's language choice (?lang= on the public pages, Django's
+# set_language view): read by every place that sets the cookie.
+LANGUAGE_COOKIE_AGE = 365 * 86400
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 # security.W003 looks for Django's CSRF middleware by its exact path; ours is
 # a subclass of it (tracking_portal/csrf.py), and a test checks it stays in
 # MIDDLEWARE.

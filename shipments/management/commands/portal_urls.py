@@ -1,17 +1,22 @@
+import os
+
 from django.core.management.base import BaseCommand
 
 from shipments.models import Shipment
+from tracking_portal.local_server import DEFAULT_HOST, DEFAULT_PORT, local_base_url
 
 
 class Command(BaseCommand):
     help = "Print the URLs to open once the portal is running."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", default="8000")
+        # The same HOST and PORT the settings read, so that these links and
+        # the ones in messages (PUBLIC_BASE_URL when unset) agree.
+        parser.add_argument("--host", default=os.environ.get("HOST", DEFAULT_HOST))
+        parser.add_argument("--port", default=os.environ.get("PORT", DEFAULT_PORT))
 
     def handle(self, *args, host, port, **options):
-        base = f"http://{host}:{port}"
+        base = local_base_url(host, port)
         lines = [
             "",
             "The tracking portal is starting. Open:",

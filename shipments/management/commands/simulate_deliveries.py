@@ -8,7 +8,8 @@ failed attempt at one stop, a delivery with proof (photo, signature, name)
 at the others. Then the next round starts.
 
 ``make run`` starts it beside the server. It needs the server to be up and
-makes its own API key for the demo brand (revoked when it stops).
+makes its own API key for the demo brand, revoked however it stops: at the
+end of its rounds, on Ctrl+C (SIGINT) or SIGTERM, or on an error.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ import datetime as dt
 import itertools
 import logging
 import math
+import signal
 import struct
+import threading
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -37,6 +42,9 @@ DEPOT = (51.4966, -0.1390)
 PINGS_PER_LEG = 5
 NEW_PARCELS_PER_ROUND = 3
 RECEIVERS = ["the resident", "a neighbour at number 4", "the concierge", "the resident's partner"]
+KEY_NAME = "simulate_deliveries"
+# Answers without a key or a database read: the server is up once it does.
+READY_PATH = "/problems/validation-error"
 
 
 @dataclass
@@ -77,6 +85,52 @@ def signature_image() -> bytes:
     return png(160, 60, pixel)
 
 
+class Stopped(BaseException):
+    """SIGINT or SIGTERM arrived: stop where we are. A BaseException, as
+    KeyboardInterrupt is, so that no `except Exception` on the way swallows it."""
+
+
+def _stop(signum, frame):
+    # One is enough: a second Ctrl+C must not cut the key's revocation short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Stopped(signal.Signals(signum).name)
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into Stopped. SIGINT is handled even when it
+    came in ignored: a shell starts a background job (``make run``'s ``&``)
+    with SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    stopped = False
+    try:
+        yield
+    except Stopped:
+        stopped = True
+        raise
+    finally:
+        # Once stopped, signals stay ignored: the process is on its way out,
+        # and the shell's trap sends SIGTERM after a Ctrl+C too.
+        if not stopped:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+@contextmanager
+def simulator_key(brand: Brand) -> Iterator[str]:
+    """A key of the demo brand's for this run only, revoked when the run
+    ends, however it ends."""
+    api_key, raw_key = keys.create_api_key(brand=brand, name=KEY_NAME)
+    try:
+        yield raw_key
+    finally:
+        keys.revoke_api_key(api_key=api_key)
+
+
 class Command(BaseCommand):
     help = "Drive the demo driver along the demo route through the HTTP API, round after round."
 
@@ -92,29 +146,33 @@ class Command(BaseCommand):
             raise CommandError("No demo brand: run `python manage.py load_demo` first.")
         # Its own lines say what happens; one more per HTTP request is noise.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        api_key, raw_key = keys.create_api_key(brand=brand, name="simulate_deliveries")
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/") + "/api/v1", headers={"Authorization": f"Bearer {raw_key}"}, timeout=10
-        )
         self.interval = interval
         self.position = DEPOT
         try:
-            self.wait_for_server(wait)
-            for number in itertools.count(1):
-                self.drive_round(brand, number)
-                if rounds and number >= rounds:
-                    break
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.client.close()
-            keys.revoke_api_key(api_key=api_key)
+            with stopped_by_signals(), simulator_key(brand) as raw_key:
+                self.client = httpx.Client(
+                    base_url=base_url.rstrip("/") + "/api/v1",
+                    headers={"Authorization": f"Bearer {raw_key}"},
+                    timeout=10,
+                )
+                with self.client:
+                    self.say(f"waiting for the portal at {base_url}")
+                    self.wait_for_server(wait)
+                    for number in itertools.count(1):
+                        self.drive_round(brand, number)
+                        if rounds and number >= rounds:
+                            break
+        except Stopped:
+            self.say("stopped; its API key is revoked")
+        except httpx.TransportError as exc:
+            # The server went away first (it was stopped too): say so plainly.
+            raise CommandError(f"The portal at {base_url} stopped answering ({exc}); the demo day stops.") from None
 
     def wait_for_server(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while True:
             try:
-                self.client.get("/shipments/none")
+                self.client.get(READY_PATH)
                 return
             except httpx.TransportError:
                 if time.monotonic() > deadline:
