@@ -3,11 +3,15 @@ unsubscribe link in every email, and STOP/START replies to our SMS."""
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from shipments.models import Shipment
 
+from . import confirmations
 from .models import Channel, InboundSms, Notification, SmsOptOut, State, Subscription
 
 MAX_OPT_INS_PER_CHANNEL = 3
@@ -17,15 +21,37 @@ class SubscribeRefused(ValueError):
     pass
 
 
-def subscribe(*, shipment: Shipment, channel: str, address: str) -> Subscription:
+class Subscribed(enum.StrEnum):
+    """What an opt-in from the tracking page did, for the page to say."""
+
+    SUBSCRIBED = "subscribed"
+    # An address that unsubscribed was asked to confirm (see confirmations).
+    CONFIRMATION_SENT = confirmations.Asked.SENT.value
+    CONFIRMATION_RECENT = confirmations.Asked.RECENT.value
+    CONFIRMATION_FAILED = confirmations.Asked.FAILED.value
+    # The number replied STOP: only the number itself can undo that.
+    REPLY_START = "reply_start"
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    outcome: Subscribed
+    subscription: Subscription | None = None
+
+
+def subscribe(*, shipment: Shipment, channel: str, address: str) -> SubscribeResult:
     """Opt an address in to a shipment's updates from its tracking page.
 
-    Subscribing again reactivates an unsubscribed address. A shipment takes
-    a few addresses per channel and no more, so a public link cannot be used
-    to send texts to a list of numbers.
+    Whoever holds the link may type any address, so one that unsubscribed
+    is not switched back on from here: an email address is asked to confirm
+    by email, a number that replied STOP is told to reply START (no text is
+    sent to it). A shipment takes a few addresses per channel and no more,
+    so a public link cannot be used to send texts to a list of numbers.
     """
     if shipment.is_terminal:
         raise SubscribeRefused("This parcel's journey is over; there will be no more updates.")
+    if channel == Channel.SMS and SmsOptOut.objects.filter(phone=address).exists():
+        return SubscribeResult(Subscribed.REPLY_START)
     with transaction.atomic():
         Shipment.objects.select_for_update().filter(pk=shipment.pk).first()
         existing = Subscription.objects.filter(shipment=shipment, channel=channel, address=address).first()
@@ -35,13 +61,18 @@ def subscribe(*, shipment: Shipment, channel: str, address: str) -> Subscription
             ).count()
             if opted_in >= MAX_OPT_INS_PER_CHANNEL:
                 raise SubscribeRefused("This parcel already has as many subscribers as it can take.")
-            return Subscription.objects.create(
+            created = Subscription.objects.create(
                 shipment=shipment, channel=channel, address=address, source=Subscription.Source.TRACKING_PAGE
             )
-        if not existing.active:
-            existing.active, existing.unsubscribed_at = True, None
-            existing.save(update_fields=["active", "unsubscribed_at"])
-        return existing
+            return SubscribeResult(Subscribed.SUBSCRIBED, created)
+    if existing.active:
+        return SubscribeResult(Subscribed.SUBSCRIBED, existing)
+    if channel == Channel.SMS:
+        return SubscribeResult(Subscribed.REPLY_START, existing)
+    # Outside the transaction: the shipment's lock is not held while the
+    # mail server is asked.
+    existing.shipment = shipment
+    return SubscribeResult(Subscribed(confirmations.ask_to_confirm(existing).value), existing)
 
 
 def unsubscribe(*, subscription_id: int) -> Subscription | None:
@@ -90,5 +121,10 @@ def handle_sms_reply(*, phone: str, text: str) -> str | None:
         return "stop"
     if word in START_WORDS:
         SmsOptOut.objects.filter(phone=phone).delete()
+        # The number itself asked to hear again: what it had switched off
+        # comes back on (the tracking page sends it here rather than doing so).
+        Subscription.objects.filter(channel=Channel.SMS, address=phone, active=False).update(
+            active=True, unsubscribed_at=None
+        )
         return "start"
     return None

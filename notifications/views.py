@@ -11,7 +11,7 @@ from twilio.request_validator import RequestValidator
 from shipments.models import Shipment
 from shipments.tracking_page import brand_context
 
-from . import content, preferences, services
+from . import confirmations, content, preferences, services
 from .forms import SubscribeForm
 from .models import Subscription
 
@@ -42,13 +42,20 @@ def subscribe(request, token: str):
         form = SubscribeForm(request.POST, default_region=shipment.destination_country)
         if form.is_valid():
             try:
-                subscription = preferences.subscribe(
+                result = preferences.subscribe(
                     shipment=shipment, channel=form.cleaned_data["channel"], address=form.cleaned_data["address"]
                 )
             except preferences.SubscribeRefused as refusal:
                 form.add_error(None, str(refusal))
             else:
-                context.update(subscribed=subscription, subscribed_address=mask_address(subscription.address))
+                # The page says what will happen: updates, an email to
+                # confirm first, or a reply START that only the number can send.
+                context.update(
+                    outcome=result.outcome.value,
+                    subscribed=result.subscription,
+                    subscribed_channel=form.cleaned_data["channel"],
+                    subscribed_address=mask_address(form.cleaned_data["address"]),
+                )
         if not form.is_valid():
             # htmx swaps only 2xx answers; without it, the page says 400.
             status = 200 if request.htmx else 400
@@ -79,6 +86,23 @@ def unsubscribe(request, token: str):
         preferences.unsubscribe(subscription_id=subscription.pk)
         done = True
     response = render(request, "notifications/unsubscribe.html", {"subscription": subscription, "done": done})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def confirm_subscription(request, token: str):
+    """The link in a re-subscription email: GET asks (link scanners follow
+    GETs), POST switches the address back on."""
+    subscription = confirmations.subscription_from_token(token)
+    if subscription is None:
+        return render(request, "notifications/confirm_subscription.html", {"invalid": True}, status=404)
+    done = subscription.active
+    if request.method == "POST":
+        subscription = confirmations.confirm(subscription_id=subscription.pk) or subscription
+        done = subscription.active
+    context = {"subscription": subscription, "shipment": subscription.shipment, "done": done}
+    response = render(request, "notifications/confirm_subscription.html", context)
     response["Cache-Control"] = "no-store"
     return response
 

@@ -71,10 +71,10 @@ def test_a_public_link_cannot_subscribe_a_list_of_numbers(client, shipment, url)
     assert Subscription.objects.filter(shipment=shipment).count() == 3
 
 
-def test_subscribing_again_reactivates_and_does_not_duplicate(client, shipment, url):
+def test_subscribing_an_active_address_again_does_not_duplicate(client, shipment, url):
     client.post(url, {"channel": "sms", "address": "+447700900456"})
-    Subscription.objects.update(active=False)
-    client.post(url, {"channel": "sms", "address": "+447700900456"})
+    response = client.post(url, {"channel": "sms", "address": "+447700900456"})
+    assert "We will text +44•••456" in response.content.decode()
     assert list(Subscription.objects.values_list("active", flat=True)) == [True]
 
 
