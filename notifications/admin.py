@@ -10,7 +10,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csp import csp_override
 
+# From shipments.admin, so that ShipmentAdmin is registered before the
+# messages inline is added to it below.
 from shipments.admin import BrandScopedAdmin
+from shipments.admin_scoping import BrandScoped, VisibleBrandsFilter, register_brand_path
 from shipments.models import Shipment
 from shipments.statuses import STATUS_CHOICES
 
@@ -24,8 +27,17 @@ from .models import (
     WebhookAttempt,
 )
 
+for _model, _path in [
+    (Notification, "shipment__brand"),
+    (Subscription, "shipment__brand"),
+    (WebhookAttempt, "notification__shipment__brand"),
+    (BrandNotificationSettings, "brand"),
+    (MessageTemplate, "brand"),
+]:
+    register_brand_path(_model, _path)
 
-class WebhookAttemptInline(admin.TabularInline):
+
+class WebhookAttemptInline(BrandScoped, admin.TabularInline):
     model = WebhookAttempt
     fields = ["attempted_at", "status_code", "succeeded", "duration_ms", "error", "response_body"]
     readonly_fields = fields
@@ -39,7 +51,7 @@ class WebhookAttemptInline(admin.TabularInline):
         return False
 
 
-class ShipmentNotificationInline(admin.TabularInline):
+class ShipmentNotificationInline(BrandScoped, admin.TabularInline):
     """The messages a shipment caused, on its admin page, so that support
     sees what the customer was told."""
 
@@ -83,7 +95,6 @@ class NotificationAdmin(BrandScopedAdmin):
     """The log of every message: what was sent to whom, when, and what the
     provider said. Failed ones can be sent again."""
 
-    brand_path = "shipment__brand"
     list_display = [
         "created_at",
         "shipment",
@@ -96,7 +107,13 @@ class NotificationAdmin(BrandScopedAdmin):
         "sent_at",
         "short_error",
     ]
-    list_filter = ["state", "channel", "status_change__new_status", "shipment__brand", "created_at"]
+    list_filter = [
+        "state",
+        "channel",
+        "status_change__new_status",
+        ("shipment__brand", VisibleBrandsFilter),
+        "created_at",
+    ]
     search_fields = ["=shipment__tracking_number", "=recipient", "=provider_message_id"]
     search_help_text = _("Tracking number, phone, email or provider message id (exact).")
     list_select_related = ["shipment", "status_change"]
@@ -207,7 +224,7 @@ def sample_shipment(brand) -> Shipment:
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(BrandScopedAdmin):
     list_display = ["brand", "status", "language", "sms_preview"]
-    list_filter = ["brand", "status", "language"]
+    list_filter = [("brand", VisibleBrandsFilter), "status", "language"]
     readonly_fields = ["placeholders", "preview"]
     fields = ["brand", "status", "language", "sms_text", "email_subject", "email_text", "placeholders", "preview"]
 
@@ -281,9 +298,8 @@ def email_preview(template: MessageTemplate, texts) -> HttpResponse:
 
 @admin.register(Subscription)
 class SubscriptionAdmin(BrandScopedAdmin):
-    brand_path = "shipment__brand"
     list_display = ["shipment", "channel", "address", "source", "active", "created_at", "unsubscribed_at"]
-    list_filter = ["channel", "source", "active", "shipment__brand"]
+    list_filter = ["channel", "source", "active", ("shipment__brand", VisibleBrandsFilter)]
     search_fields = ["=shipment__tracking_number", "=address"]
     list_select_related = ["shipment"]
     readonly_fields = ["shipment", "channel", "address", "source", "created_at", "unsubscribed_at"]

@@ -2,66 +2,115 @@ import phonenumbers
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import keys, selectors, services
-from .models import ApiKey, Brand, DeliveryRating, Driver, Route, Shipment, StatusChange, Stop, TrackingEvent
+from . import (
+    admin_forms,
+    admin_routes,  # noqa: F401  (registers the drivers' and routes' pages)
+    edits,
+    keys,
+    media,
+    selectors,
+    services,
+)
+from .admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, model_fields
+from .admin_secrets import BrandSecrets
+from .models import ApiKey, Brand, DeliveryRating, Notice, Shipment, StatusChange, TrackingEvent
 from .statuses import STATUS_CHOICES
 
-
-class BrandScopedAdmin(admin.ModelAdmin):
-    """Support staff see and pick only the brands they belong to.
-
-    ``brand_path`` is the lookup from this model to its Brand.
-    """
-
-    brand_path = "brand"
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(**{f"{self.brand_path}__staff": request.user})
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.related_model is Brand:
-            kwargs["queryset"] = selectors.brands_visible_to(request.user)
-        elif db_field.related_model in (Shipment, Driver):
-            kwargs["queryset"] = db_field.related_model.objects.filter(
-                brand__in=selectors.brands_visible_to(request.user)
-            )
-        elif db_field.related_model is Route:
-            kwargs["queryset"] = Route.objects.filter(
-                driver__brand__in=selectors.brands_visible_to(request.user)
-            ).select_related("driver")
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+__all__ = ["BrandScopedAdmin"]
 
 
 @admin.register(Brand)
-class BrandAdmin(admin.ModelAdmin):
+class BrandAdmin(BrandSecrets, BrandScopedAdmin):
+    """Brands. Secrets are never in the form: the page shows them masked,
+    and a new one is shown once, on the page that answers its making.
+    Only superusers add brands or change who their staff are."""
+
+    form = admin_forms.BrandAdminForm
     list_display = ["name", "slug", "support_email", "default_language", "default_timezone"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["staff"]
     actions = ["rotate_inbound_webhook_secret"]
 
-    def get_queryset(self, request):
-        return selectors.brands_visible_to(request.user)
+    def get_fieldsets(self, request, obj=None):
+        hooks = ["webhook_url", *self.readonly_fields] if obj is not None else ["webhook_url"]
+        fieldsets = [
+            (None, {"fields": ["name", "slug", "logo", "logo_url", "primary_colour", "accent_colour"]}),
+            (
+                _("Support and defaults"),
+                {
+                    "fields": [
+                        "support_email",
+                        "support_phone",
+                        "support_url",
+                        "default_language",
+                        "default_timezone",
+                        "embed_origins",
+                    ]
+                },
+            ),
+            (_("Webhooks"), {"fields": hooks}),
+        ]
+        if request.user.is_superuser:
+            fieldsets.append((_("Staff"), {"fields": ["staff"]}))
+        return fieldsets
 
-    @admin.action(description=_("Rotate the inbound webhook secret (the old one stays valid until the next rotation)"))
-    def rotate_inbound_webhook_secret(self, request, queryset):
-        for brand in queryset:
-            brand.inbound_webhook_previous_secret = brand.inbound_webhook_secret
-            brand.inbound_webhook_secret = keys.new_webhook_secret()
-            brand.save(update_fields=["inbound_webhook_secret", "inbound_webhook_previous_secret"])
-        messages.success(request, _("New secrets are on each brand's page; senders should switch to them."))
+    def has_add_permission(self, request):
+        return getattr(request.user, "is_superuser", False)
+
+    def has_delete_permission(self, request, obj=None):
+        return getattr(request.user, "is_superuser", False)
+
+    def save_model(self, request, obj, form, change):
+        fields = model_fields(form)
+        if obj.webhook_url and not obj.webhook_secret:
+            # A webhook endpoint is never left without a signing secret.
+            obj.webhook_secret = keys.new_webhook_secret()
+            fields.append("webhook_secret")
+            request.new_brand_secrets = [(obj, _("Webhook signing secret"), obj.webhook_secret)]
+        edits.edit_brand(brand=obj, fields=fields if change else [], user=request.user)
 
 
-class TrackingEventInline(admin.TabularInline):
+class NoticeInline(BrandScoped, admin.TabularInline):
+    """Changes other than a status change that the brand is told of."""
+
+    model = Notice
+    fields = ["created_at", "kind", "data", "processed_at"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("Notices to the brand (newest first)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class HasInstructionsFilter(admin.SimpleListFilter):
+    title = _("delivery instructions")
+    parameter_name = "has_instructions"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Left by the customer")), ("no", _("None"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(delivery_instructions="")
+        if self.value() == "no":
+            return queryset.filter(delivery_instructions="")
+        return queryset
+
+
+class TrackingEventInline(BrandScoped, admin.TabularInline):
     model = TrackingEvent
     fields = [
         "occurred_at",
@@ -93,7 +142,7 @@ class TrackingEventInline(admin.TabularInline):
         return super().get_queryset(request).select_related("corrected_by")
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(BrandScoped, admin.TabularInline):
     model = StatusChange
     fields = ["created_at", "old_status", "new_status", "substatus", "changed_by", "reason", "processed_at"]
     readonly_fields = fields
@@ -129,6 +178,7 @@ def normalise_phone_query(term: str) -> str | None:
 
 @admin.register(Shipment)
 class ShipmentAdmin(BrandScopedAdmin):
+    form = admin_forms.ShipmentAdminForm
     list_display = [
         "tracking_number",
         "brand",
@@ -140,15 +190,17 @@ class ShipmentAdmin(BrandScopedAdmin):
         "eta",
         "updated_at",
     ]
-    list_filter = ["brand", "status", "carrier", "substatus"]
+    list_filter = [("brand", VisibleBrandsFilter), "status", "carrier", "substatus", HasInstructionsFilter]
     search_fields = ["=tracking_number", "=order_ref", "=recipient_phone", "=recipient_email"]
     search_help_text = _("Tracking number, order reference, phone or email (exact).")
     list_select_related = ["brand"]
     list_per_page = 50
     show_full_result_count = False
     date_hierarchy = "created_at"
-    inlines = [TrackingEventInline, StatusChangeInline]
+    inlines = [TrackingEventInline, StatusChangeInline, NoticeInline]
     readonly_fields = [
+        "delivery_instructions",
+        "delivery_instructions_at",
         "status",
         "substatus",
         "status_changed_at",
@@ -204,6 +256,7 @@ class ShipmentAdmin(BrandScopedAdmin):
                 ],
             },
         ),
+        (_("Delivery instructions"), {"fields": ["delivery_instructions", "delivery_instructions_at"]}),
         (
             _("Proof of delivery"),
             {"classes": ["collapse"], "fields": ["proof_received_by", "proof_photo", "proof_signature"]},
@@ -216,6 +269,22 @@ class ShipmentAdmin(BrandScopedAdmin):
         # link, the API and the carriers all know it by them.
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "brand", "tracking_number"] if obj else fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            edits.edit_shipment(
+                shipment=obj, fields={name: getattr(obj, name) for name in model_fields(form)}, user=request.user
+            )
+        else:
+            obj.save()  # a new shipment: no page of it is open yet
+
+    def delete_model(self, request, obj):
+        edits.delete_shipment(shipment=obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for shipment in queryset:
+                edits.delete_shipment(shipment=shipment, user=request.user)
 
     @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
@@ -241,6 +310,11 @@ class ShipmentAdmin(BrandScopedAdmin):
                 "<int:pk>/correct/",
                 self.admin_site.admin_view(self.correct_status_view),
                 name="shipments_shipment_correct",
+            ),
+            path(
+                "<int:pk>/proof/<str:kind>/",
+                self.admin_site.admin_view(media.admin_proof_view(self)),
+                name="shipments_shipment_proof",
             ),
             *super().get_urls(),
         ]
@@ -297,9 +371,8 @@ class AppendOnlyAdmin(BrandScopedAdmin):
 
 @admin.register(TrackingEvent)
 class TrackingEventAdmin(AppendOnlyAdmin):
-    brand_path = "shipment__brand"
     list_display = ["shipment", "status", "occurred_at", "received_at", "source", "carrier_code", "description"]
-    list_filter = ["status", "source", "shipment__brand"]
+    list_filter = ["status", "source", ("shipment__brand", VisibleBrandsFilter)]
     search_fields = ["=shipment__tracking_number", "=external_id", "=carrier_code"]
     list_select_related = ["shipment"]
     show_full_result_count = False
@@ -307,53 +380,17 @@ class TrackingEventAdmin(AppendOnlyAdmin):
 
 @admin.register(StatusChange)
 class StatusChangeAdmin(AppendOnlyAdmin):
-    brand_path = "shipment__brand"
     list_display = ["shipment", "old_status", "new_status", "substatus", "created_at", "changed_by", "processed_at"]
-    list_filter = ["new_status", "shipment__brand"]
+    list_filter = ["new_status", ("shipment__brand", VisibleBrandsFilter)]
     search_fields = ["=shipment__tracking_number"]
     list_select_related = ["shipment", "changed_by"]
     show_full_result_count = False
 
 
-@admin.register(Driver)
-class DriverAdmin(BrandScopedAdmin):
-    list_display = ["ref", "name", "brand", "last_position_at"]
-    list_filter = ["brand"]
-    search_fields = ["=ref", "name"]
-    list_select_related = ["brand"]
-    readonly_fields = ["last_lat", "last_lng", "last_heading_deg", "last_speed_mps", "last_position_at"]
-
-
-class StopInline(admin.TabularInline):
-    model = Stop
-    fields = ["sequence", "shipment", "completed_at"]
-    raw_id_fields = ["shipment"]
-    extra = 0
-    ordering = ["sequence"]
-
-
-@admin.register(Route)
-class RouteAdmin(BrandScopedAdmin):
-    brand_path = "driver__brand"
-    list_display = ["driver", "date", "stop_count"]
-    list_filter = ["date", "driver__brand"]
-    search_fields = ["=driver__ref"]
-    list_select_related = ["driver"]
-    inlines = [StopInline]
-
-    @admin.display(description=_("Stops"), ordering="stop_total")
-    def stop_count(self, obj):
-        return obj.stop_total
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(stop_total=Count("stops"))
-
-
 @admin.register(DeliveryRating)
 class DeliveryRatingAdmin(BrandScopedAdmin):
-    brand_path = "shipment__brand"
     list_display = ["shipment", "score", "comment", "created_at"]
-    list_filter = ["score", "shipment__brand"]
+    list_filter = ["score", ("shipment__brand", VisibleBrandsFilter)]
     search_fields = ["=shipment__tracking_number"]
     list_select_related = ["shipment"]
     readonly_fields = ["shipment", "score", "comment", "created_at"]
@@ -368,7 +405,7 @@ class ApiKeyAdmin(BrandScopedAdmin):
     its creation; only its hash is kept. Keys are revoked, not edited."""
 
     list_display = ["prefix", "name", "brand", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["brand", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [("brand", VisibleBrandsFilter), ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["=prefix", "name"]
     list_select_related = ["brand"]
     actions = ["revoke"]
