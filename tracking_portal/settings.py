@@ -6,6 +6,7 @@ SECRET_KEY, ALLOWED_HOSTS and DJANGO_DEBUG=false (see .env.example).
 """
 
 import ssl
+from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Counts failed admin logins and refuses logins past the limit.
+    "axes",
     "django_htmx",
     # Only so that the API docs use the Swagger UI files it ships (no CDN).
     "ninja",
@@ -67,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "shipments.api.problems.ProblemsForStrayRequests",
+    # Last, as django-axes asks: it turns a refused login into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tracking_portal.urls"
@@ -181,6 +186,19 @@ NOTIFICATION_SEND_THREADS = env.int("NOTIFICATION_SEND_THREADS", default=8)
 NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30)
 # How long a due notification may sit queued before the sweep re-enqueues it.
 NOTIFICATION_SWEEP_GRACE_SECONDS = env.int("NOTIFICATION_SWEEP_GRACE_SECONDS", default=60)
+
+# Admin logins: at most AXES_FAILURE_LIMIT failures per username and per
+# client address (each on its own) within AXES_COOLOFF_TIME; past that even
+# the right password is refused until the window passes. Attempts are kept
+# in the database, so every process counts them alike, with or without Redis.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
+# The client address as uvicorn resolved it (--forwarded-allow-ips), never a
+# header a client can set.
+AXES_CLIENT_IP_CALLABLE = "shipments.admin_scoping.client_address"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
