@@ -285,3 +285,46 @@ def point_broker_at(url: str) -> None:
     celery_app.conf.broker_write_url = url
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+
+
+def test_a_notice_s_webhook_survives_a_killed_worker_and_is_sent_once_more_only(
+    workers, endpoint, webhook_brand, make_shipment, settings
+):
+    """Delivery instructions: planned by a real worker from the Notice the
+    page's change wrote, its send cut off by SIGKILL, resent by the sweep
+    once the lease ran out, and never again after that."""
+    from shipments import customer
+    from shipments.models import Notice
+
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    shipment = make_shipment()
+    endpoint.hang.set()
+    first = workers.start("first", NOTIFICATION_LEASE_SECONDS="3", WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
+
+    customer.leave_delivery_instructions(shipment_id=shipment.pk, instructions="Behind the blue gate")
+    wait_for(lambda: endpoint.received, what="the first worker's POST")
+    notice = Notice.objects.get(shipment=shipment)
+    notification = Notification.objects.get(notice=notice)
+    assert notification.state == State.SENDING and notice.processed_at is not None
+    first_lease_until = notification.lease_until.timestamp()
+
+    workers.kill(first)
+    endpoint.hang.clear()
+    workers.start(
+        "second",
+        NOTIFICATION_LEASE_SECONDS="3",
+        NOTIFICATION_SWEEP_GRACE_SECONDS="1",
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
+    )
+    wait_for(lambda: time.time() > first_lease_until, what="lease expiry")
+    tasks.sweep_task.delay()
+    wait_for(lambda: Notification.objects.get(pk=notification.pk).state == State.SENT, what="the resend")
+
+    # A redelivered planning task and more sweeps send nothing new.
+    tasks.enqueue_notice_plans([notice.pk])
+    tasks.sweep_task.delay()
+    time.sleep(2)
+    assert [r["id"] for r in endpoint.received] == [f"msg_notification_{notification.pk}"] * 2
+    assert endpoint.received[0]["body"] == endpoint.received[1]["body"]
+    assert b"Behind the blue gate" in endpoint.received[1]["body"]
+    assert Notification.objects.filter(notice=notice).count() == 1
