@@ -339,3 +339,12 @@ LOCATION_PING_RETENTION_DAYS = env.int("LOCATION_PING_RETENTION_DAYS", default=7
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/60")
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 API_MAX_UPLOAD_BYTES = env.int("API_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+# Every other body (tracking_portal/body_limit.py answers 413 above these,
+# before reading): the admin's uploads, and the public pages' forms.
+ADMIN_MAX_UPLOAD_BYTES = env.int("ADMIN_MAX_UPLOAD_BYTES", default=12 * 1024 * 1024)
+PUBLIC_MAX_BODY_BYTES = env.int("PUBLIC_MAX_BODY_BYTES", default=64 * 1024)
+# Django reads no form or JSON body beyond the largest those limits let
+# through, and keeps bodies up to that size in memory: only an upload above
+# it goes to a temporary file, and never more of one than its limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, PUBLIC_MAX_BODY_BYTES)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
