@@ -181,6 +181,10 @@ NOTIFICATION_PUBLISH_INTERVAL_MS = env.int("NOTIFICATION_PUBLISH_INTERVAL_MS", d
 # Sends of one planned batch run in parallel threads: they wait on other
 # people's servers (Twilio, SMTP, brands' webhook endpoints).
 NOTIFICATION_SEND_THREADS = env.int("NOTIFICATION_SEND_THREADS", default=8)
+# Brands' webhook URLs must resolve to public addresses, checked when saved
+# and on every connection (shipments/outbound.py); a developer's local
+# receiver needs this on, which it is by default only with DEBUG.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 # How long a worker's claim on a notification lasts; longer than the hard
 # time limit, so the first sender has stopped before a second may start.
 NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30)
