@@ -615,10 +615,12 @@ def _outgoing(notification: Notification) -> OutgoingMessage:
             else {},
         )
     if notification.channel == Channel.WEBHOOK:
+        if not _webhook_url(notification):
+            raise TransportError("The brand no longer has a webhook URL.", permanent=True)
         return OutgoingMessage(
             notification_id=notification.pk,
             channel=notification.channel,
-            to=notification.recipient,
+            to=_webhook_url(notification),
             body=notification.body,
             signing_secret=shipment.brand.webhook_secret,
             previous_signing_secret=shipment.brand.webhook_previous_secret,
@@ -626,6 +628,13 @@ def _outgoing(notification: Notification) -> OutgoingMessage:
     return OutgoingMessage(
         notification_id=notification.pk, channel=notification.channel, to=notification.recipient, body=notification.body
     )
+
+
+def _webhook_url(notification: Notification) -> str:
+    """Where a webhook goes: the brand's URL as it is now, not the one it had
+    when the notification was planned, so that a retry follows the brand
+    to its new endpoint (and its current signing secret, read beside it)."""
+    return notification.shipment.brand.webhook_url
 
 
 def _failed(notification: Notification, mine, error: TransportError, started) -> SendResult:
@@ -660,7 +669,7 @@ def _webhook_attempt(notification, started, *, status_code, response, ok, error=
     return WebhookAttempt(
         notification=notification,
         attempted_at=started,
-        url=notification.recipient[:500],
+        url=_webhook_url(notification)[:500],
         status_code=status_code,
         response_body=(response or "")[:2000],
         error="" if ok else (error.message if error else "")[:2000],

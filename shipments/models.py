@@ -8,6 +8,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from .outbound import RefusedDestination, check_url
 from .statuses import STATUS_CHOICES, SUBSTATUS_CHOICES, TERMINAL, Status, Substatus
 
 hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1a73e8."))
@@ -69,6 +70,14 @@ class Brand(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        super().clean()
+        if self.webhook_url:
+            try:
+                check_url(self.webhook_url)
+            except RefusedDestination as refused:
+                raise ValidationError({"webhook_url": refused.message}) from None
 
 
 class Shipment(models.Model):

@@ -1,6 +1,8 @@
 """create_brand SLUG --name NAME [--webhook-url URL]: make a brand, or leave
 an existing one as it is. With --webhook-url, also set where the brand's
-webhooks go and print their signing secret, alone on the last line."""
+webhooks go and print their signing secret, alone on the last line. A URL
+the portal must not send to (shipments/outbound.py) is refused and nothing is
+saved."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -9,6 +11,7 @@ from django.db import transaction
 
 from shipments import keys
 from shipments.models import Brand
+from shipments.outbound import RefusedDestination, check_url
 
 
 class Command(BaseCommand):
@@ -24,8 +27,11 @@ class Command(BaseCommand):
             validate_slug(slug)
             if webhook_url:
                 URLValidator(schemes=["https", "http"])(webhook_url)
+                check_url(webhook_url)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
+        except RefusedDestination as refused:
+            raise CommandError(f"--webhook-url refused: {refused.message}") from None
         with transaction.atomic():
             brand, created = Brand.objects.select_for_update().get_or_create(slug=slug, defaults={"name": name})
             self.stdout.write(f"{'Created' if created else 'Brand exists:'} {brand.slug} ({brand.name})")
