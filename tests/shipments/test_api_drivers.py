@@ -1,17 +1,26 @@
 """Driver positions, routes, and the delivery with its proof, through the API."""
 
+import io
 from datetime import date, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 
 from shipments import signals
 from shipments.models import Driver, LocationPing, Route, Shipment, Stop, TrackingEvent
 from tests.conftest import T0
 from tests.shipments.api_helpers import is_problem, pointers
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+
+def image_bytes(format_name: str, size=(8, 6)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buffer, format_name)
+    return buffer.getvalue()
+
+
+PNG = image_bytes("PNG")
+JPEG = image_bytes("JPEG")
 
 
 def ping(minutes, lat=51.5, lng=-0.12, **extra):
@@ -192,7 +201,9 @@ def test_delivery_with_photo_signature_and_name(api, make_shipment, media):
     assert body["proof_of_delivery"] == {"received_by": "A. Lovelace", "has_photo": True, "has_signature": True}
     shipment.refresh_from_db()
     assert shipment.delivered_at.isoformat() == "2026-11-26T10:30:00+00:00"
-    assert shipment.proof_photo.read() == JPEG
+    # Stored re-encoded: still the same picture, in the format it came in.
+    with Image.open(shipment.proof_photo) as stored:
+        assert (stored.format, stored.size) == ("JPEG", (8, 6))
     assert shipment.proof_signature.name.endswith(".png")
     assert "door" not in shipment.proof_photo.name  # the client's file name is not kept
     # Sent again, the delivery is the same event; only the proof is refreshed.

@@ -210,11 +210,14 @@ def test_proof_of_delivery_after_delivery(client, shipment, settings, tmp_path):
         shipment_id=shipment.pk,
         received_by="J. Smith",
         photo=ContentFile(b"\x89PNG fake", name="door.png"),
-        signature=ContentFile(b"<svg/>", name="sig.svg"),
+        signature=ContentFile(b"\x89PNG fake", name="sig.png"),
     )
     html = text_of(page(client, shipment, HTTP_ACCEPT_LANGUAGE="en"))
     assert "Proof of delivery" in html and "J. Smith" in html
-    assert "/media/proof/photos/" in html and "/media/proof/signatures/" in html
+    # Served through the tracking link (which they stop with), never /media/.
+    proof_url = shipment.get_absolute_url() + "proof/"
+    assert proof_url + "photo/" in html and proof_url + "signature/" in html
+    assert "/media/" not in html
     # The journey is over: no live stream, no more scripts.
     assert "sse-connect" not in html and "htmx-2.min.js" not in html
 
