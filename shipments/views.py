@@ -25,6 +25,7 @@ from . import page_cache
 from .customer import ActionRefused, leave_delivery_instructions, rate_delivery
 from .forms import InstructionsForm, LookupForm, RatingForm
 from .models import Brand, Shipment
+from .page_headers import keep_out_of_search, remember_language
 from .page_reads import PageRows
 from .statuses import STATUS_LABELS
 from .tracking_page import (
@@ -159,11 +160,11 @@ def _respond(request, html: bytes, language: str, status: int = 200) -> HttpResp
     response["Referrer-Policy"] = "no-referrer"
     response["Content-Language"] = language
     response["Vary"] = "HX-Request, HX-Target, Accept-Language, Cookie"
+    # Per response, not in the cached HTML: fragments and forms too.
+    keep_out_of_search(response)
     chosen = request.GET.get("lang")
     if chosen in SUPPORTED_LANGUAGES and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != chosen:
-        response.set_cookie(
-            settings.LANGUAGE_COOKIE_NAME, chosen, max_age=LANGUAGE_COOKIE_AGE, samesite="Lax", httponly=True
-        )
+        remember_language(response, chosen)
     return response
 
 
