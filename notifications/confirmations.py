@@ -32,7 +32,7 @@ CONFIRM_SALT = "notifications.resubscribe"
 # How long a confirmation link works.
 CONFIRM_MAX_AGE = timedelta(days=2)
 # At most one confirmation email per address in this window.
-RESEND_AFTER = timedelta(minutes=getattr(settings, "RESUBSCRIBE_CONFIRM_MINUTES", 10))
+RESEND_AFTER = timedelta(minutes=10)
 
 
 class Asked(enum.StrEnum):
