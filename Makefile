@@ -6,6 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The proxies whose X-Forwarded-For/-Proto uvicorn believes (comma-separated
+# addresses, as its --forwarded-allow-ips); unset, none: every client is the
+# address it connects from, whatever headers it sends (see the Procfile).
+FORWARDED_ALLOW_IPS ?=
+UVICORN_PROXY = $(if $(strip $(FORWARDED_ALLOW_IPS)),--proxy-headers --forwarded-allow-ips '$(strip $(FORWARDED_ALLOW_IPS))',--no-proxy-headers)
 # The settings read them too: links in messages point at this server
 # unless PUBLIC_BASE_URL says otherwise.
 export HOST PORT
@@ -40,7 +45,7 @@ run: demo
 	@$(BIN)/python manage.py simulate_deliveries --base-url http://$(HOST):$(PORT) & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; wait $$sim' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/python -m uvicorn tracking_portal.asgi:application --host $(HOST) --port $(PORT) \
-		--timeout-graceful-shutdown 5 --lifespan off
+		--timeout-graceful-shutdown 5 --lifespan off $(UVICORN_PROXY)
 
 test: venv
 	$(BIN)/python -m pytest

@@ -1,13 +1,11 @@
-"""The public pages: the tracking page with its fragments and forms, and the
-look-up by tracking number."""
+"""The public pages: the tracking page with its fragments and forms (the
+look-up by tracking number is in shipments.lookup)."""
 
 from __future__ import annotations
 
 import functools
-import re
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.middleware.csp import get_nonce
 from django.shortcuts import render
@@ -19,11 +17,11 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import parse_accept_lang_header
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from . import page_cache
 from .customer import ActionRefused, leave_delivery_instructions, rate_delivery
-from .forms import InstructionsForm, LookupForm, RatingForm
+from .forms import InstructionsForm, RatingForm
 from .models import Brand, Shipment
 from .page_headers import keep_out_of_search, remember_language
 from .page_reads import PageRows
@@ -44,12 +42,6 @@ LANGUAGE_COOKIE_AGE = 365 * 86400
 # Partials a page asks for by targeting them; anything else gets "updates",
 # which carries them all out of band.
 FRAGMENTS = frozenset({"status", "map", "proof", "actions", "timeline"})
-
-LOOKUP_LIMIT = 10
-LOOKUP_WINDOW_SECONDS = 600
-LOOKUP_NOT_FOUND = _(
-    "We could not find a parcel with those details. Check the tracking number and the postcode or email address."
-)
 
 REFUSALS = {
     "too_late": _("Your parcel is already on its way, so the driver can no longer get new instructions."),
@@ -306,72 +298,3 @@ def rating(request, token: str):
         else:
             return _see_other(shipment.get_absolute_url() + "#rating")
     return _form_failed(request, shipment, rating_form=form)
-
-
-def _normalise_postcode(value: str) -> str:
-    return re.sub(r"[^0-9A-Z]", "", value.upper())
-
-
-def _client_address(request) -> str:
-    # Behind a proxy, the proxy's SecurityMiddleware-trusted setup must put
-    # the client's address here; X-Forwarded-For is not trusted blindly.
-    return request.META.get("REMOTE_ADDR", "unknown")
-
-
-def _over_lookup_limit(request) -> bool:
-    key = f"lookup-attempts:{_client_address(request)}"
-    cache.add(key, 0, LOOKUP_WINDOW_SECONDS)
-    try:
-        attempts = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, LOOKUP_WINDOW_SECONDS)
-        attempts = 1
-    return attempts > LOOKUP_LIMIT
-
-
-def find_for_lookup(tracking_number: str, postcode_or_email: str) -> Shipment | None:
-    """The parcel with this tracking number whose delivery postcode or
-    recipient email matches. The same work is done whether or not the number
-    exists, and a miss doesn't say which half was wrong."""
-    given = postcode_or_email.strip()
-    postcode, email = _normalise_postcode(given), given.lower()
-    numbers = {tracking_number, tracking_number.upper()}
-    candidates = Shipment.objects.filter(tracking_number__in=numbers).only(
-        "public_token", "destination_postcode", "recipient_email"
-    )[:20]
-    for shipment in candidates:
-        if "@" in given:
-            if shipment.recipient_email and shipment.recipient_email.lower() == email:
-                return shipment
-        elif postcode and _normalise_postcode(shipment.destination_postcode) == postcode:
-            return shipment
-    return None
-
-
-@require_http_methods(["GET", "POST"])
-def lookup(request):
-    context = {"switch_url": reverse("shipments:lookup")}
-    explicit = _explicit_language(request)
-    language = explicit or translation.get_language()
-    with translation.override(language):
-        if request.method == "GET":
-            response = render(request, "shipments/lookup.html", {**context, "form": LookupForm()})
-        elif _over_lookup_limit(request):
-            response = render(
-                request, "shipments/lookup.html", {**context, "form": LookupForm(), "limited": True}, status=429
-            )
-            response["Retry-After"] = str(LOOKUP_WINDOW_SECONDS)
-        else:
-            form = LookupForm(request.POST)
-            if form.is_valid():
-                shipment = find_for_lookup(form.cleaned_data["tracking_number"], form.cleaned_data["postcode_or_email"])
-                if shipment is not None:
-                    return _see_other(shipment.get_absolute_url())
-                form.add_error(None, LOOKUP_NOT_FOUND)
-            response = render(request, "shipments/lookup.html", {**context, "form": form})
-    response["Cache-Control"] = "no-store"
-    if request.GET.get("lang") in SUPPORTED_LANGUAGES:
-        response.set_cookie(
-            settings.LANGUAGE_COOKIE_NAME, explicit, max_age=LANGUAGE_COOKIE_AGE, samesite="Lax", httponly=True
-        )
-    return response

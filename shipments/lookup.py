@@ -1,0 +1,177 @@
+"""The look-up: a customer finds their parcel by tracking number and delivery
+postcode (or email), within one brand at /track/<brand_slug>/ or across all
+brands at /track/.
+
+The rules it keeps:
+
+- A brand's look-up searches that brand only. The global one never picks
+  between brands: when parcels of several brands match, the customer is
+  shown those brands' names (nothing else of the parcels) and chooses, each
+  choice going through that brand's own look-up.
+- "No such parcel", "wrong postcode" and an unknown brand get the same
+  answer after the same query, so a miss says neither which half was wrong
+  nor which numbers or brands exist.
+- Guessing is limited twice over: each client address (``REMOTE_ADDR``, as
+  the server sets it; behind a proxy that is uvicorn's
+  ``--forwarded-allow-ips``, see the Procfile) has LOOKUP_LIMIT attempts per
+  window, and each tracking number FAILED_LOOKUPS_PER_NUMBER failed ones,
+  whatever the address; past either, 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
+
+from . import limiter
+from .forms import LookupForm
+from .models import Brand, Shipment
+from .page_headers import keep_out_of_search, remember_language
+from .tracking_page import brand_context
+from .views import SUPPORTED_LANGUAGES, _explicit_language, _see_other
+
+LOOKUP_TEMPLATE = "shipments/lookup.html"
+LOOKUP_LIMIT = 10
+LOOKUP_WINDOW_SECONDS = 600
+FAILED_LOOKUPS_PER_NUMBER = 10
+ADDRESS_LIMIT = limiter.per_seconds(LOOKUP_LIMIT, LOOKUP_WINDOW_SECONDS, namespace="lookup-address")
+NUMBER_LIMIT = limiter.per_seconds(FAILED_LOOKUPS_PER_NUMBER, LOOKUP_WINDOW_SECONDS, namespace="lookup-number")
+# More than any real number of brands sharing one tracking number and
+# postcode: the query stays bounded whatever the data.
+MAX_CANDIDATES = 20
+
+LOOKUP_NOT_FOUND = _(
+    "We could not find a parcel with those details. Check the tracking number and the postcode or email address."
+)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A parcel the look-up found, and as much of its brand as a customer
+    choosing between brands may see."""
+
+    url: str
+    brand_name: str
+    brand_slug: str
+
+
+def normalise_postcode(value: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", value.upper())
+
+
+def find_for_lookup(tracking_number: str, postcode_or_email: str, *, brand_slug: str | None = None) -> list[Match]:
+    """The parcels with this tracking number whose delivery postcode or
+    recipient email matches, of the brand with ``brand_slug`` only when it
+    is given (an unknown slug finds nothing, after the same query); at most
+    one per brand, as a brand's tracking numbers are unique."""
+    given = postcode_or_email.strip()
+    postcode, email = normalise_postcode(given), given.lower()
+    candidates = Shipment.objects.filter(tracking_number__in={tracking_number, tracking_number.upper()})
+    if brand_slug is not None:
+        candidates = candidates.filter(brand__slug=brand_slug)
+    candidates = candidates.select_related("brand").only(
+        "public_token", "destination_postcode", "recipient_email", "brand__name", "brand__slug"
+    )
+    found = []
+    for shipment in candidates.order_by("brand__name", "pk")[:MAX_CANDIDATES]:
+        if "@" in given:
+            matches = bool(shipment.recipient_email) and shipment.recipient_email.lower() == email
+        else:
+            matches = bool(postcode) and normalise_postcode(shipment.destination_postcode) == postcode
+        if matches:
+            found.append(Match(shipment.get_absolute_url(), shipment.brand.name, shipment.brand.slug))
+    return found
+
+
+def client_address(request) -> str:
+    """The client's address as the server saw it. X-Forwarded-For is never
+    read here: uvicorn puts a trusted proxy's client address in REMOTE_ADDR
+    (--forwarded-allow-ips), and a header any client can send is no address."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _number_key(tracking_number: str) -> str:
+    return tracking_number.upper()
+
+
+@require_http_methods(["GET", "POST"])
+def lookup(request):
+    """The look-up across every brand."""
+    return _lookup(request, brand=None, brand_slug=None)
+
+
+@require_http_methods(["GET", "POST"])
+def brand_lookup(request, brand_slug: str):
+    """One brand's look-up, under its colours; an unknown brand is the
+    not-found page of the look-up across every brand, as a 404."""
+    return _lookup(request, brand=Brand.objects.filter(slug=brand_slug).first(), brand_slug=brand_slug)
+
+
+def _lookup(request, *, brand: Brand | None, brand_slug: str | None) -> HttpResponse:
+    explicit = _explicit_language(request)
+    with translation.override(explicit or translation.get_language()):
+        response = _answer(request, brand=brand, brand_slug=brand_slug)
+    response["Cache-Control"] = "no-store"
+    # What a look-up answers leads to a parcel's private pages.
+    keep_out_of_search(response)
+    if request.GET.get("lang") in SUPPORTED_LANGUAGES:
+        remember_language(response, explicit)
+    return response
+
+
+def _answer(request, *, brand: Brand | None, brand_slug: str | None) -> HttpResponse:
+    unknown_brand = brand_slug is not None and brand is None
+    miss_status = 404 if unknown_brand else 200
+    if brand is not None:
+        here = reverse("shipments:brand_lookup", args=[brand.slug])
+        context = {**brand_context(brand), "base_template": "shipments/branded_base.html"}
+    else:
+        here = reverse("shipments:lookup")
+        context = {"brand": None, "base_template": "base.html"}
+    context.update(action_url=here, switch_url=here)
+
+    def page(form: LookupForm, status: int, **extra) -> HttpResponse:
+        return render(request, LOOKUP_TEMPLATE, {**context, "form": form, **extra}, status=status)
+
+    def not_found(form: LookupForm) -> HttpResponse:
+        return page(form, miss_status, not_found=LOOKUP_NOT_FOUND)
+
+    def limited(reason: str, wait: int) -> HttpResponse:
+        response = page(LookupForm(), 429, limited=reason)
+        response["Retry-After"] = str(wait)
+        return response
+
+    if request.method == "GET":
+        return not_found(LookupForm()) if unknown_brand else page(LookupForm(), 200)
+
+    wait = limiter.hit(ADDRESS_LIMIT, client_address(request))
+    if wait:
+        return limited("address", wait)
+    form = LookupForm(request.POST)
+    if not form.is_valid():
+        return page(form, miss_status)
+    number, given = form.cleaned_data["tracking_number"], form.cleaned_data["postcode_or_email"]
+    # Checked before the search, so that once a number is limited even its
+    # right postcode gets nothing: guessing can't go on from new addresses.
+    wait = limiter.wait(NUMBER_LIMIT, _number_key(number))
+    if wait:
+        return limited("number", wait)
+
+    matches = find_for_lookup(number, given, brand_slug=brand_slug)
+    if not matches:
+        limiter.hit(NUMBER_LIMIT, _number_key(number))
+        return not_found(form)
+    if len(matches) == 1:
+        return _see_other(matches[0].url)
+    choices = [
+        {"name": match.brand_name, "url": reverse("shipments:brand_lookup", args=[match.brand_slug])}
+        for match in matches
+    ]
+    return page(form, 200, choices=choices, tracking_number=number, postcode_or_email=given)
