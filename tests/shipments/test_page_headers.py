@@ -85,3 +85,12 @@ def test_in_development_the_cookie_works_over_plain_http(client, shipment, setti
     settings.LANGUAGE_COOKIE_SECURE = False
     morsel = client.get(shipment.get_absolute_url() + "?lang=de").cookies[settings.LANGUAGE_COOKIE_NAME]
     assert morsel.value == "de" and not morsel["secure"]
+
+
+def test_the_lookups_results_say_noindex(client, shipment):
+    miss = client.post("/track/", {"tracking_number": shipment.tracking_number, "postcode_or_email": "ZZ1 1ZZ"})
+    assert miss.status_code == 200
+    assert_kept_out_of_search(miss, page=False)
+    hit = client.post("/track/", {"tracking_number": shipment.tracking_number, "postcode_or_email": "SW1A 2AA"})
+    assert hit.status_code == 303
+    assert_kept_out_of_search(client.get(hit["Location"]))
