@@ -199,3 +199,16 @@ def test_the_choice_and_the_limits_are_translated(client, squatted):
 def test_look_up_answers_stay_out_of_search_engines(client, brand):
     for response in (client.get("/track/"), client.get("/track/acme/"), look_up(client, "NOSUCH", "X1")):
         assert response["X-Robots-Tag"] == "noindex, nofollow"
+
+
+def test_the_choice_works_with_csrf_checked(squatted):
+    theirs, _squat = squatted
+    browser = Client(enforce_csrf_checks=True)
+    form = browser.get("/track/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    fields = {"csrfmiddlewaretoken": token, "tracking_number": "OC123456", "postcode_or_email": "E1 6AN"}
+    choice_page = browser.post("/track/", fields).content.decode()
+    choice = re.search(r'<form method="post" action="/track/other/".*?</form>', choice_page, re.S).group(0)
+    chosen = browser.post("/track/other/", dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', choice)))
+    assert chosen.status_code == 303
+    assert chosen["Location"] == theirs.get_absolute_url()
