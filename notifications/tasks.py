@@ -5,6 +5,7 @@ that the schedule survives a broker restart and the sweep can find it."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
@@ -13,6 +14,9 @@ import time
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from kombu.exceptions import OperationalError
+
+from shipments import redis_guard
 
 from . import notices, services
 
@@ -25,6 +29,16 @@ MAX_COUNTDOWN = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout
 # Publishing while Redis is down should fail fast: the outbox keeps the work
 # and the sweep enqueues it again.
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0.1, "interval_step": 0.1, "interval_max": 0.2}
+
+
+def _publishing():
+    """Around a publish: while a Redis broker is in an outage
+    (shipments.redis_guard), fail at once rather than wait on it again;
+    a publish that could not reach it starts one."""
+    url = plan_notifications_task.app.conf.broker_url or ""
+    if not url.startswith(("redis://", "rediss://")):
+        return contextlib.nullcontext()
+    return redis_guard.outage_of(url).watch(errors=(OperationalError, *redis_guard.OUTAGE_ERRORS))
 
 
 # A batch of status changes is planned in chunks: few enough messages that
@@ -40,7 +54,8 @@ def enqueue_plans(status_change_ids: list[int]) -> int:
     for start in range(0, len(status_change_ids), PLAN_CHUNK):
         chunk = status_change_ids[start : start + PLAN_CHUNK]
         try:
-            plan_notifications_task.apply_async((chunk,), retry_policy=PUBLISH_RETRY)
+            with _publishing():
+                plan_notifications_task.apply_async((chunk,), retry_policy=PUBLISH_RETRY)
         except Exception:
             logger.warning(
                 "Could not enqueue planning of status changes %s; the sweep will pick them up.",
@@ -132,7 +147,8 @@ def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
     enqueued = 0
     for notification_id in notification_ids:
         try:
-            send_notification_task.apply_async((notification_id,), countdown=countdown, retry_policy=PUBLISH_RETRY)
+            with _publishing():
+                send_notification_task.apply_async((notification_id,), countdown=countdown, retry_policy=PUBLISH_RETRY)
         except Exception:
             logger.warning(
                 "Could not enqueue notification %s; the sweep will pick it up.", notification_id, exc_info=True
@@ -164,7 +180,8 @@ def enqueue_notice_plans(notice_ids: list[int]) -> int:
     for start in range(0, len(notice_ids), PLAN_CHUNK):
         chunk = notice_ids[start : start + PLAN_CHUNK]
         try:
-            plan_notices_task.apply_async((chunk,), retry_policy=PUBLISH_RETRY)
+            with _publishing():
+                plan_notices_task.apply_async((chunk,), retry_policy=PUBLISH_RETRY)
         except Exception:
             logger.warning(
                 "Could not enqueue planning of notices %s; the sweep will pick them up.", chunk, exc_info=True

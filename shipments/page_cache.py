@@ -19,6 +19,7 @@ which is always correct whatever process made the change.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.utils.crypto import salted_hmac
+
+from . import redis_guard
 
 # Short, so that a change whose invalidation was lost (Redis briefly away)
 # shows within minutes all the same.
@@ -43,30 +46,19 @@ _client: redis.Redis | None = None
 _client_lock = threading.Lock()
 
 
-# After Redis fails, pages are rendered without it for a few seconds rather
-# than each waiting for its own connection attempt to time out.
-OUTAGE_BACKOFF_SECONDS = 5.0
-_redis_down_until = 0.0
-
-
-def _redis_failed() -> None:
-    global _redis_down_until
-    _redis_down_until = time.monotonic() + OUTAGE_BACKOFF_SECONDS
-
-
 def shared_redis() -> redis.Redis | None:
     """The process's one redis-py client (thread-safe, pooled), or None
     without REDIS_URL. Django's RedisCache opens a connection per request
-    under ASGI; one shared client doesn't."""
+    under ASGI; one shared client doesn't. After Redis fails, pages are
+    rendered (and changes recorded) without it for a few seconds rather
+    than each waiting for its own timeout (shipments.redis_guard)."""
     global _client
     if not settings.REDIS_URL:
         return None
     if _client is None:
         with _client_lock:
             if _client is None:
-                _client = redis.Redis.from_url(
-                    settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
-                )
+                _client = redis_guard.client(settings.REDIS_URL, health_check_interval=30)
     return _client
 
 
@@ -98,12 +90,11 @@ _NO_CACHE = Lookup(epoch=b"")
 
 def lookup(token: str, variant: str) -> Lookup:
     client = shared_redis()
-    if client is None or time.monotonic() < _redis_down_until:
+    if client is None:
         return _NO_CACHE
     try:
         epoch, stored = client.mget(_epoch_key(token), _page_key(token, variant))
     except redis.RedisError:
-        _redis_failed()
         return _NO_CACHE
     epoch = epoch or b"0"
     if stored:
@@ -122,10 +113,8 @@ def store(token: str, variant: str, found: Lookup, *, html: str, language: str, 
         return
     value = found.epoch + f"|{language}|{expires_at}\n".encode() + html.encode()
     # A page that could not be kept is simply rendered again next time.
-    try:
+    with contextlib.suppress(redis.RedisError):
         client.set(_page_key(token, variant), value, ex=PAGE_TTL_SECONDS)
-    except redis.RedisError:
-        _redis_failed()
 
 
 def invalidate(tokens: Iterable[str], pipe=None) -> None:

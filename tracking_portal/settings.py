@@ -151,7 +151,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis on a request's path (the API's rate limit, the page cache, live
+# push, publishing tasks) waits this many seconds at most to connect or for a
+# reply; after a failure, this process leaves that server alone for the
+# back-off and fails open meanwhile (shipments/redis_guard.py).
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
+REDIS_OUTAGE_BACKOFF_SECONDS = env.float("REDIS_OUTAGE_BACKOFF_SECONDS", default=5.0)
+# A publish never waits forever on a hung broker. Longer than kombu's one
+# second BRPOP, which a worker's consumer waits on.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": max(2.0, REDIS_SOCKET_TIMEOUT),
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+}
 if REDIS_URL.startswith(("redis://", "rediss://")):
     # kombu's Redis transport, sharing one client per channel (see broker.py).
     CELERY_BROKER_TRANSPORT = "tracking_portal.broker:Transport"

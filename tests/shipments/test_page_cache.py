@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from shipments import page_cache, services
+from shipments import page_cache, redis_guard, services
 from tests.conftest import event
 
 pytestmark = [
@@ -91,10 +91,10 @@ def test_a_page_rendered_before_a_change_is_never_served_after_it(client, shipme
 def test_with_redis_unreachable_pages_are_rendered_and_changes_still_recorded(client, shipment, settings, monkeypatch):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     monkeypatch.setattr(page_cache, "_client", None)
-    monkeypatch.setattr(page_cache, "_redis_down_until", 0.0)
+    redis_guard.forget_outages()
     response = get(client, shipment)
     assert response.status_code == 200 and "Order received" in response.content.decode()
-    assert page_cache._redis_down_until > 0  # the next ones don't try for a while
+    assert redis_guard.outage_of(settings.REDIS_URL).active  # the next ones don't try for a while
     recorded = services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
     assert recorded.created
     assert "In transit</h1>" in get(client, shipment).content.decode()
