@@ -38,7 +38,6 @@ from .tracking_page import (
 
 PAGE_TEMPLATE = "shipments/tracking.html"
 SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
-LANGUAGE_COOKIE_AGE = 365 * 86400
 # Partials a page asks for by targeting them; anything else gets "updates",
 # which carries them all out of band.
 FRAGMENTS = frozenset({"status", "map", "proof", "actions", "timeline"})
