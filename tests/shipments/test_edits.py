@@ -45,6 +45,8 @@ def test_an_admin_edit_of_the_eta_is_announced_after_commit_and_shown(
 ):
     url = reverse("admin:shipments_shipment_change", args=[shipment.pk])
     before = shipment.version
+    # The page is rendered (and, with Redis, cached) before the edit.
+    assert "2026-12-03T10:30" not in agent_client.get(shipment.get_absolute_url()).content.decode()
     data = change_form_data(agent_client.get(url), eta_0="2026-12-03", eta_1="10:30:00")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert agent_client.post(url, data).status_code == 302
