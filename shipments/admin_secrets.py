@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -49,13 +49,13 @@ class BrandSecrets:
         shown = format_html("<code>{}</code>", mask_secret(value))
         if field not in edits.BRAND_SECRETS or obj.pk is None:
             return shown
-        # A button of the change form, posting to the view that makes the
-        # secret: the page never holds a secret, only the answer to that POST.
+        # A link to a page that asks first, rather than a button in the
+        # change form, which pressing Enter in any field would press.
         return format_html(
-            '{} <button type="submit" class="button" formaction="{}" formmethod="post" formnovalidate>{}</button>',
+            '{} <a class="button" href="{}">{}</a>',
             shown,
             reverse("admin:shipments_brand_new_secret", args=[obj.pk, field]),
-            _("Make a new one") if value else _("Make one"),
+            _("Make a new one…") if value else _("Make one…"),
         )
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -92,16 +92,27 @@ class BrandSecrets:
         ]
 
     def new_secret_view(self, request, pk, field):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """GET asks whether to make the secret; POST makes it and shows it,
+        this once."""
         brand = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_change_permission(request, brand):
             raise PermissionDenied
         if field not in edits.BRAND_SECRETS:
             raise Http404
+        label = getattr(type(self), f"{field}_masked").short_description
+        if request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "brand": brand,
+                "label": label,
+                "replaces": bool(getattr(brand, field)),
+                "keeps_previous": bool(edits.BRAND_SECRETS[field]),
+                "title": _("Make a new secret"),
+            }
+            return render(request, "admin/shipments/brand/new_secret_confirm.html", context)
         secret = edits.rotate_brand_secret(brand=brand, field=field, user=request.user)
         self.log_change(request, brand, [{"changed": {"fields": [field]}}])
-        label = getattr(type(self), f"{field}_masked").short_description
         return self.secrets_shown_once(request, [(brand, label, secret)])
 
     @admin.action(description=_("Rotate the inbound webhook secret (the old one stays valid until the next rotation)"))

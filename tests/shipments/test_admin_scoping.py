@@ -170,6 +170,7 @@ def test_secrets_are_masked_on_the_brand_page(client, agent, root, brand_with_se
     for secret in SECRETS.values():
         assert secret not in html
     assert "whsec_…0001" in html and "…0004" in html
+    assert reverse("admin:shipments_brand_new_secret", args=[brand_with_secrets.pk, "webhook_secret"]) in html
     assert not set(SECRETS) & set(page.context["adminform"].form.fields)
 
 
@@ -184,7 +185,11 @@ def test_posting_a_secret_in_the_form_changes_nothing(agent_client, brand_with_s
 
 def test_a_new_secret_is_shown_once(agent_client, brand_with_secrets):
     url = reverse("admin:shipments_brand_new_secret", args=[brand_with_secrets.pk, "webhook_secret"])
-    assert agent_client.get(url).status_code == 405
+    asked = agent_client.get(url)  # a page that asks first, and changes nothing
+    assert asked.status_code == 200
+    brand_with_secrets.refresh_from_db()
+    assert brand_with_secrets.webhook_secret == SECRETS["webhook_secret"]
+    assert SECRETS["webhook_secret"] not in asked.content.decode()
     response = agent_client.post(url)
     assert response.status_code == 200
     brand_with_secrets.refresh_from_db()
