@@ -29,9 +29,9 @@ from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
-# A limiter sits in front of every look-up and API call: it must answer in
-# a fraction of a second or not at all, and a retry would double the wait.
-REDIS_TIMEOUT_SECONDS = 0.25
+# A limiter sits in front of every look-up and API call: it waits for Redis
+# at most REDIS_SOCKET_TIMEOUT (as every client on a request's path), once,
+# as a retry would double the wait; then it leaves Redis alone this long.
 OUTAGE_BACKOFF_SECONDS = 5.0
 
 _lock = threading.Lock()
@@ -47,9 +47,8 @@ def per_seconds(amount: int, seconds: int, *, namespace: str) -> RateLimitItem:
 
 
 def _get_limiter() -> FixedWindowRateLimiter:
-    """The process's one limiter for the current REDIS_URL. This client
-    replaces the API limiter's own: the page cache's shared client waits
-    seconds and retries, which a limiter in front of every request cannot."""
+    """The process's one limiter for the current REDIS_URL, with the one
+    Redis client of the limits (the API's and the look-up's)."""
     global _limiter
     url = settings.REDIS_URL
     with _lock:
@@ -59,8 +58,8 @@ def _get_limiter() -> FixedWindowRateLimiter:
                     url,
                     wrap_exceptions=True,
                     key_prefix="ratelimit",
-                    socket_timeout=REDIS_TIMEOUT_SECONDS,
-                    socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                    socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
                     retry=Retry(NoBackoff(), 0),
                 )
             else:
