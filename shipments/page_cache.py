@@ -49,9 +49,11 @@ _client_lock = threading.Lock()
 def shared_redis() -> redis.Redis | None:
     """The process's one redis-py client (thread-safe, pooled), or None
     without REDIS_URL. Django's RedisCache opens a connection per request
-    under ASGI; one shared client doesn't. After Redis fails, pages are
-    rendered (and changes recorded) without it for a few seconds rather
-    than each waiting for its own timeout (shipments.redis_guard)."""
+    under ASGI; one shared client doesn't.
+
+    After Redis fails it is None for a few seconds too (shipments.redis_guard):
+    pages are rendered and changes announced in this process only, as
+    without Redis, rather than each waiting for its own timeout."""
     global _client
     if not settings.REDIS_URL:
         return None
@@ -59,7 +61,7 @@ def shared_redis() -> redis.Redis | None:
         with _client_lock:
             if _client is None:
                 _client = redis_guard.client(settings.REDIS_URL, health_check_interval=30)
-    return _client
+    return None if _client.outage.active else _client
 
 
 def _epoch_key(token: str) -> str:

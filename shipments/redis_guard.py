@@ -102,7 +102,7 @@ class GuardedRedis(redis.Redis):
         return pipe
 
 
-def client(url: str, **options) -> redis.Redis:
+def client(url: str, **options) -> GuardedRedis:
     """A redis-py client (thread-safe, pooled) of this URL with short
     timeouts, that skips the server while it is in an outage."""
     options.setdefault("socket_timeout", settings.REDIS_SOCKET_TIMEOUT)
