@@ -65,12 +65,12 @@ class ShipmentNotificationInline(BrandScoped, admin.TabularInline):
     show_change_link = True
     verbose_name_plural = _("Messages sent (newest first)")
 
-    @admin.display(description=_("Status"))
+    @admin.display(description=_("About"))
     def change(self, obj):
-        return obj.status_change.get_new_status_display()
+        return obj.about
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("status_change")
+        return super().get_queryset(request).select_related("status_change", "notice")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -116,7 +116,7 @@ class NotificationAdmin(BrandScopedAdmin):
     ]
     search_fields = ["=shipment__tracking_number", "=recipient", "=provider_message_id"]
     search_help_text = _("Tracking number, phone, email or provider message id (exact).")
-    list_select_related = ["shipment", "status_change"]
+    list_select_related = ["shipment", "status_change", "notice"]
     show_full_result_count = False
     date_hierarchy = "created_at"
     actions = ["retry"]
@@ -124,6 +124,7 @@ class NotificationAdmin(BrandScopedAdmin):
     fields = [
         "shipment",
         "status_change",
+        "notice",
         "channel",
         "recipient",
         "language",
@@ -144,9 +145,9 @@ class NotificationAdmin(BrandScopedAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description=_("Status"), ordering="status_change__new_status")
+    @admin.display(description=_("About"), ordering="status_change__new_status")
     def status(self, obj):
-        return obj.status_change.get_new_status_display()
+        return obj.about
 
     @admin.display(description=_("State"), ordering="state")
     def state_badge(self, obj):
@@ -189,7 +190,7 @@ class BrandNotificationSettingsForm(forms.ModelForm):
 
     class Meta:
         model = BrandNotificationSettings
-        fields = ["brand", "notify_recipient", "sms_statuses", "email_statuses", "webhook_statuses"]
+        fields = ["brand", "notify_recipient", "sms_statuses", "email_statuses", "webhook_statuses", "webhook_notices"]
 
 
 @admin.register(BrandNotificationSettings)

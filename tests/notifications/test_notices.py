@@ -191,3 +191,22 @@ def test_exactly_one_of_status_change_and_notice_is_set(in_transit):
         Notification.objects.create(
             shipment=in_transit, status_change=change, notice=notice, channel=Channel.WEBHOOK, recipient="x"
         )
+
+
+def test_the_admin_shows_a_notice_message_on_the_log_and_the_shipment_page(
+    in_transit, endpoint, eager_celery, django_capture_on_commit_callbacks, client
+):
+    from django.contrib.auth import get_user_model
+
+    with django_capture_on_commit_callbacks(execute=True):
+        notice = leave(in_transit, "Side door")
+    message = Notification.objects.get(notice=notice)
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    for url, shown in (
+        ("/admin/notifications/notification/", "Delivery instructions updated"),
+        (f"/admin/notifications/notification/{message.pk}/change/", "instructions_updated"),
+        (f"/admin/shipments/shipment/{in_transit.pk}/change/", "Delivery instructions updated"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert shown in response.content.decode(), url

@@ -422,28 +422,6 @@ def test_values_the_database_or_json_cannot_hold_are_4xx(api, make_shipment, raw
     assert not TrackingEvent.objects.exists()
 
 
-def test_rate_limit_counts_are_shared_through_redis_when_configured(api, brand, settings):
-    if not settings.REDIS_URL:
-        pytest.skip("needs REDIS_URL")
-    import redis
-
-    from shipments.api import ratelimit
-
-    api.get("/shipments/LM1")
-    prefix = "ratelimit:key:" + brand.api_keys.get().key_hash[:24]
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    [name] = client.keys(prefix + ":*")
-    assert int(client.get(name)) == 1
-    assert 0 < client.ttl(name) <= ratelimit.parse_rate(settings.API_RATE_LIMIT)[1] + 1
-    # Another process counting against the same key sees the same number.
-    assert (
-        ratelimit.RedisCounter(settings.REDIS_URL).incr(
-            prefix.removeprefix("ratelimit:"), int(name.decode().rsplit(":", 1)[1]), 60
-        )
-        == 2
-    )
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_creates_of_one_tracking_number_make_one_shipment(brand):

@@ -140,10 +140,12 @@ def test_signed_but_malformed_generic_body_is_422_or_400(client, carrier_brand):
         is_problem(post(client, "generic", body, standard_headers(secret, body)), status)
 
 
-def test_unknown_brand_or_source_is_404(client, carrier_brand):
+def test_unknown_brand_answers_as_a_bad_signature_and_unknown_source_is_404(client, carrier_brand):
+    # A brand's slug is not revealed by its webhook URL: nobody holds an
+    # unknown brand's secret, so its answer is the bad signature's.
     body = fixture("generic_events.json")
     headers = standard_headers(carrier_brand.inbound_webhook_secret, body)
-    assert is_problem(post(client, "generic", body, headers, slug="nobody"), 404)["type"].endswith("/unknown-brand")
+    assert is_problem(post(client, "generic", body, headers, slug="nobody"), 401)["type"].endswith("/invalid-signature")
     assert is_problem(post(client, "pigeon", body, headers), 404)["type"].endswith("/unknown-source")
 
 
