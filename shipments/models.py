@@ -296,7 +296,9 @@ class Notice(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["created_at"], name="notice_unprocessed", condition=models.Q(processed_at=None))]
+        indexes = [
+            models.Index(fields=["created_at"], name="notice_unprocessed", condition=models.Q(processed_at=None))
+        ]
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
