@@ -27,17 +27,17 @@ from limits.strategies import FixedWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from . import redis_guard
+
 logger = logging.getLogger(__name__)
 
 # A limiter sits in front of every look-up and API call: it waits for Redis
 # at most REDIS_SOCKET_TIMEOUT (as every client on a request's path), once,
-# as a retry would double the wait; then it leaves Redis alone this long.
-OUTAGE_BACKOFF_SECONDS = 5.0
+# as a retry would double the wait; then it leaves that Redis alone, as
+# every guarded client does (shipments.redis_guard: one outage per server).
 
 _lock = threading.Lock()
 _limiter: tuple[str, FixedWindowRateLimiter] | None = None
-# (REDIS_URL, monotonic time): the Redis that failed, left alone until then.
-_redis_down: tuple[str, float] = ("", 0.0)
 
 
 def per_seconds(amount: int, seconds: int, *, namespace: str) -> RateLimitItem:
@@ -69,14 +69,15 @@ def _get_limiter() -> FixedWindowRateLimiter:
 
 
 def _backing_off() -> bool:
-    url, until = _redis_down
-    return url == settings.REDIS_URL and time.monotonic() < until
+    return bool(settings.REDIS_URL) and redis_guard.outage_of(settings.REDIS_URL).active
 
 
 def _store_failed(exc: Exception) -> None:
-    global _redis_down
-    _redis_down = (settings.REDIS_URL, time.monotonic() + OUTAGE_BACKOFF_SECONDS)
-    logger.warning("Rate limiter unavailable for %.0f s, requests allowed: %s", OUTAGE_BACKOFF_SECONDS, exc)
+    if settings.REDIS_URL:
+        redis_guard.outage_of(settings.REDIS_URL).failed()
+    logger.warning(
+        "Rate limiter unavailable for %.0f s, requests allowed: %s", settings.REDIS_OUTAGE_BACKOFF_SECONDS, exc
+    )
 
 
 def _seconds_left(limiter: FixedWindowRateLimiter, item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
@@ -115,9 +116,9 @@ def wait(item: RateLimitItem, *identifiers: str) -> int:
 
 def reset() -> None:
     """Forget every count and any outage (tests, and an operator's shell)."""
-    global _limiter, _redis_down
+    global _limiter
+    redis_guard.forget_outages()
     with _lock:
-        _redis_down = ("", 0.0)
         if _limiter is not None:
             with contextlib.suppress(StorageError, redis.RedisError):
                 _limiter[1].storage.reset()

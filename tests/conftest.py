@@ -72,3 +72,14 @@ def free_port_in(ports: range) -> int:
                 continue
             return port
     raise RuntimeError(f"No free port in {ports.start}-{ports.stop - 1}.")
+
+
+@pytest.fixture(autouse=True)
+def redis_outages_forgotten():
+    """A Redis outage a test provoked (shipments.redis_guard keeps them per
+    process) must not make the next test skip Redis."""
+    from shipments import redis_guard
+
+    redis_guard.forget_outages()
+    yield
+    redis_guard.forget_outages()

@@ -3,11 +3,10 @@
 
 import socket
 import threading
-import time
 
 import pytest
 
-from shipments import limiter
+from shipments import limiter, redis_guard
 from shipments.lookup import FAILED_LOOKUPS_PER_NUMBER, LOOKUP_WINDOW_SECONDS
 from tests.conftest import free_port_in
 
@@ -123,19 +122,6 @@ def test_an_unreachable_redis_never_makes_the_look_up_fail(client, shipment, set
     assert look_up(client, shipment.tracking_number, "SW1A 2AA", address="10.6.0.1").status_code == 303
 
 
-class LaterClock:
-    """The limiter's clocks, moved on by ``seconds``."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-
-    def monotonic(self):
-        return time.monotonic() + self.seconds
-
-    def time(self):
-        return time.time() + self.seconds
-
-
 def test_a_hung_redis_is_tried_once_per_back_off(client, shipment, settings, hung_redis, monkeypatch):
     settings.REDIS_URL = f"redis://127.0.0.1:{hung_redis.port}/0"
     answers = [look_up(client, "NOSUCH4", "SW1A 2AA", address="10.7.0.1").status_code for _ in range(4)]
@@ -144,7 +130,7 @@ def test_a_hung_redis_is_tried_once_per_back_off(client, shipment, settings, hun
     # Five look-ups, three limiter calls each: one connection, the first.
     assert len(hung_redis.accepted) == 1
 
-    monkeypatch.setattr(limiter, "time", LaterClock(limiter.OUTAGE_BACKOFF_SECONDS + 1))
+    redis_guard.outage_of(settings.REDIS_URL).until = 0.0  # as when the back-off has passed
     assert look_up(client, "NOSUCH4", "SW1A 2AA", address="10.7.0.1").status_code == 200
     assert look_up(client, "NOSUCH4", "SW1A 2AA", address="10.7.0.1").status_code == 200
     # The back-off over, Redis is tried again, once, and left alone again.

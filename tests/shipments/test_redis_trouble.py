@@ -62,7 +62,6 @@ def closed_port():
 def redis_at(settings, monkeypatch):
     """Point the portal's Redis clients at a URL, from scratch."""
     settings.REDIS_OUTAGE_BACKOFF_SECONDS = BACKOFF_SECONDS
-    monkeypatch.setattr(limiter, "OUTAGE_BACKOFF_SECONDS", BACKOFF_SECONDS)
 
     def point(url: str) -> str:
         settings.REDIS_URL = url
