@@ -84,12 +84,19 @@ def subscription_from_token(token: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def absolute_logo_src(brand) -> str:
+    src = brand.logo_src
+    return settings.PUBLIC_BASE_URL + src if src.startswith("/") else src
+
+
 def email_html(*, shipment: Shipment, subject: str, text: str, unsubscribe: str, language: str) -> str:
     with translation.override(language):
         return render_to_string(
             "notifications/email.html",
             {
                 "brand": shipment.brand,
+                # Mail clients need an absolute address for the logo.
+                "logo_src": absolute_logo_src(shipment.brand),
                 "subject": subject,
                 "paragraphs": [p.strip() for p in text.split("\n\n") if p.strip()],
                 "tracking_url": shipment.tracking_url,

@@ -22,7 +22,6 @@ from django.db.models.fields.files import FieldFile
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
 from . import images
@@ -38,7 +37,7 @@ IMAGE_CSP = "sandbox; default-src 'none'"
 # Proof belongs to one recipient: never in a shared cache, and not kept for
 # long by the browser once the link may have expired.
 PROOF_CACHE_CONTROL = "private, max-age=600"
-# A logo's URL changes with each upload (brand_logo_url), so it can be kept.
+# A logo's URL changes with each upload (Brand.logo_src), so it can be kept.
 LOGO_CACHE_CONTROL = "public, max-age=86400"
 
 
@@ -70,10 +69,8 @@ def proof_url(shipment: Shipment, kind: str) -> str:
 
 
 def brand_logo_url(brand: Brand) -> str:
-    """The logo's URL, which changes with each upload (its random name), as
-    templates/shipments/_brand_header.html writes it."""
-    version = slugify(brand.logo.name) if brand.logo else ""
-    return reverse("shipments:brand_logo", args=[brand.slug]) + (f"?v={version}" if version else "")
+    """The uploaded logo's URL, which changes with each upload."""
+    return brand.logo_src if brand.logo else reverse("shipments:brand_logo", args=[brand.slug])
 
 
 @require_safe

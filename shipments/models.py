@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from .outbound import RefusedDestination, check_url
@@ -78,6 +79,15 @@ class Brand(models.Model):
                 check_url(self.webhook_url)
             except RefusedDestination as refused:
                 raise ValidationError({"webhook_url": refused.message}) from None
+
+    @property
+    def logo_src(self) -> str:
+        """Where pages load the logo from: the uploaded one, served by the
+        portal under a URL that changes with each upload (so it may be
+        cached), else ``logo_url``; empty without either."""
+        if self.logo:
+            return reverse("shipments:brand_logo", args=[self.slug]) + "?v=" + slugify(self.logo.name)
+        return self.logo_url
 
 
 class Shipment(models.Model):
