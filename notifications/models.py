@@ -165,6 +165,7 @@ class InboundSms(models.Model):
 
     class Meta:
         verbose_name = _("inbound SMS")
+        verbose_name_plural = _("inbound SMS messages")
         ordering = ["-received_at"]
 
     def __str__(self) -> str:
@@ -192,6 +193,7 @@ class SmsOptOut(models.Model):
 
     class Meta:
         verbose_name = _("SMS opt-out")
+        verbose_name_plural = _("SMS opt-outs")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
