@@ -115,7 +115,8 @@ def make_shipments(count: int) -> list[str]:
 
 
 def run_level(server: _setup.Server, tokens: list[str]) -> dict:
-    from shipments import live, page_cache
+    from pages import cache as page_cache
+    from pages import live
 
     redis = page_cache.shared_redis()
     prefix = live.channel_prefix()

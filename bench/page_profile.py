@@ -44,7 +44,7 @@ def main() -> None:
     from django.db import connection
     from django.test import RequestFactory
 
-    from shipments import page_cache
+    from pages import cache as page_cache
 
     tokens = make_data(args.shipments)
     factory = RequestFactory(headers={"Accept-Language": "en"}, SERVER_NAME="127.0.0.1")

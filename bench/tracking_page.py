@@ -164,7 +164,7 @@ def main() -> None:
     tokens = make_data(args.shipments)
     hot, walk = tokens[0], tokens[1:]
 
-    from shipments import page_cache
+    from pages import cache as page_cache
 
     server = _setup.Server(PORT, args.database_url, args.redis_url)
     results: dict[str, list[dict]] = {"trivial": [], "warm": [], "just changed": []}

@@ -8,8 +8,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from twilio.request_validator import RequestValidator
 
+from pages.presenters import brand_context
 from shipments.models import Shipment
-from shipments.tracking_page import brand_context
 
 from . import confirmations, content, preferences, services
 from .forms import SubscribeForm
@@ -35,7 +35,7 @@ def subscribe(request, token: str):
     context = {
         **brand_context(shipment.brand),
         "shipment": shipment,
-        "switch_url": reverse("shipments:actions", args=[shipment.public_token]),
+        "switch_url": reverse("pages:actions", args=[shipment.public_token]),
     }
     status = 200
     if request.method == "POST":

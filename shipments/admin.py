@@ -8,12 +8,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from pages import media
+
 from . import (
     admin_forms,
     admin_routes,  # noqa: F401  (registers the drivers' and routes' pages)
     edits,
     keys,
-    media,
     selectors,
     services,
 )

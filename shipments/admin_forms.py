@@ -13,7 +13,9 @@ from django.contrib.admin.widgets import AdminFileWidget
 from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
 
-from . import images, media
+from pages import media
+
+from . import images
 from .models import Brand, Shipment
 
 

@@ -5,7 +5,3 @@ from django.utils.translation import gettext_lazy as _
 class ShipmentsConfig(AppConfig):
     name = "shipments"
     verbose_name = _("Deliveries")
-
-    def ready(self):
-        # Connects the live-update receivers to shipments.signals.
-        from . import live  # noqa: F401

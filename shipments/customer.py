@@ -6,10 +6,11 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from pages.presenters import INSTRUCTIONS_OPEN
+
 from . import signals
 from .models import DeliveryRating, Notice, NoticeKind, Shipment
 from .statuses import Status
-from .tracking_page import INSTRUCTIONS_OPEN
 
 
 class ActionRefused(ValueError):

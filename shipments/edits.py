@@ -125,7 +125,7 @@ def delete_shipment(*, shipment: Shipment, user=None) -> None:
 def live_shipments(queryset: QuerySet[Shipment]) -> QuerySet[Shipment]:
     """Those whose link still works: not yet at the end of the journey, or
     ended less than TRACKING_LINK_DAYS_AFTER_DELIVERY ago (the rule of
-    tracking_page.link_expires_at, as a query)."""
+    pages.presenters.link_expires_at, as a query)."""
     since = timezone.now() - timedelta(days=settings.TRACKING_LINK_DAYS_AFTER_DELIVERY)
     terminal = [status.value for status in TERMINAL]
     return queryset.annotate(_ended=Coalesce("delivered_at", "status_changed_at", "updated_at")).filter(

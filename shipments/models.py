@@ -86,7 +86,7 @@ class Brand(models.Model):
         portal under a URL that changes with each upload (so it may be
         cached), else ``logo_url``; empty without either."""
         if self.logo:
-            return reverse("shipments:brand_logo", args=[self.slug]) + "?v=" + slugify(self.logo.name)
+            return reverse("pages:brand_logo", args=[self.slug]) + "?v=" + slugify(self.logo.name)
         return self.logo_url
 
 
@@ -155,7 +155,7 @@ class Shipment(models.Model):
         return self.tracking_number
 
     def get_absolute_url(self) -> str:
-        return reverse("shipments:tracking", args=[self.public_token])
+        return reverse("pages:tracking", args=[self.public_token])
 
     @property
     def status_enum(self) -> Status:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     # Only so that the API docs use the Swagger UI files it ships (no CDN).
     "ninja",
     "shipments",
+    "pages",
     "notifications",
 ]
 
@@ -99,7 +100,7 @@ TEMPLATES = [
 # thread, so PostgreSQL goes through psycopg's pool instead.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 # The tracking page's read, the one statement PostgreSQL took longer to plan
-# than to run, is prepared on each pooled connection (shipments/page_reads.py).
+# than to run, is prepared on each pooled connection (pages/reads.py).
 # Behind PgBouncer in transaction mode that needs PgBouncer 1.21+ with
 # max_prepared_statements set; otherwise turn it off.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)

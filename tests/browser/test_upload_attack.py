@@ -73,10 +73,10 @@ def test_stored_html_and_script_run_nowhere(debug_on, asgi_server, browser, make
     assert script_ran(page)
 
     urls = [
-        reverse("shipments:proof", args=[attacked.public_token, "photo"]),
-        reverse("shipments:proof", args=[attacked.public_token, "signature"]),
-        reverse("shipments:proof", args=[disguised.public_token, "photo"]),
-        reverse("shipments:proof", args=[disguised.public_token, "signature"]),
+        reverse("pages:proof", args=[attacked.public_token, "photo"]),
+        reverse("pages:proof", args=[attacked.public_token, "signature"]),
+        reverse("pages:proof", args=[disguised.public_token, "photo"]),
+        reverse("pages:proof", args=[disguised.public_token, "signature"]),
         "/media/" + html_name,
         "/media/" + script_name,
         "/media/" + png_name,

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shipments import limiter, page_cache, redis_guard
+from pages import cache as page_cache
+from shipments import limiter, redis_guard
 from shipments.models import StatusChange, TrackingEvent
 from tracking_portal.celery import app as celery_app
 

@@ -20,8 +20,8 @@ import pytest
 import uvicorn
 from uvicorn.main import main as uvicorn_cli
 
+from pages.lookup import LOOKUP_LIMIT
 from shipments import limiter
-from shipments.lookup import LOOKUP_LIMIT
 
 from ..conftest import free_port_in
 

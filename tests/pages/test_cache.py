@@ -1,4 +1,4 @@
-"""The page cache (shipments/page_cache.py): needs Redis (REDIS_URL)."""
+"""The page cache (pages/cache.py): needs Redis (REDIS_URL)."""
 
 import re
 
@@ -6,7 +6,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from shipments import page_cache, redis_guard, services
+from pages import cache as page_cache
+from shipments import redis_guard, services
 from tests.conftest import event
 
 pytestmark = [

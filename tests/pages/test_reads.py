@@ -1,4 +1,4 @@
-"""The tracking page's hand-written reads (shipments/page_reads.py) give
+"""The tracking page's hand-written reads (pages/reads.py) give
 what the ORM gives, on SQLite and PostgreSQL alike."""
 
 from datetime import UTC, timedelta
@@ -8,10 +8,11 @@ from django.db import connection
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from shipments import page_reads, services
+from pages import reads as page_reads
+from pages.presenters import STOP_DONE
+from shipments import services
 from shipments.models import Driver, Route, Shipment, Stop
 from shipments.selectors import timeline
-from shipments.tracking_page import STOP_DONE
 from tests.conftest import event
 
 pytestmark = pytest.mark.django_db

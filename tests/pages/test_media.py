@@ -1,4 +1,4 @@
-"""Stored images are served by the portal (shipments/media.py): proof
+"""Stored images are served by the portal (pages/media.py): proof
 through the live tracking link and, for staff, the admin; logos in public;
 never MEDIA_ROOT as a directory, never anything but an image type."""
 
@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.urls import clear_url_caches, reverse
 
+from pages.media import brand_logo_url
 from shipments import services
 from shipments.images import clean_image
-from shipments.media import brand_logo_url
 from tests.conftest import event
 from tests.shipments.test_images import HTML, png
 
@@ -46,7 +46,7 @@ def delivered(shipment, media):
 
 
 def proof(client, shipment, kind="photo", **extra):
-    return client.get(reverse("shipments:proof", args=[shipment.public_token, kind]), **extra)
+    return client.get(reverse("pages:proof", args=[shipment.public_token, kind]), **extra)
 
 
 def assert_served_safely(response, content_type, cache_control):
@@ -66,8 +66,8 @@ def test_the_proof_is_served_as_an_image_that_can_do_nothing(client, delivered):
 
 def test_the_tracking_page_shows_the_proof_through_its_link(client, delivered):
     html = client.get(delivered.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").text
-    assert reverse("shipments:proof", args=[delivered.public_token, "photo"]) in html
-    assert reverse("shipments:proof", args=[delivered.public_token, "signature"]) in html
+    assert reverse("pages:proof", args=[delivered.public_token, "photo"]) in html
+    assert reverse("pages:proof", args=[delivered.public_token, "signature"]) in html
     assert "/media/" not in html
 
 

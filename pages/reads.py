@@ -10,7 +10,7 @@ five times as long to build as to run. Each statement is built once per
 process from the models' metadata, and rows get the conversions from
 database values that the ORM applies (dates on SQLite, for one), so the
 results are the ORM's own: model instances for the shipment and its brand,
-tuples for the rest (tests/shipments/test_page_reads.py compares them).
+tuples for the rest (tests/pages/test_reads.py compares them).
 
 On PostgreSQL, page_rows() is one statement, the timeline and the stops
 coming as JSON arrays: two round trips and statements fewer than on other
@@ -30,9 +30,9 @@ from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 
-from .bulk import column, quote
-from .models import Brand, Driver, Route, Shipment, Stop, TrackingEvent
-from .selectors import TIMELINE_ORDER
+from shipments.bulk import column, quote
+from shipments.models import Brand, Driver, Route, Shipment, Stop, TrackingEvent
+from shipments.selectors import TIMELINE_ORDER
 
 TIMELINE_FIELDS = ("status", "description", "location_city", "occurred_at")
 

@@ -21,9 +21,10 @@ from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .models import Brand, DeliveryRating, Shipment
-from .page_reads import PageRows, page_rows, shipment_with_brand
-from .statuses import PROGRESS_POSITION, PROGRESS_STEPS, SHOWS_DRIVER, STATUS_LABELS, Status, Substatus
+from shipments.models import Brand, DeliveryRating, Shipment
+from shipments.statuses import PROGRESS_POSITION, PROGRESS_STEPS, SHOWS_DRIVER, STATUS_LABELS, Status, Substatus
+
+from .reads import PageRows, page_rows, shipment_with_brand
 
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_PRIMARY, DEFAULT_ACCENT = "#1d4ed8", "#0f766e"
@@ -92,7 +93,7 @@ def is_expired(shipment: Shipment) -> bool:
 
 def shows_proof(shipment: Shipment) -> bool:
     """The page shows proof of delivery (and serves its images, through
-    shipments.media) only for a delivered parcel that has some."""
+    pages.media) only for a delivered parcel that has some."""
     return shipment.status_enum == Status.DELIVERED and bool(
         shipment.proof_received_by or shipment.proof_photo or shipment.proof_signature
     )

@@ -24,10 +24,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from . import images
-from .models import Brand, Shipment
-from .tracking_page import find_shipment, is_expired, shows_proof
-from .views import _expired as expired_page
+from shipments import images
+from shipments.models import Brand, Shipment
+
+from .presenters import find_shipment, is_expired, shows_proof
+from .tracking import _expired as expired_page
 
 PROOF_FIELDS = {"photo": "proof_photo", "signature": "proof_signature"}
 
@@ -65,12 +66,12 @@ def image_response(file: FieldFile | None, *, cache_control: str) -> HttpRespons
 
 
 def proof_url(shipment: Shipment, kind: str) -> str:
-    return reverse("shipments:proof", args=[shipment.public_token, kind])
+    return reverse("pages:proof", args=[shipment.public_token, kind])
 
 
 def brand_logo_url(brand: Brand) -> str:
     """The uploaded logo's URL, which changes with each upload."""
-    return brand.logo_src if brand.logo else reverse("shipments:brand_logo", args=[brand.slug])
+    return brand.logo_src if brand.logo else reverse("pages:brand_logo", args=[brand.slug])
 
 
 @require_safe

@@ -1,4 +1,4 @@
-"""Live updates (shipments/live.py): the hub, the stream and what announces changes.
+"""Live updates (pages/live.py): the hub, the stream and what announces changes.
 
 These run the stream in an event loop of their own; with REDIS_URL set the
 messages go through Redis pub/sub, otherwise through the in-process hub.
@@ -12,7 +12,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
-from shipments import live, page_cache, services, signals
+from pages import cache as page_cache
+from pages import live
+from shipments import services, signals
 from shipments.models import Driver, Route, Stop
 from shipments.statuses import Status
 from tests.conftest import event

@@ -35,15 +35,16 @@ import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, connections
-from django.dispatch import receiver
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 
-from . import page_cache, signals
-from .bulk import column, quote
-from .models import Route, Shipment, Stop
-from .statuses import TERMINAL, Status
-from .tracking_page import STOP_DONE, is_expired
+from shipments import signals
+from shipments.bulk import column, quote
+from shipments.models import Route, Shipment, Stop
+from shipments.statuses import TERMINAL, Status
+
+from . import cache as page_cache
+from .presenters import STOP_DONE, is_expired
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,6 @@ def _refresh(messages: dict[str, str]) -> None:
     publish(messages, invalidate=True)
 
 
-@receiver(signals.shipments_changed, dispatch_uid="live.shipments_changed")
 def on_shipments_changed(sender, changes: list[signals.ShipmentChange], **kwargs) -> None:
     # Runs after the writer's commit: a failure here must not fail the write.
     # A page missed here is at most PAGE_TTL_SECONDS stale, and an open page
@@ -344,7 +344,6 @@ def on_shipments_changed(sender, changes: list[signals.ShipmentChange], **kwargs
         log.exception("Live updates: could not announce a change of %d shipments", len(changes))
 
 
-@receiver(signals.driver_moved, dispatch_uid="live.driver_moved")
 def on_driver_moved(sender, driver_id: int, **kwargs) -> None:
     try:
         _refresh(pages_showing_driver(driver_id))

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
+from pages.lookup import FAILED_LOOKUPS_PER_NUMBER, LOOKUP_WINDOW_SECONDS
 from shipments import limiter, redis_guard
-from shipments.lookup import FAILED_LOOKUPS_PER_NUMBER, LOOKUP_WINDOW_SECONDS
 from tests.conftest import free_port_in
 
 pytestmark = pytest.mark.django_db

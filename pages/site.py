@@ -10,8 +10,8 @@ from django.templatetags.static import static
 from django.utils import translation
 from django.views.decorators.http import require_safe
 
-from shipments.page_headers import keep_out_of_search
-from shipments.views import _accepted_language, _explicit_language
+from .headers import keep_out_of_search
+from .tracking import _accepted_language, _explicit_language
 
 FAVICON = "img/favicon.svg"
 

@@ -1,4 +1,4 @@
-"""What the tracking page shows (shipments/tracking_page.py), without a database."""
+"""What the tracking page shows (pages/presenters.py), without a database."""
 
 import zoneinfo
 from datetime import UTC, date, datetime
@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 import time_machine
 from django.utils import translation
 
+from pages.presenters import LocalTimes, StopView, progress_bar, todays_stop
 from shipments.statuses import Status
-from shipments.tracking_page import LocalTimes, StopView, progress_bar, todays_stop
 
 SEEN = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 # As page_reads.stop_rows gives them: the newest route first.

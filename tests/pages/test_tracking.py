@@ -1,4 +1,4 @@
-"""The public tracking page and its fragments (shipments/views.py)."""
+"""The public tracking page and its fragments (pages/tracking.py)."""
 
 import logging
 import re
@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from shipments import page_cache, services
+from pages import cache as page_cache
+from shipments import services
 from shipments.models import Driver, Route, Stop
 from shipments.statuses import SHOWS_DRIVER, STATUS_LABELS, Status
 from tests.conftest import event

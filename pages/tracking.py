@@ -1,5 +1,5 @@
 """The public pages: the tracking page with its fragments and forms (the
-look-up by tracking number is in shipments.lookup)."""
+look-up by tracking number is in pages.lookup)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_POST, require_safe
 
-from . import page_cache
-from .customer import ActionRefused, leave_delivery_instructions, rate_delivery
+from shipments.customer import ActionRefused, leave_delivery_instructions, rate_delivery
+from shipments.models import Brand, Shipment
+from shipments.statuses import STATUS_LABELS
+
+from . import cache as page_cache
 from .forms import InstructionsForm, RatingForm
-from .models import Brand, Shipment
-from .page_headers import keep_out_of_search, remember_language
-from .page_reads import PageRows
-from .statuses import STATUS_LABELS
-from .tracking_page import (
+from .headers import keep_out_of_search, remember_language
+from .presenters import (
     brand_context,
     customer_actions,
     find_page,
@@ -35,6 +35,7 @@ from .tracking_page import (
     page_context,
     recipient_zone,
 )
+from .reads import PageRows
 
 PAGE_TEMPLATE = "shipments/tracking.html"
 SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
@@ -249,7 +250,7 @@ def _actions_page(request, shipment: Shipment, *, status: int = 200, **extra) ->
             "shipment": shipment,
             "headline": STATUS_LABELS[shipment.status_enum],
             "page_url": shipment.get_absolute_url(),
-            "switch_url": reverse("shipments:actions", args=[shipment.public_token]),
+            "switch_url": reverse("pages:actions", args=[shipment.public_token]),
             "instructions_form": InstructionsForm(),
             "rating_form": RatingForm(),
             "subscribe_form_template": _subscribe_form_template(),

@@ -29,7 +29,7 @@ import redis
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from . import redis_guard
+from shipments import redis_guard
 
 # Short, so that a change whose invalidation was lost (Redis briefly away)
 # shows within minutes all the same.

@@ -30,12 +30,13 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from . import limiter
+from shipments import limiter
+from shipments.models import Brand, Shipment
+
 from .forms import LookupForm
-from .models import Brand, Shipment
-from .page_headers import keep_out_of_search, remember_language
-from .tracking_page import brand_context
-from .views import SUPPORTED_LANGUAGES, _explicit_language, _see_other
+from .headers import keep_out_of_search, remember_language
+from .presenters import brand_context
+from .tracking import SUPPORTED_LANGUAGES, _explicit_language, _see_other
 
 LOOKUP_TEMPLATE = "shipments/lookup.html"
 LOOKUP_LIMIT = 10
@@ -130,10 +131,10 @@ def _answer(request, *, brand: Brand | None, brand_slug: str | None) -> HttpResp
     unknown_brand = brand_slug is not None and brand is None
     miss_status = 404 if unknown_brand else 200
     if brand is not None:
-        here = reverse("shipments:brand_lookup", args=[brand.slug])
+        here = reverse("pages:brand_lookup", args=[brand.slug])
         context = {**brand_context(brand), "base_template": "shipments/branded_base.html"}
     else:
-        here = reverse("shipments:lookup")
+        here = reverse("pages:lookup")
         context = {"brand": None, "base_template": "base.html"}
     context.update(action_url=here, switch_url=here)
 
@@ -171,7 +172,6 @@ def _answer(request, *, brand: Brand | None, brand_slug: str | None) -> HttpResp
     if len(matches) == 1:
         return _see_other(matches[0].url)
     choices = [
-        {"name": match.brand_name, "url": reverse("shipments:brand_lookup", args=[match.brand_slug])}
-        for match in matches
+        {"name": match.brand_name, "url": reverse("pages:brand_lookup", args=[match.brand_slug])} for match in matches
     ]
     return page(form, 200, choices=choices, tracking_number=number, postcode_or_email=given)

@@ -6,8 +6,8 @@ import re
 import pytest
 from django.test import Client
 
+from pages.lookup import LOOKUP_LIMIT
 from shipments import limiter
-from shipments.lookup import LOOKUP_LIMIT
 
 pytestmark = pytest.mark.django_db
 

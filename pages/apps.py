@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class PagesConfig(AppConfig):
+    name = "pages"
+
+    def ready(self):
+        from shipments import signals
+
+        from . import live
+
+        # Open tracking pages hear of every change they show.
+        signals.shipments_changed.connect(live.on_shipments_changed, dispatch_uid="live.shipments_changed")
+        signals.driver_moved.connect(live.on_driver_moved, dispatch_uid="live.driver_moved")

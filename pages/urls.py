@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import live, lookup, media, tracking
+
+app_name = "pages"
+
+urlpatterns = [
+    path("", tracking.home, name="home"),
+    path("track/", lookup.lookup, name="lookup"),
+    path("track/<slug:brand_slug>/", lookup.brand_lookup, name="brand_lookup"),
+    path("t/<str:token>/", tracking.tracking, name="tracking"),
+    # Under uvicorn, asgi.py serves this path itself (pages.live.sse_app);
+    # the view is the same stream through Django.
+    path("t/<str:token>/events/", live.events, name="events"),
+    path("t/<str:token>/actions/", tracking.actions, name="actions"),
+    path("t/<str:token>/instructions/", tracking.instructions, name="instructions"),
+    path("t/<str:token>/rating/", tracking.rating, name="rating"),
+    path("t/<str:token>/proof/<str:kind>/", media.tracking_proof, name="proof"),
+    path("brands/<slug:slug>/logo/", media.brand_logo, name="brand_logo"),
+]
