@@ -14,8 +14,8 @@ from django.views.decorators.csp import csp_override
 # messages inline is added to it below.
 from shipments.admin import BrandScopedAdmin
 from shipments.admin_scoping import BrandScoped, VisibleBrandsFilter, register_brand_path
+from shipments.labels import STATUS_CHOICES
 from shipments.models import Shipment
-from shipments.statuses import STATUS_CHOICES
 
 from . import content, rules, services, tasks
 from .models import (

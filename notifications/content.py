@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
+from shipments.labels import STATUS_LABELS
 from shipments.models import Notice, NoticeKind, Shipment, StatusChange
 from shipments.statuses import Status
 
@@ -40,7 +41,7 @@ def language_for(shipment: Shipment) -> str:
 
 def placeholders(shipment: Shipment, status: str, language: str) -> dict[str, str]:
     with translation.override(language):
-        status_label = str(Status(status).label)
+        status_label = str(STATUS_LABELS[Status(status)])
     return {
         "first_name": shipment.recipient_first_name or "",
         "brand": shipment.brand.name,

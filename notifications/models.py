@@ -11,8 +11,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from shipments.labels import STATUS_CHOICES
 from shipments.models import Brand, Notice, NoticeKind, Shipment, StatusChange
-from shipments.statuses import STATUS_CHOICES
 
 from . import rules
 

@@ -40,11 +40,11 @@ from django.utils import timezone
 
 from shipments import signals
 from shipments.bulk import column, quote
+from shipments.links import ENDED_AT, is_expired
 from shipments.models import Route, Shipment, Stop
-from shipments.statuses import TERMINAL, Status
+from shipments.statuses import STOP_DONE, TERMINAL, Status
 
 from . import cache as page_cache
-from .presenters import STOP_DONE, is_expired
 
 log = logging.getLogger(__name__)
 
@@ -354,11 +354,7 @@ def on_driver_moved(sender, driver_id: int, **kwargs) -> None:
 def _stream_state(token: str) -> str | None:
     """None for no such page, FINAL for one whose journey is over."""
     try:
-        shipment = (
-            Shipment.objects.filter(public_token=token)
-            .only("status", "delivered_at", "status_changed_at", "updated_at")
-            .first()
-        )
+        shipment = Shipment.objects.filter(public_token=token).only("status", *ENDED_AT).first()
         if shipment is None or is_expired(shipment):
             return None
         return FINAL if shipment.is_terminal else CHANGED

@@ -25,9 +25,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from shipments import images
+from shipments.links import is_expired
 from shipments.models import Brand, Shipment
 
-from .presenters import find_shipment, is_expired, shows_proof
+from .presenters import find_shipment, shows_proof
 from .tracking import _expired as expired_page
 
 PROOF_FIELDS = {"photo": "proof_photo", "signature": "proof_signature"}

@@ -21,32 +21,17 @@ from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS
 from shipments.models import Brand, DeliveryRating, Shipment
-from shipments.statuses import PROGRESS_POSITION, PROGRESS_STEPS, SHOWS_DRIVER, STATUS_LABELS, Status, Substatus
+from shipments.statuses import INSTRUCTIONS_OPEN, OFF_TRACK, SHOWS_DRIVER, STOP_DONE, Status, Substatus
 
 from .reads import PageRows, page_rows, shipment_with_brand
 
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_PRIMARY, DEFAULT_ACCENT = "#1d4ed8", "#0f766e"
 
-# A stop ahead counts as done once its parcel has had its delivery attempt,
-# whether or not the driver app marked the stop completed.
-STOP_DONE = (
-    Status.DELIVERED,
-    Status.FAILED_ATTEMPT,
-    Status.AVAILABLE_FOR_PICKUP,
-    Status.RETURNED_TO_SENDER,
-    Status.CANCELLED,
-)
-
 # Rounded to about 100 m: enough to show the area, not the door.
 DESTINATION_DECIMALS = 3
-
-# Customers may tell the driver something until the parcel is on the van,
-# and again after a failed attempt, before the next one.
-INSTRUCTIONS_OPEN = frozenset(
-    {Status.PENDING, Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.EXCEPTION, Status.FAILED_ATTEMPT}
-)
 
 STATUS_MESSAGES = {
     Status.PENDING: _("We have your order and will tell you as soon as it ships."),
@@ -61,8 +46,6 @@ STATUS_MESSAGES = {
     Status.CANCELLED: _("This delivery was cancelled."),
 }
 
-OFF_TRACK = frozenset({Status.CANCELLED, Status.RETURNED_TO_SENDER, Status.EXCEPTION})
-
 TONES = {
     Status.DELIVERED: "success",
     Status.OUT_FOR_DELIVERY: "active",
@@ -76,19 +59,6 @@ TONES = {
 
 def find_shipment(token: str) -> Shipment | None:
     return shipment_with_brand(token)
-
-
-def link_expires_at(shipment: Shipment) -> datetime | None:
-    """When the link stops working: some days after the journey ended."""
-    if not shipment.is_terminal:
-        return None
-    ended = shipment.delivered_at or shipment.status_changed_at or shipment.updated_at
-    return ended + timedelta(days=settings.TRACKING_LINK_DAYS_AFTER_DELIVERY)
-
-
-def is_expired(shipment: Shipment) -> bool:
-    expires = link_expires_at(shipment)
-    return expires is not None and timezone.now() >= expires
 
 
 def shows_proof(shipment: Shipment) -> bool:
@@ -112,6 +82,23 @@ def recipient_zone(shipment: Shipment) -> zoneinfo.ZoneInfo:
 def safe_colour(value: str, default: str) -> str:
     """Brand colours go into a style element, so only #rrggbb gets there."""
     return value if value and SAFE_COLOUR.match(value) else default
+
+
+# The steps of the progress bar a customer sees, and where each status sits
+# on it. Statuses off the happy path sit at the step they interrupt.
+PROGRESS_STEPS = (Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.DELIVERED)
+PROGRESS_POSITION = {
+    Status.PENDING: 0,
+    Status.INFO_RECEIVED: 1,
+    Status.IN_TRANSIT: 2,
+    Status.EXCEPTION: 2,
+    Status.OUT_FOR_DELIVERY: 3,
+    Status.FAILED_ATTEMPT: 3,
+    Status.AVAILABLE_FOR_PICKUP: 3,
+    Status.RETURNED_TO_SENDER: 2,
+    Status.CANCELLED: 0,
+    Status.DELIVERED: 4,
+}
 
 
 def progress(status: Status) -> list[dict]:
@@ -290,7 +277,7 @@ def page_context(page: PageRows) -> dict:
         # Text rather than lazy translations, which the template would
         # translate again at each use.
         "headline": str(STATUS_LABELS[status]),
-        "substatus": str(Substatus(shipment.substatus).label) if shipment.substatus else "",
+        "substatus": str(SUBSTATUS_LABELS[Substatus(shipment.substatus)]) if shipment.substatus else "",
         "message": str(STATUS_MESSAGES[status]),
         "tone": TONES.get(status, "neutral"),
         "progress_bar": progress_bar(status),

@@ -20,8 +20,9 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_POST, require_safe
 
 from shipments.customer import ActionRefused, leave_delivery_instructions, rate_delivery
+from shipments.labels import STATUS_LABELS
+from shipments.links import is_expired, link_expires_at
 from shipments.models import Brand, Shipment
-from shipments.statuses import STATUS_LABELS
 
 from . import cache as page_cache
 from .forms import InstructionsForm, RatingForm
@@ -31,7 +32,6 @@ from .presenters import (
     customer_actions,
     find_page,
     find_shipment,
-    is_expired,
     page_context,
     recipient_zone,
 )
@@ -221,10 +221,8 @@ def tracking(request, token: str):
         return _expired(request, shipment)
     language = _page_language(shipment, explicit, accepted)
     html = _render_page(template_name, page, language)
-    expires = (shipment.delivered_at or shipment.status_changed_at) if shipment.is_terminal else None
-    expires_at = (
-        expires.timestamp() + settings.TRACKING_LINK_DAYS_AFTER_DELIVERY * 86400 if expires is not None else 0.0
-    )
+    expires = link_expires_at(shipment)
+    expires_at = expires.timestamp() if expires is not None else 0.0
     page_cache.store(token, variant, found, html=html, language=language, expires_at=expires_at)
     return _respond(request, html.encode(), language)
 

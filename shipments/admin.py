@@ -20,8 +20,8 @@ from . import (
 )
 from .admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, model_fields
 from .admin_secrets import BrandSecrets
+from .labels import STATUS_CHOICES
 from .models import ApiKey, Brand, DeliveryRating, Notice, Shipment, StatusChange, TrackingEvent
-from .statuses import STATUS_CHOICES
 
 __all__ = ["BrandScopedAdmin"]
 

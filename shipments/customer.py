@@ -6,11 +6,9 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pages.presenters import INSTRUCTIONS_OPEN
-
 from . import signals
 from .models import DeliveryRating, Notice, NoticeKind, Shipment
-from .statuses import Status
+from .statuses import INSTRUCTIONS_OPEN, Status
 
 
 class ActionRefused(ValueError):

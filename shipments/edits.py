@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.db.models import F, QuerySet
 
 from . import keys, signals
+from .links import with_working_link
 from .models import Brand, Driver, Route, Shipment, Stop
-from .statuses import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +118,6 @@ def delete_shipment(*, shipment: Shipment, user=None) -> None:
     _log_edit(user, "shipment (deleted)", shipment_id, {})
 
 
-def live_shipments(queryset: QuerySet[Shipment]) -> QuerySet[Shipment]:
-    """Those whose link still works: not yet at the end of the journey, or
-    ended less than TRACKING_LINK_DAYS_AFTER_DELIVERY ago (the rule of
-    pages.presenters.link_expires_at, as a query)."""
-    since = timezone.now() - timedelta(days=settings.TRACKING_LINK_DAYS_AFTER_DELIVERY)
-    terminal = [status.value for status in TERMINAL]
-    return queryset.annotate(_ended=Coalesce("delivered_at", "status_changed_at", "updated_at")).filter(
-        ~Q(status__in=terminal) | Q(_ended__gt=since)
-    )
-
-
 def bump_and_announce(queryset: QuerySet[Shipment], *, sender) -> int:
     """Move the version of every shipment in the queryset on, in one UPDATE,
     and announce them all in one announcement after commit."""
@@ -164,7 +149,7 @@ def edit_brand(*, brand: Brand, fields: Iterable[str], user=None) -> Brand:
         elif fields:
             brand.save(update_fields=fields)
         if BRAND_PAGE_FIELDS & set(fields):
-            bump_and_announce(live_shipments(Shipment.objects.filter(brand=brand)), sender=Brand)
+            bump_and_announce(with_working_link(Shipment.objects.filter(brand=brand)), sender=Brand)
     _log_edit(user, "brand", brand.pk, fields)
     return brand
 
@@ -202,7 +187,7 @@ def edit_driver(*, driver: Driver, fields: Iterable[str], user=None) -> Driver:
             if fields:
                 driver.save(update_fields=fields)
             bump_and_announce(
-                live_shipments(Shipment.objects.filter(stops__route__driver=driver).distinct()), sender=Driver
+                with_working_link(Shipment.objects.filter(stops__route__driver=driver).distinct()), sender=Driver
             )
     _log_edit(user, "driver", driver.pk, fields)
     return driver

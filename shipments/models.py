@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from .labels import STATUS_CHOICES, SUBSTATUS_CHOICES
 from .outbound import RefusedDestination, check_url
-from .statuses import STATUS_CHOICES, SUBSTATUS_CHOICES, TERMINAL, Status, Substatus
+from .statuses import TERMINAL, Status, Substatus
 
 hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1a73e8."))
 e164_phone = RegexValidator(r"^\+[1-9][0-9]{6,14}$", _("Use the international form, like +447700900123."))

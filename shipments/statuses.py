@@ -1,6 +1,7 @@
 """The canonical statuses and the rule that turns a set of events into one.
 
-Pure: no database, no Django models. ``record_event`` enforces these rules and
+Pure: no database, no Django at all (the labels people read are in
+shipments/labels.py). ``record_event`` enforces these rules and
 tests exercise them directly.
 
 The rule: events can arrive late, twice and out of order, so a shipment's
@@ -23,8 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from django.utils.translation import gettext_lazy as _
-
 
 class Status(enum.StrEnum):
     PENDING = "pending"
@@ -37,10 +36,6 @@ class Status(enum.StrEnum):
     RETURNED_TO_SENDER = "returned_to_sender"
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
-
-    @property
-    def label(self) -> str:
-        return STATUS_LABELS[self]
 
     @property
     def is_terminal(self) -> bool:
@@ -60,61 +55,30 @@ class Substatus(enum.StrEnum):
     ACCESS_ISSUE = "access_issue"
     RESCHEDULED = "rescheduled"
 
-    @property
-    def label(self) -> str:
-        return SUBSTATUS_LABELS[self]
-
-
-STATUS_LABELS = {
-    Status.PENDING: _("Order received"),
-    Status.INFO_RECEIVED: _("Label created"),
-    Status.IN_TRANSIT: _("In transit"),
-    Status.OUT_FOR_DELIVERY: _("Out for delivery"),
-    Status.FAILED_ATTEMPT: _("Delivery attempted"),
-    Status.AVAILABLE_FOR_PICKUP: _("Ready for pickup"),
-    Status.EXCEPTION: _("Needs attention"),
-    Status.RETURNED_TO_SENDER: _("Returned to sender"),
-    Status.DELIVERED: _("Delivered"),
-    Status.CANCELLED: _("Cancelled"),
-}
-
-SUBSTATUS_LABELS = {
-    Substatus.NONE: "",
-    Substatus.DELAYED: _("Delayed"),
-    Substatus.WEATHER_DELAY: _("Delayed by weather"),
-    Substatus.ADDRESS_ISSUE: _("Address problem"),
-    Substatus.RECIPIENT_UNAVAILABLE: _("Nobody available to receive it"),
-    Substatus.REFUSED: _("Refused by the recipient"),
-    Substatus.DAMAGED: _("Damaged"),
-    Substatus.LOST: _("Lost"),
-    Substatus.CUSTOMS_HOLD: _("Held at customs"),
-    Substatus.ACCESS_ISSUE: _("Could not access the address"),
-    Substatus.RESCHEDULED: _("Rescheduled"),
-}
 
 TERMINAL = frozenset({Status.DELIVERED, Status.RETURNED_TO_SENDER, Status.CANCELLED})
-
-# The steps of the progress bar a customer sees, and where each status sits
-# on it. Statuses off the happy path sit at the step they interrupt.
-PROGRESS_STEPS = (Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.DELIVERED)
-PROGRESS_POSITION = {
-    Status.PENDING: 0,
-    Status.INFO_RECEIVED: 1,
-    Status.IN_TRANSIT: 2,
-    Status.EXCEPTION: 2,
-    Status.OUT_FOR_DELIVERY: 3,
-    Status.FAILED_ATTEMPT: 3,
-    Status.AVAILABLE_FOR_PICKUP: 3,
-    Status.RETURNED_TO_SENDER: 2,
-    Status.CANCELLED: 0,
-    Status.DELIVERED: 4,
-}
 
 # The driver's position is public only while the parcel is on the van.
 SHOWS_DRIVER = frozenset({Status.OUT_FOR_DELIVERY})
 
-STATUS_CHOICES = [(s.value, STATUS_LABELS[s]) for s in Status]
-SUBSTATUS_CHOICES = [(s.value, SUBSTATUS_LABELS[s] or "—") for s in Substatus]
+# A stop ahead counts as done once its parcel has had its delivery attempt,
+# whether or not the driver app marked the stop completed.
+STOP_DONE = (
+    Status.DELIVERED,
+    Status.FAILED_ATTEMPT,
+    Status.AVAILABLE_FOR_PICKUP,
+    Status.RETURNED_TO_SENDER,
+    Status.CANCELLED,
+)
+
+# Customers may tell the driver something until the parcel is on the van,
+# and again after a failed attempt, before the next one.
+INSTRUCTIONS_OPEN = frozenset(
+    {Status.PENDING, Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.EXCEPTION, Status.FAILED_ATTEMPT}
+)
+
+# Journeys that left the happy path: cancelled, on the way back, or stuck.
+OFF_TRACK = frozenset({Status.CANCELLED, Status.RETURNED_TO_SENDER, Status.EXCEPTION})
 
 
 class EventLike(Protocol):

@@ -9,10 +9,10 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from pages import reads as page_reads
-from pages.presenters import STOP_DONE
 from shipments import services
 from shipments.models import Driver, Route, Shipment, Stop
 from shipments.selectors import timeline
+from shipments.statuses import STOP_DONE
 from tests.conftest import event
 
 pytestmark = pytest.mark.django_db

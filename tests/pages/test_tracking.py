@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from pages import cache as page_cache
 from shipments import services
+from shipments.labels import STATUS_LABELS
 from shipments.models import Driver, Route, Stop
-from shipments.statuses import SHOWS_DRIVER, STATUS_LABELS, Status
+from shipments.statuses import SHOWS_DRIVER, Status
 from tests.conftest import event
 
 # Transactional, so that writes commit and the page cache (with REDIS_URL)
