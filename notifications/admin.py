@@ -10,10 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csp import csp_override
 
-# From shipments.admin, so that ShipmentAdmin is registered before the
-# messages inline is added to it below.
-from shipments.admin import BrandScopedAdmin
-from shipments.admin_scoping import BrandScoped, VisibleBrandsFilter, register_brand_path
+from shipments.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, register_brand_path
 from shipments.labels import STATUS_CHOICES
 from shipments.models import Shipment
 
@@ -53,7 +50,8 @@ class WebhookAttemptInline(BrandScoped, admin.TabularInline):
 
 class ShipmentNotificationInline(BrandScoped, admin.TabularInline):
     """The messages a shipment caused, on its admin page, so that support
-    sees what the customer was told."""
+    sees what the customer was told (tracking_portal/admin.py puts it
+    there: neither app imports the other's admin)."""
 
     model = Notification
     fk_name = "shipment"
@@ -77,17 +75,6 @@ class ShipmentNotificationInline(BrandScoped, admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-def _show_messages_on_the_shipment_page():
-    # shipments never imports notifications, so the inline is added from
-    # this side, onto the ShipmentAdmin that shipments registered.
-    shipment_admin = admin.site._registry.get(Shipment)
-    if shipment_admin is not None and ShipmentNotificationInline not in shipment_admin.inlines:
-        shipment_admin.inlines = [*shipment_admin.inlines, ShipmentNotificationInline]
-
-
-_show_messages_on_the_shipment_page()
 
 
 @admin.register(Notification)

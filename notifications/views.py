@@ -8,7 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from twilio.request_validator import RequestValidator
 
-from pages.presenters import brand_context
+from shipments.branding import brand_context
 from shipments.models import Shipment
 
 from . import confirmations, content, preferences, services

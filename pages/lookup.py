@@ -31,11 +31,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from shipments import limiter
+from shipments.branding import brand_context
 from shipments.models import Brand, Shipment
 
 from .forms import LookupForm
 from .headers import keep_out_of_search, remember_language
-from .presenters import brand_context
 from .tracking import SUPPORTED_LANGUAGES, _explicit_language, _see_other
 
 LOOKUP_TEMPLATE = "shipments/lookup.html"

@@ -8,7 +8,6 @@ parcel is out for delivery; the destination only as an area.
 from __future__ import annotations
 
 import functools
-import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,14 +20,12 @@ from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from shipments.branding import brand_context
 from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS
-from shipments.models import Brand, DeliveryRating, Shipment
+from shipments.models import DeliveryRating, Shipment
 from shipments.statuses import INSTRUCTIONS_OPEN, OFF_TRACK, SHOWS_DRIVER, STOP_DONE, Status, Substatus
 
 from .reads import PageRows, page_rows, shipment_with_brand
-
-SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-DEFAULT_PRIMARY, DEFAULT_ACCENT = "#1d4ed8", "#0f766e"
 
 # Rounded to about 100 m: enough to show the area, not the door.
 DESTINATION_DECIMALS = 3
@@ -77,11 +74,6 @@ def recipient_zone(shipment: Shipment) -> zoneinfo.ZoneInfo:
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 continue
     return zoneinfo.ZoneInfo("UTC")
-
-
-def safe_colour(value: str, default: str) -> str:
-    """Brand colours go into a style element, so only #rrggbb gets there."""
-    return value if value and SAFE_COLOUR.match(value) else default
 
 
 # The steps of the progress bar a customer sees, and where each status sits
@@ -294,15 +286,6 @@ def page_context(page: PageRows) -> dict:
         "timeline_items": timeline_items(events, times),
         "has_proof": shows_proof(shipment),
         "zone": zone,
-    }
-
-
-def brand_context(brand: Brand) -> dict:
-    """What every branded public page needs of its brand."""
-    return {
-        "brand": brand,
-        "primary_colour": safe_colour(brand.primary_colour, DEFAULT_PRIMARY),
-        "accent_colour": safe_colour(brand.accent_colour, DEFAULT_ACCENT),
     }
 
 

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_POST, require_safe
 
+from shipments.branding import brand_context
 from shipments.customer import ActionRefused, leave_delivery_instructions, rate_delivery
 from shipments.labels import STATUS_LABELS
 from shipments.links import is_expired, link_expires_at
@@ -28,7 +29,6 @@ from . import cache as page_cache
 from .forms import InstructionsForm, RatingForm
 from .headers import keep_out_of_search, remember_language
 from .presenters import (
-    brand_context,
     customer_actions,
     find_page,
     find_shipment,

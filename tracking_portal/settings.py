@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "shipments",
     "pages",
     "notifications",
+    # Last: its admin.py joins the apps' admin pages once both are loaded.
+    "tracking_portal",
 ]
 
 MIDDLEWARE = [
