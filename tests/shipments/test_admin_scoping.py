@@ -174,6 +174,28 @@ def test_secrets_are_masked_on_the_brand_page(client, agent, root, brand_with_se
     assert not set(SECRETS) & set(page.context["adminform"].form.fields)
 
 
+@pytest.mark.parametrize("field", ["webhook_secret", "webhook_previous_secret", "aftership_webhook_secret"])
+def test_a_masked_secret_cannot_be_read_back_by_filtering_the_list_on_it(agent_client, brand_with_secrets, field):
+    # The attack: ?<secret>__startswith=<guess> shows the brand when the
+    # guess is right, so a secret comes back a character at a time.
+    secret = SECRETS[field]
+    changelist = reverse("admin:shipments_brand_changelist")
+    for lookup in (f"{field}__startswith", f"{field}__regex", f"{field}__gt", field):
+        response = agent_client.get(changelist, {lookup: secret[:8]})
+        assert response.status_code == 400, lookup
+        assert brand_with_secrets.name not in response.content.decode()
+
+
+def test_an_api_keys_hash_cannot_be_read_back_by_filtering(agent_client, brand):
+    from shipments import keys
+
+    api_key, _raw = keys.create_api_key(brand=brand, name="shop")
+    response = agent_client.get(
+        reverse("admin:shipments_apikey_changelist"), {"key_hash__startswith": api_key.key_hash[:4]}
+    )
+    assert response.status_code == 400
+
+
 def test_posting_a_secret_in_the_form_changes_nothing(agent_client, brand_with_secrets):
     url = reverse("admin:shipments_brand_change", args=[brand_with_secrets.pk])
     data = change_form_data(agent_client.get(url), webhook_secret="whsec_chosen", aftership_webhook_secret="x")
