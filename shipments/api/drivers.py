@@ -108,11 +108,13 @@ def route_day(value: str) -> dt.date:
     )
 
 
-def manifest_stops(route: Route) -> list[dict]:
+def manifest_stops(route: Route, brand) -> list[dict]:
     """The route's stops in order with what the driver acts on; one query
     however long the route is."""
     stops = (
-        Stop.objects.filter(route=route)
+        # Only the driver's brand's parcels, whatever stops an older
+        # admin let onto the route: the manifest shows recipients.
+        Stop.objects.filter(route=route, shipment__brand=brand)
         .select_related("shipment")
         .only(
             "sequence",
@@ -178,4 +180,4 @@ def get_manifest(
     route = Route.objects.filter(driver__brand=request.auth.brand, driver__ref=driver_ref, date=day).only("pk").first()
     if route is None:
         raise Problem(404, "Not Found", f"No route for driver {driver_ref!r} on {day.isoformat()}.")
-    return {"driver_ref": driver_ref, "date": day, "stops": manifest_stops(route)}
+    return {"driver_ref": driver_ref, "date": day, "stops": manifest_stops(route, request.auth.brand)}

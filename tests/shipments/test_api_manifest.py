@@ -108,6 +108,33 @@ def test_another_brands_driver_is_answered_as_one_that_does_not_exist(api, other
     assert is_problem(api.get(f"/routes/drv-9/{DAY}"), 404)
 
 
+def test_a_stop_of_another_brands_parcel_never_shows_its_recipient(api, make_shipment, other_brand):
+    # A stop an older admin let onto the route, pointing at brand B's parcel.
+    make_shipment("LM1")
+    theirs = make_shipment("LM9", for_brand=other_brand, recipient_name="Bob Secret", recipient_phone="+447700900999")
+    put_on_route(api, "drv-7", ["LM1"])
+    route = Stop.objects.get(shipment__tracking_number="LM1").route
+    Stop.objects.create(route=route, shipment=theirs, sequence=2)
+    body = api.get(f"/routes/drv-7/{DAY}").json()
+    assert [stop["tracking_number"] for stop in body["stops"]] == ["LM1"]
+    assert "Bob" not in str(body) and "900999" not in str(body)
+
+
+def test_the_migration_removes_stops_of_another_brands_parcel(make_shipment, other_brand, brand):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from shipments.models import Driver, Route
+
+    ours, theirs = make_shipment("LM1"), make_shipment("LM9", for_brand=other_brand)
+    route = Route.objects.create(driver=Driver.objects.create(brand=brand, ref="drv-7"), date=DAY)
+    Stop.objects.create(route=route, shipment=ours, sequence=1)
+    Stop.objects.create(route=route, shipment=theirs, sequence=2)
+    import_module("shipments.migrations.0004_remove_cross_brand_stops").remove_cross_brand_stops(apps, None)
+    assert list(Stop.objects.values_list("shipment__tracking_number", flat=True)) == ["LM1"]
+
+
 def test_a_route_with_no_stops_is_an_empty_manifest(api):
     put_on_route(api, "drv-7", [])
     assert api.get(f"/routes/drv-7/{DAY}").json()["stops"] == []
