@@ -62,6 +62,18 @@ class BrandAdmin(BrandSecrets, BrandScopedAdmin):
             fieldsets.append((_("Staff"), {"fields": ["staff"]}))
         return fieldsets
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not request.user.is_superuser:
+            # What a customer tells brands apart by on the look-up's "which
+            # company?" choice: a brand's staff must not make theirs look
+            # like another's.
+            fields += ["name", "slug"]
+        return fields
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if obj is None or request.user.is_superuser else {}
+
     def has_add_permission(self, request):
         return getattr(request.user, "is_superuser", False)
 

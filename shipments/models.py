@@ -75,6 +75,10 @@ class Brand(models.Model):
 
     def clean(self):
         super().clean()
+        # Customers choose between brands by name on the look-up: two
+        # brands must never look alike there.
+        if self.name and Brand.objects.filter(name__iexact=self.name.strip()).exclude(pk=self.pk).exists():
+            raise ValidationError({"name": _("Another brand already has this name.")})
         if self.webhook_url:
             try:
                 check_url(self.webhook_url)

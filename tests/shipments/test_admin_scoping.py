@@ -287,3 +287,24 @@ def test_status_stays_read_only(agent_client, make_shipment):
     assert agent_client.post(url, data).status_code == 302
     shipment.refresh_from_db()
     assert shipment.status == "pending"
+
+
+def test_brand_staff_cannot_rename_their_brand_to_look_like_another(agent_client, brand, other_brand):
+    # The look-alike attack: rename A "Other Co", squat B's number, and the
+    # look-up's "which company?" choice shows two identical buttons.
+    url = reverse("admin:shipments_brand_change", args=[brand.pk])
+    page = agent_client.get(url)
+    assert "name" not in page.context["adminform"].form.fields
+    assert "slug" not in page.context["adminform"].form.fields
+    agent_client.post(url, change_form_data(page, name=other_brand.name, slug=other_brand.slug))
+    brand.refresh_from_db()
+    assert (brand.name, brand.slug) == ("Acme Parcels", "acme")
+
+
+def test_no_two_brands_share_a_name_whatever_its_case(client, root, brand, other_brand):
+    client.force_login(root)
+    url = reverse("admin:shipments_brand_change", args=[brand.pk])
+    response = client.post(url, change_form_data(client.get(url), name=other_brand.name.upper()))
+    assert response.status_code == 200 and "Another brand already has this name." in response.content.decode()
+    brand.refresh_from_db()
+    assert brand.name == "Acme Parcels"
