@@ -43,14 +43,22 @@ COMMON_HEADERS = [
 ]
 
 
-def limit_for(path: str) -> int:
+def limit_for(path: str, *, has_session: bool = False) -> int:
     if UPLOAD_PATH.match(path):
         return settings.API_MAX_UPLOAD_BYTES
     if path.startswith("/api/"):
         return settings.API_MAX_BODY_BYTES
-    if path.startswith("/admin/"):
+    if path.startswith("/admin/") and has_session and not path.startswith("/admin/login/"):
+        # Uploads are for signed-in staff: without a session (the login
+        # page, anyone not signed in) an admin form is as small as a page's,
+        # so nobody unknown gets megabytes spooled to disk.
         return settings.ADMIN_MAX_UPLOAD_BYTES
     return settings.PUBLIC_MAX_BODY_BYTES
+
+
+def has_session_cookie(scope) -> bool:
+    marker = settings.SESSION_COOKIE_NAME.encode() + b"="
+    return any(name == b"cookie" and marker in value for name, value in scope["headers"])
 
 
 def declared_length(scope) -> int | None:
@@ -72,7 +80,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = limit_for(scope["path"])
+        limit = limit_for(scope["path"], has_session=has_session_cookie(scope))
         length = declared_length(scope)
         if length is not None:
             if length < 0:

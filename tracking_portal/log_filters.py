@@ -7,7 +7,9 @@ _TOKEN_IN_PATH = re.compile(r"(/(?:t|embed)/)([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{10,
 
 # A signed unsubscribe or re-subscribe confirmation token works for anyone
 # who holds it (and its start is the subscription id): none of it is kept.
-_SIGNED_TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm)/)[A-Za-z0-9_.:-]{6,}")
+# Up to the next slash or space, whatever it holds: a signed token's colons
+# come percent-encoded in an access log line.
+_SIGNED_TOKEN_IN_PATH = re.compile(r"(/(?:unsubscribe|confirm)/)[^/\s\"'?#]{6,}")
 
 
 def mask_tokens(text: str) -> str:

@@ -56,7 +56,11 @@ def test_each_path_has_its_limit(settings):
     assert limit_for("/api/v1/shipments/LM1/proof-of-delivery") == settings.API_MAX_UPLOAD_BYTES
     assert limit_for("/api/v1/events") == settings.API_MAX_BODY_BYTES
     assert limit_for("/api/v1/webhooks/easypost/acme") == settings.API_MAX_BODY_BYTES
-    assert limit_for("/admin/shipments/brand/1/change/") == settings.ADMIN_MAX_UPLOAD_BYTES
+    assert limit_for("/admin/shipments/brand/1/change/", has_session=True) == settings.ADMIN_MAX_UPLOAD_BYTES
+    # Without a session (not signed in), and on the login page, an admin
+    # form is as small as any page's.
+    assert limit_for("/admin/shipments/brand/1/change/") == settings.PUBLIC_MAX_BODY_BYTES
+    assert limit_for("/admin/login/", has_session=True) == settings.PUBLIC_MAX_BODY_BYTES
     assert limit_for("/track/") == settings.PUBLIC_MAX_BODY_BYTES
     assert limit_for("/t/abc/instructions/") == settings.PUBLIC_MAX_BODY_BYTES
     # Django reads no more than the largest of them lets through, in memory.
@@ -86,6 +90,22 @@ def test_a_declared_50_mb_body_is_refused_before_a_byte_of_it_is_sent(port, spy,
         problem = json.loads(answer.body)
         assert problem["status"] == 413 and problem["type"] == "/api/v1/problems/too-large"
         assert problem["instance"] == path
+
+
+def test_an_unauthenticated_11_mb_login_post_is_refused_unread(port, spy):
+    # Within the admin's upload limit, but nobody signed in uploads there.
+    with connect(port) as sock:
+        sock.sendall(
+            head(
+                "POST",
+                "/admin/login/",
+                port,
+                "Content-Type: application/x-www-form-urlencoded",
+                "Content-Length: 11534336",
+            )
+        )
+        answer, _closed = read_to_close(sock)
+    assert answer.status == 413 and spy.calls == 0
 
 
 def test_the_refusal_is_in_the_visitors_language(port):

@@ -77,3 +77,11 @@ def test_a_worker_s_log_lines_come_out_masked(tmp_path):
     assert UNSUBSCRIBE.rsplit("/", 2)[-2] not in output
     assert output.count("/t/Qx7_k2…/") == 3
     assert output.count("/unsubscribe/…/") == 3
+
+
+def test_a_percent_encoded_signed_token_is_masked_whole():
+    from tracking_portal.log_filters import mask_tokens
+
+    line = '"GET /subscribe/confirm/eyJzIjoxMn0%3A1vQ%3Aabcdefghij/ HTTP/1.1" 200'
+    assert mask_tokens(line) == '"GET /subscribe/confirm/…/ HTTP/1.1" 200'
+    assert mask_tokens("/unsubscribe/MTI:1vQ:xyz123abc/") == "/unsubscribe/…/"
