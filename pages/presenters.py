@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import zoneinfo
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from html import escape
 
 from django.conf import settings
@@ -23,6 +23,8 @@ from django.utils.translation import gettext_lazy as _
 from shipments.branding import brand_context
 from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS
 from shipments.models import DeliveryRating, Shipment
+from shipments.recipients import recipient_zone
+from shipments.routes import days_that_may_be_today
 from shipments.statuses import INSTRUCTIONS_OPEN, OFF_TRACK, SHOWS_DRIVER, STOP_DONE, Status, Substatus
 
 from .reads import PageRows, page_rows, shipment_with_brand
@@ -64,16 +66,6 @@ def shows_proof(shipment: Shipment) -> bool:
     return shipment.status_enum == Status.DELIVERED and bool(
         shipment.proof_received_by or shipment.proof_photo or shipment.proof_signature
     )
-
-
-def recipient_zone(shipment: Shipment) -> zoneinfo.ZoneInfo:
-    for name in (shipment.recipient_timezone, shipment.brand.default_timezone):
-        if name:
-            try:
-                return zoneinfo.ZoneInfo(name)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                continue
-    return zoneinfo.ZoneInfo("UTC")
 
 
 # The steps of the progress bar a customer sees, and where each status sits
@@ -224,11 +216,10 @@ def find_page(token: str) -> PageRows | None:
     """What page_context needs: the shipment with its brand, its timeline
     and, while it shows the driver, its stops on the routes of the days
     that may be today in the recipient's time zone."""
-    utc_today = timezone.now().astimezone(UTC).date()
     return page_rows(
         token,
         stops_for=[status.value for status in SHOWS_DRIVER],
-        days=[utc_today - timedelta(days=1), utc_today, utc_today + timedelta(days=1)],
+        days=days_that_may_be_today(),
         statuses_done=[status.value for status in STOP_DONE],
     )
 

@@ -24,17 +24,12 @@ from shipments.customer import ActionRefused, leave_delivery_instructions, rate_
 from shipments.labels import STATUS_LABELS
 from shipments.links import is_expired, link_expires_at
 from shipments.models import Brand, Shipment
+from shipments.recipients import recipient_language, recipient_zone
 
 from . import cache as page_cache
 from .forms import InstructionsForm, RatingForm
 from .headers import keep_out_of_search, remember_language
-from .presenters import (
-    customer_actions,
-    find_page,
-    find_shipment,
-    page_context,
-    recipient_zone,
-)
+from .presenters import customer_actions, find_page, find_shipment, page_context
 from .reads import PageRows
 
 PAGE_TEMPLATE = "shipments/tracking.html"
@@ -74,11 +69,12 @@ def _accepted_language(header: str) -> str:
 
 def _page_language(shipment: Shipment, explicit: str, accepted: str) -> str:
     """The visitor's own choice (the switcher), then what their browser
-    asks for, then the recipient's language, then the brand's default."""
-    for code in (explicit, accepted, shipment.recipient_language, shipment.brand.default_language):
+    asks for, then the language the parcel's messages are sent in (the
+    recipient's, else the brand's default: shipments.recipients)."""
+    for code in (explicit, accepted):
         if code in SUPPORTED_LANGUAGES:
             return code
-    return settings.LANGUAGE_CODE
+    return recipient_language(shipment)
 
 
 @functools.cache

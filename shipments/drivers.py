@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from . import signals
+from . import bounds, signals
 from .models import Brand, Driver, LocationPing, Route, Shipment, Stop
 
 
@@ -48,10 +48,13 @@ class PingsRecorded:
 
 
 def validate_ping(ping: Ping, index: int = 0) -> None:
-    if not -90 <= ping.lat <= 90:
-        raise PingRejected("Latitude must be between -90 and 90.", index=index, field="lat")
-    if not -180 <= ping.lng <= 180:
-        raise PingRejected("Longitude must be between -180 and 180.", index=index, field="lng")
+    """A ping is stored only with coordinates within their ranges
+    (shipments.bounds), an aware time, and no negative accuracy or speed or
+    heading beyond a full turn."""
+    if not bounds.is_latitude(ping.lat):
+        raise PingRejected(bounds.LATITUDE_ERROR, index=index, field="lat")
+    if not bounds.is_longitude(ping.lng):
+        raise PingRejected(bounds.LONGITUDE_ERROR, index=index, field="lng")
     if timezone.is_naive(ping.recorded_at):
         raise PingRejected("recorded_at needs a time zone offset.", index=index, field="recorded_at")
     if ping.accuracy_m is not None and ping.accuracy_m < 0:

@@ -9,14 +9,15 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from . import bounds
 from .labels import STATUS_CHOICES, SUBSTATUS_CHOICES
 from .outbound import RefusedDestination, check_url
-from .statuses import TERMINAL, Status, Substatus
+from .statuses import EVENT_ORDER, TERMINAL, Status, Substatus
 
 hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1a73e8."))
 e164_phone = RegexValidator(r"^\+[1-9][0-9]{6,14}$", _("Use the international form, like +447700900123."))
-LATITUDE = [MinValueValidator(-90), MaxValueValidator(90)]
-LONGITUDE = [MinValueValidator(-180), MaxValueValidator(180)]
+LATITUDE = [MinValueValidator(bounds.LATITUDE[0]), MaxValueValidator(bounds.LATITUDE[1])]
+LONGITUDE = [MinValueValidator(bounds.LONGITUDE[0]), MaxValueValidator(bounds.LONGITUDE[1])]
 
 
 def validate_timezone(value: str) -> None:
@@ -255,7 +256,7 @@ class TrackingEvent(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["shipment", "occurred_at"])]
-        ordering = ["occurred_at", "source", "external_id"]
+        ordering = list(EVENT_ORDER)
 
     def __str__(self) -> str:
         return f"{self.shipment_id} {self.status} @ {self.occurred_at:%Y-%m-%d %H:%M}"

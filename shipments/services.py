@@ -6,12 +6,12 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import bulk, signals
+from . import bounds, bulk, signals
 from .models import Brand, EventSource, Shipment, StatusChange, TrackingEvent
 from .statuses import Status, Substatus, fold
 
@@ -75,28 +75,25 @@ class BatchOutcome:
         return recorded
 
 
-# What the database stores and a parcel can have: PostgreSQL refuses
-# offsets beyond ±15:59, and no scan is older than the portal's carriers.
-EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
-MAX_OFFSET = timedelta(hours=16)
-
-
 def validate_event(event: NewEvent) -> None:
+    """An event is recorded only with a known status, substatus and source,
+    an aware time within the range the portal stores (shipments.bounds),
+    coordinates within their ranges, and, for a correction, a staff author
+    and a reason."""
     if event.status not in Status.__members__.values():
         raise EventRejected(f"Unknown status {event.status!r}.", field="status")
     if event.substatus and event.substatus not in Substatus.__members__.values():
         raise EventRejected(f"Unknown substatus {event.substatus!r}.", field="substatus")
     if timezone.is_naive(event.occurred_at):
         raise EventRejected("occurred_at needs a time zone offset.", field="occurred_at")
-    if not EARLIEST_EVENT <= event.occurred_at < LATEST_EVENT or abs(event.occurred_at.utcoffset()) >= MAX_OFFSET:
+    if not bounds.in_time_range(event.occurred_at):
         raise EventRejected("occurred_at is out of range.", field="occurred_at")
     if event.source not in EventSource.values:
         raise EventRejected(f"Unknown source {event.source!r}.", field="source")
-    if event.location_lat is not None and not -90 <= event.location_lat <= 90:
-        raise EventRejected("Latitude must be between -90 and 90.", field="location.lat")
-    if event.location_lng is not None and not -180 <= event.location_lng <= 180:
-        raise EventRejected("Longitude must be between -180 and 180.", field="location.lng")
+    if event.location_lat is not None and not bounds.is_latitude(event.location_lat):
+        raise EventRejected(bounds.LATITUDE_ERROR, field="location.lat")
+    if event.location_lng is not None and not bounds.is_longitude(event.location_lng):
+        raise EventRejected(bounds.LONGITUDE_ERROR, field="location.lng")
     if event.is_correction and (
         event.source != EventSource.STAFF or event.corrected_by is None or not event.correction_reason.strip()
     ):

@@ -22,6 +22,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Protocol
 
 
@@ -89,13 +90,21 @@ class EventLike(Protocol):
     is_correction: bool
 
 
-def event_sort_key(event: EventLike) -> tuple[datetime, str, str]:
-    """The one order in which events are applied and shown.
+# The one order in which events are applied and shown, oldest first, by
+# field name: event_sort_key, the model's ordering, the timeline (newest
+# first: the same order reversed) and the API all derive from it. It
+# depends only on the event itself, never on when it arrived (not its id),
+# so every arrival order of the same set of events yields the same timeline.
+EVENT_ORDER = ("occurred_at", "source", "external_id")
+# Newest first, as the timeline shows them: EVENT_ORDER reversed, for
+# order_by().
+NEWEST_FIRST = tuple(f"-{name}" for name in EVENT_ORDER)
+_event_key = attrgetter(*EVENT_ORDER)
 
-    It depends only on the event itself, never on when it arrived, so every
-    arrival order of the same set of events yields the same timeline.
-    """
-    return (event.occurred_at, event.source, event.external_id)
+
+def event_sort_key(event: EventLike) -> tuple[datetime, str, str]:
+    """An event's place in EVENT_ORDER."""
+    return _event_key(event)
 
 
 def applies(current: Status, event: EventLike) -> bool:

@@ -10,8 +10,8 @@ from typing import Annotated
 from django.http import HttpRequest
 from ninja import Path, Router
 
-from .. import drivers
-from ..models import Route, Stop
+from .. import drivers, selectors
+from ..models import Route
 from .common import responses
 from .problems import Problem, pointer
 from .schemas import LocationsIn, LocationsOut, ManifestOut, RouteIn, RouteOut
@@ -108,38 +108,8 @@ def route_day(value: str) -> dt.date:
     )
 
 
-def manifest_stops(route: Route, brand) -> list[dict]:
-    """The route's stops in order with what the driver acts on; one query
-    however long the route is."""
-    stops = (
-        # Only the driver's brand's parcels, whatever stops an older
-        # admin let onto the route: the manifest shows recipients.
-        Stop.objects.filter(route=route, shipment__brand=brand)
-        .select_related("shipment")
-        .only(
-            "sequence",
-            "completed_at",
-            *(
-                f"shipment__{name}"
-                for name in (
-                    "tracking_number",
-                    "status",
-                    "recipient_name",
-                    "recipient_phone",
-                    "destination_line1",
-                    "destination_line2",
-                    "destination_city",
-                    "destination_postcode",
-                    "destination_country",
-                    "destination_lat",
-                    "destination_lng",
-                    "delivery_instructions",
-                    "delivery_instructions_at",
-                )
-            ),
-        )
-        .order_by("sequence")
-    )
+def manifest_answer(route: Route, brand) -> list[dict]:
+    """The route's stops in order with what the driver acts on."""
     return [
         {
             "sequence": stop.sequence,
@@ -158,7 +128,7 @@ def manifest_stops(route: Route, brand) -> list[dict]:
             "delivery_instructions": instructions_answer(stop.shipment),
             "completed_at": stop.completed_at,
         }
-        for stop in stops
+        for stop in selectors.manifest_stops(route, brand)
     ]
 
 
@@ -177,7 +147,7 @@ def get_manifest(
     instructions. Another brand's driver, or a day without a route, is
     answered as a driver that does not exist."""
     day = route_day(date)
-    route = Route.objects.filter(driver__brand=request.auth.brand, driver__ref=driver_ref, date=day).only("pk").first()
+    route = selectors.brand_route(request.auth.brand, driver_ref, day)
     if route is None:
         raise Problem(404, "Not Found", f"No route for driver {driver_ref!r} on {day.isoformat()}.")
-    return {"driver_ref": driver_ref, "date": day, "stops": manifest_stops(route, request.auth.brand)}
+    return {"driver_ref": driver_ref, "date": day, "stops": manifest_answer(route, request.auth.brand)}

@@ -32,7 +32,6 @@ PROBLEM_TYPES = {
     "invalid-multipart": "The multipart body could not be read.",
     "invalid-event": "One event of a batch cannot be recorded as given; the others were.",
     "unknown-tracking-number": "No shipment of this key's brand has that tracking number.",
-    "unknown-brand": "No brand has that slug.",
     "unknown-source": "Webhook sources are generic, easypost and aftership.",
     "invalid-signature": "The webhook's signature is missing, wrong or too old; nothing of it was read.",
     "too-large": "The body or a file is larger than this endpoint accepts.",

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from ninja import Field, Schema
 from pydantic import AfterValidator, AllowInfNan, AwareDatetime, BaseModel, BeforeValidator, Strict, model_validator
 
+from .. import bounds
 from ..statuses import Status, Substatus
 
 MAX_BATCH = 1000
@@ -28,21 +29,18 @@ def _text(value):
     return value
 
 
-EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
-
-
 def _in_utc(value: dt.datetime) -> dt.datetime:
-    # Stored in UTC: an offset the database cannot hold (beyond ±15:59) or a
-    # year no parcel has is refused here rather than by the database.
+    # Stored in UTC: converted here, an offset the database cannot hold
+    # (beyond ±15:59) never reaches it, and a year no parcel has is refused
+    # here rather than by the database.
     if value.tzinfo is None:
         return value  # answered per item by the services, with its field
     try:
         utc = value.astimezone(dt.UTC)
     except OverflowError:
         raise ValueError("Date and time out of range.") from None
-    if not EARLIEST <= utc < LATEST:
-        raise ValueError(f"Date and time must be between {EARLIEST:%Y} and {LATEST:%Y}.")
+    if not bounds.in_time_range(utc):
+        raise ValueError(f"Date and time must be between {bounds.EARLIEST:%Y} and {bounds.LATEST:%Y}.")
     return utc
 
 
@@ -73,8 +71,8 @@ class DestinationIn(In):
     city: str = Field("", max_length=100)
     postcode: str = Field("", max_length=20)
     country: str = Field("", max_length=2, description="ISO 3166-1 alpha-2.")
-    lat: Number | None = Field(None, ge=-90, le=90)
-    lng: Number | None = Field(None, ge=-180, le=180)
+    lat: Number | None = Field(None, ge=bounds.LATITUDE[0], le=bounds.LATITUDE[1])
+    lng: Number | None = Field(None, ge=bounds.LONGITUDE[0], le=bounds.LONGITUDE[1])
 
 
 class WindowIn(In):
@@ -217,8 +215,8 @@ class ShipmentOut(Schema):
 
 
 class PingIn(In):
-    lat: Number = Field(ge=-90, le=90)
-    lng: Number = Field(ge=-180, le=180)
+    lat: Number = Field(ge=bounds.LATITUDE[0], le=bounds.LATITUDE[1])
+    lng: Number = Field(ge=bounds.LONGITUDE[0], le=bounds.LONGITUDE[1])
     recorded_at: ZonedTimestamp
     accuracy_m: Number | None = Field(None, ge=0)
     speed_mps: Number | None = Field(None, ge=0)

@@ -6,12 +6,11 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Prefetch
 from django.http import HttpRequest
 from ninja import Field, File, Form, Router, Schema, Status, UploadedFile
 
-from .. import images, services
-from ..models import EventSource, Shipment, TrackingEvent
+from .. import images, selectors, services
+from ..models import EventSource, Shipment
 from ..services import EventRejected, NewEvent
 from .auth import BrandKey
 from .common import responses
@@ -137,14 +136,10 @@ def shipment_answer(shipment: Shipment, events) -> dict:
     }
 
 
-def brand_shipment(request: HttpRequest, tracking_number: str) -> Shipment:
+def brand_shipment_or_404(request: HttpRequest, tracking_number: str) -> Shipment:
     """The caller's brand's shipment with its events (two queries); another
     brand's is answered exactly as one that does not exist."""
-    shipment = (
-        Shipment.objects.filter(brand=request.auth.brand, tracking_number=tracking_number)
-        .prefetch_related(Prefetch("events", queryset=TrackingEvent.objects.order_by("occurred_at", "source", "id")))
-        .first()
-    )
+    shipment = selectors.brand_shipment_with_events(request.auth.brand, tracking_number)
     if shipment is None:
         raise Problem(404, "Not Found", f"No shipment {tracking_number!r}.", kind="unknown-tracking-number")
     return shipment
@@ -161,7 +156,7 @@ def create_shipment(request: HttpRequest, payload: ShipmentIn):
     )
     if created:
         return Status(201, shipment_answer(shipment, []))
-    shipment = brand_shipment(request, shipment.tracking_number)
+    shipment = brand_shipment_or_404(request, shipment.tracking_number)
     return Status(200, shipment_answer(shipment, shipment.events.all()))
 
 
@@ -169,7 +164,7 @@ def create_shipment(request: HttpRequest, payload: ShipmentIn):
     "/shipments/{tracking_number}", response=responses({200: ShipmentOut}, 404), summary="A shipment and its events"
 )
 def get_shipment(request: HttpRequest, tracking_number: str):
-    shipment = brand_shipment(request, tracking_number)
+    shipment = brand_shipment_or_404(request, tracking_number)
     return shipment_answer(shipment, shipment.events.all())
 
 
@@ -229,7 +224,7 @@ def record_delivery(
     """Record the delivered event (multipart form) and attach its proof:
     a photo, a signature image, the name of who received it. Sending it
     again with the same external_id changes nothing but the proof."""
-    shipment = brand_shipment(request, tracking_number)
+    shipment = brand_shipment_or_404(request, tracking_number)
     received_by = form.received_by.strip()
     photo_file = proof_image(photo, "photo")
     signature_file = proof_image(signature, "signature")
@@ -263,5 +258,5 @@ def record_delivery(
         services.attach_proof_of_delivery(
             shipment_id=shipment.pk, received_by=received_by, photo=photo_file, signature=signature_file
         )
-    shipment = brand_shipment(request, tracking_number)
+    shipment = brand_shipment_or_404(request, tracking_number)
     return shipment_answer(shipment, shipment.events.all())

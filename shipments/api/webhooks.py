@@ -20,7 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router
 
-from .. import carriers, keys, services
+from .. import carriers, keys, selectors, services
 from ..models import Brand, EventSource
 from .auth import enforce_body_limit, enforce_rate_limit
 from .common import ProblemOut, batch_answer
@@ -93,7 +93,7 @@ def carrier_webhook(request: HttpRequest, source: str, brand_slug: str):
             f"Use one of: {', '.join(carriers.SOURCES)}.",
             kind="unknown-source",
         )
-    brand = Brand.objects.filter(slug=brand_slug).first()
+    brand = selectors.brand_by_slug(brand_slug)
     body = request.body
     try:
         adapter.verify(brand or _NO_BRAND, request.headers, body)

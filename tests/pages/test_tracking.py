@@ -274,6 +274,14 @@ def test_language_follows_choice_then_browser_then_recipient_then_brand(client, 
     assert page(client, shipment, HTTP_ACCEPT_LANGUAGE="es")["Content-Language"] == "en"
 
 
+def test_the_page_speaks_the_recipients_language_as_their_messages_do(client, brand, make_shipment):
+    # "en-GB" is English, on the page as in the messages (shipments.recipients).
+    brand.default_language = "de"
+    brand.save()
+    british = make_shipment(recipient_language="en-GB")
+    assert page(client, british)["Content-Language"] == "en"
+
+
 def test_switcher_links_work_without_javascript(client, shipment):
     html = text_of(page(client, shipment, HTTP_ACCEPT_LANGUAGE="en"))
     for code in ("en", "es", "de"):

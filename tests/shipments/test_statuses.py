@@ -87,3 +87,15 @@ def test_once_terminal_never_leaves_without_a_correction(events):
             assert status == reached_terminal
         elif status in TERMINAL:
             reached_terminal = status
+
+
+def test_one_event_order_for_the_rules_the_model_and_the_timeline():
+    from shipments.models import TrackingEvent
+    from shipments.selectors import TIMELINE_ORDER
+    from shipments.statuses import EVENT_ORDER, NEWEST_FIRST
+
+    assert EVENT_ORDER == ("occurred_at", "source", "external_id")
+    assert list(TrackingEvent._meta.ordering) == list(EVENT_ORDER)
+    assert list(TIMELINE_ORDER) == list(NEWEST_FIRST) == ["-occurred_at", "-source", "-external_id"]
+    same_time = [ev("in_transit", 0, source="carrier"), ev("in_transit", 0, source="api")]
+    assert [e.source for e in sorted(same_time, key=event_sort_key)] == ["api", "carrier"]
