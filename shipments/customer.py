@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import signals
+from .edits import save_and_announce
 from .models import DeliveryRating, Notice, NoticeKind, Shipment
 from .statuses import INSTRUCTIONS_OPEN, Status
 
@@ -31,9 +32,7 @@ def leave_delivery_instructions(*, shipment_id: int, instructions: str) -> Shipm
         changed = text != shipment.delivery_instructions
         shipment.delivery_instructions = text
         shipment.delivery_instructions_at = timezone.now()
-        shipment.version += 1
-        shipment.save(update_fields=["delivery_instructions", "delivery_instructions_at", "version", "updated_at"])
-        signals.announce_on_commit(Shipment, [signals.ShipmentChange(shipment.pk, shipment.version)])
+        save_and_announce(shipment, ["delivery_instructions", "delivery_instructions_at"])
         if changed:
             notice = Notice.objects.create(
                 shipment=shipment,
@@ -59,7 +58,5 @@ def rate_delivery(*, shipment_id: int, score: int, comment: str = "") -> Deliver
                 rating = DeliveryRating.objects.create(shipment=shipment, score=score, comment=comment.strip())
         except IntegrityError:
             raise ActionRefused("already_rated") from None
-        shipment.version += 1
-        shipment.save(update_fields=["version", "updated_at"])
-        signals.announce_on_commit(Shipment, [signals.ShipmentChange(shipment.pk, shipment.version)])
+        save_and_announce(shipment)
     return rating

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import bounds, signals
+from .edits import bump_and_announce
 from .models import Brand, Driver, LocationPing, Route, Shipment, Stop
 
 
@@ -149,13 +150,8 @@ def set_route(*, brand: Brand, driver_ref: str, date: dt.date, tracking_numbers:
             for sequence, number in enumerate(tracking_numbers, start=1)
         )
         # Pages of parcels on the route before or after show the stops ahead
-        # and the driver, which just changed; the shipments themselves did not.
+        # and the driver, which just changed: as for a staff edit of the
+        # route's stops, their versions move on.
         affected = set(before) | {s.pk for s in shipments.values()}
-        signals.announce_on_commit(
-            Route,
-            [
-                signals.ShipmentChange(pk, version)
-                for pk, version in Shipment.objects.filter(pk__in=affected).values_list("pk", "version")
-            ],
-        )
+        bump_and_announce(Shipment.objects.filter(pk__in=affected), sender=Route)
     return route

@@ -1,8 +1,13 @@
-"""Staff edits of what the tracking pages show: shipments, brands, routes.
+"""Staff edits of what the tracking pages show: shipments, brands, routes;
+and the one way any change a page shows is written.
 
 Every change a page shows moves the shipment's version on and is announced
 after commit (``signals.shipments_changed``), as an event is: open pages
-refresh within a second and cached ones are thrown away. The status is not
+refresh within a second and cached ones are thrown away. Every writer of
+such a change (these edits, the customer's actions, proof of delivery, a
+driver's route) goes through ``save_and_announce`` (one shipment) or
+``bump_and_announce`` (many); only ``services.record_event``, the status
+writer, moves the version in its own batched statement. The status is not
 among what may be edited here; only ``services.record_event`` (and its staff
 correction) writes it.
 """
@@ -73,6 +78,26 @@ class EditRefused(ValueError):
     """The edit would break a rule; the message says which."""
 
 
+def save_and_announce(shipment: Shipment, fields: Iterable[str] = (), *, status: str | None = None) -> Shipment:
+    """Write a change the shipment's page shows: within the caller's
+    transaction, holding the shipment's row lock (so that ``version`` is the
+    stored one), move the version on, save these fields with it and
+    ``updated_at``, and announce the change after commit. ``status``: the
+    stored status, when the instance may not hold it."""
+    shipment.version += 1
+    shipment.save(update_fields=list(dict.fromkeys([*fields, "version", "updated_at"])))
+    current = shipment.status if status is None else status
+    signals.announce_on_commit(
+        Shipment,
+        [
+            signals.ShipmentChange(
+                shipment.pk, shipment.version, token=shipment.public_token, old_status=current, status=current
+            )
+        ],
+    )
+    return shipment
+
+
 def edit_shipment(*, shipment: Shipment, fields: Mapping[str, object], user=None) -> Shipment:
     """Set these fields of the shipment (ETA, window, recipient, destination,
     proof, ...), move its version on and announce it after commit. The
@@ -84,20 +109,8 @@ def edit_shipment(*, shipment: Shipment, fields: Mapping[str, object], user=None
         current = Shipment.objects.select_for_update().only("version", "status").get(pk=shipment.pk)
         for name, value in fields.items():
             setattr(shipment, name, value)
-        shipment.version = current.version + 1
-        shipment.save(update_fields=[*fields, "version", "updated_at"])
-        signals.announce_on_commit(
-            Shipment,
-            [
-                signals.ShipmentChange(
-                    shipment.pk,
-                    shipment.version,
-                    token=shipment.public_token,
-                    old_status=current.status,
-                    status=current.status,
-                )
-            ],
-        )
+        shipment.version = current.version
+        save_and_announce(shipment, fields, status=current.status)
     _log_edit(user, "shipment", shipment.pk, fields)
     return shipment
 

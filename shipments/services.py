@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import bounds, bulk, signals
+from .edits import save_and_announce
 from .models import Brand, EventSource, Shipment, StatusChange, TrackingEvent
 from .statuses import Status, Substatus, fold
 
@@ -428,7 +429,7 @@ def attach_proof_of_delivery(*, shipment_id: int, received_by: str = "", photo=N
     the page shows it, so the shipment's version moves on."""
     with transaction.atomic():
         shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
-        update_fields = ["updated_at", "version"]
+        update_fields = []
         if received_by:
             shipment.proof_received_by = received_by
             update_fields.append("proof_received_by")
@@ -438,7 +439,5 @@ def attach_proof_of_delivery(*, shipment_id: int, received_by: str = "", photo=N
         if signature is not None:
             shipment.proof_signature = signature
             update_fields.append("proof_signature")
-        shipment.version += 1
-        shipment.save(update_fields=update_fields)
-        signals.announce_on_commit(Shipment, [signals.ShipmentChange(shipment.pk, shipment.version)])
+        save_and_announce(shipment, update_fields)
     return shipment

@@ -193,3 +193,48 @@ def test_the_service_refuses_another_brands_parcel_on_a_route(route, other_brand
     with pytest.raises(edits.EditRefused):
         edits.edit_route_stops(route=route, save=[Stop(route=route, shipment=theirs, sequence=3)])
     assert not Stop.objects.filter(shipment=theirs).exists()
+
+
+def test_save_and_announce_moves_the_version_saves_and_announces_after_commit(
+    shipment, announced, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    before = shipment.version
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            locked = Shipment.objects.select_for_update().get(pk=shipment.pk)
+            locked.recipient_name = "Grace Hopper"
+            locked.destination_city = "not saved: not named"
+            edits.save_and_announce(locked, ["recipient_name"])
+            assert announced == []
+    stored = Shipment.objects.get(pk=shipment.pk)
+    assert (stored.version, stored.recipient_name, stored.destination_city) == (
+        before + 1,
+        "Grace Hopper",
+        shipment.destination_city,
+    )
+    assert stored.updated_at >= shipment.updated_at
+    assert announced == [
+        signals.ShipmentChange(
+            shipment.pk, before + 1, token=shipment.public_token, old_status=shipment.status, status=shipment.status
+        )
+    ]
+
+
+def test_a_posted_route_moves_the_versions_of_its_parcels_as_a_staff_edit_does(
+    brand, make_shipment, announced, django_capture_on_commit_callbacks
+):
+    from shipments import drivers
+
+    first, second, third = make_shipment(), make_shipment(), make_shipment()
+    day = timezone.localdate()
+    drivers.set_route(brand=brand, driver_ref="d1", date=day, tracking_numbers=[first.tracking_number])
+    before = versions(first, second, third)
+    with django_capture_on_commit_callbacks(execute=True):
+        drivers.set_route(
+            brand=brand, driver_ref="d1", date=day, tracking_numbers=[second.tracking_number, third.tracking_number]
+        )
+    after = versions(first, second, third)
+    assert {pk: after[pk] - before[pk] for pk in before} == {first.pk: 1, second.pk: 1, third.pk: 1}
+    assert {c.shipment_id: c.version for c in announced} == after
