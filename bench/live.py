@@ -116,10 +116,10 @@ def make_shipments(count: int) -> list[str]:
 
 def run_level(server: _setup.Server, tokens: list[str]) -> dict:
     from pages import cache as page_cache
-    from pages import live
+    from pages.live import hub, subscriber
 
     redis = page_cache.shared_redis()
-    prefix = live.channel_prefix()
+    prefix = subscriber.channel_prefix()
     before_kb = server.rss_kb()
     parent, child = multiprocessing.get_context("spawn").Pipe()
     process = multiprocessing.get_context("spawn").Process(target=client, args=(server.port, tokens, child))
@@ -131,7 +131,7 @@ def run_level(server: _setup.Server, tokens: list[str]) -> dict:
 
     pipe = redis.pipeline(transaction=False)
     for token in tokens:
-        pipe.publish(prefix + token, live.CHANGED)
+        pipe.publish(prefix + token, hub.CHANGED)
     cpu_before = server.cpu_seconds()
     published_at = time.monotonic()
     pipe.execute()

@@ -20,16 +20,14 @@ which is always correct whatever process made the change.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import redis
-from django.conf import settings
 from django.utils.crypto import salted_hmac
+from redis import RedisError
 
-from shipments import redis_guard
+from tracking_portal import redis as redis_factory
 
 # Short, so that a change whose invalidation was lost (Redis briefly away)
 # shows within minutes all the same.
@@ -42,26 +40,16 @@ EPOCH_TTL_SECONDS = 3 * 86400
 # unguessable without SECRET_KEY, so carrier text can't smuggle one in.
 NONCE_PLACEHOLDER = "n" + salted_hmac("page-cache-nonce", "placeholder", algorithm="sha256").hexdigest()[:30]
 
-_client: redis.Redis | None = None
-_client_lock = threading.Lock()
 
+def shared_redis() -> redis_factory.GuardedRedis | None:
+    """The process's one shared redis-py client (tracking_portal.redis), or
+    None without REDIS_URL. Django's stock RedisCache opens a connection per
+    request under ASGI; one shared client doesn't.
 
-def shared_redis() -> redis.Redis | None:
-    """The process's one redis-py client (thread-safe, pooled), or None
-    without REDIS_URL. Django's RedisCache opens a connection per request
-    under ASGI; one shared client doesn't.
-
-    After Redis fails it is None for a few seconds too (shipments.redis_guard):
-    pages are rendered and changes announced in this process only, as
-    without Redis, rather than each waiting for its own timeout."""
-    global _client
-    if not settings.REDIS_URL:
-        return None
-    if _client is None:
-        with _client_lock:
-            if _client is None:
-                _client = redis_guard.client(settings.REDIS_URL, health_check_interval=30)
-    return None if _client.outage.active else _client
+    After Redis fails it is None for a few seconds too (the factory's outage
+    guard): pages are rendered and changes announced in this process only,
+    as without Redis, rather than each waiting for its own timeout."""
+    return redis_factory.shared_client()
 
 
 def _epoch_key(token: str) -> str:
@@ -96,7 +84,7 @@ def lookup(token: str, variant: str) -> Lookup:
         return _NO_CACHE
     try:
         epoch, stored = client.mget(_epoch_key(token), _page_key(token, variant))
-    except redis.RedisError:
+    except RedisError:
         return _NO_CACHE
     epoch = epoch or b"0"
     if stored:
@@ -115,7 +103,7 @@ def store(token: str, variant: str, found: Lookup, *, html: str, language: str, 
         return
     value = found.epoch + f"|{language}|{expires_at}\n".encode() + html.encode()
     # A page that could not be kept is simply rendered again next time.
-    with contextlib.suppress(redis.RedisError):
+    with contextlib.suppress(RedisError):
         client.set(_page_key(token, variant), value, ex=PAGE_TTL_SECONDS)
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import live, lookup, media, tracking
+from . import lookup, media, tracking
+from .live import stream as live_stream
 
 app_name = "pages"
 
@@ -9,9 +10,9 @@ urlpatterns = [
     path("track/", lookup.lookup, name="lookup"),
     path("track/<slug:brand_slug>/", lookup.brand_lookup, name="brand_lookup"),
     path("t/<str:token>/", tracking.tracking, name="tracking"),
-    # Under uvicorn, asgi.py serves this path itself (pages.live.sse_app);
+    # Under uvicorn, asgi.py serves this path itself (pages.live.stream.sse_app);
     # the view is the same stream through Django.
-    path("t/<str:token>/events/", live.events, name="events"),
+    path("t/<str:token>/events/", live_stream.events, name="events"),
     path("t/<str:token>/actions/", tracking.actions, name="actions"),
     path("t/<str:token>/instructions/", tracking.instructions, name="instructions"),
     path("t/<str:token>/rating/", tracking.rating, name="rating"),

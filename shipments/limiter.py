@@ -18,23 +18,23 @@ import math
 import threading
 import time
 
-import redis
 from django.conf import settings
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter
+from redis import RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import redis_guard
+from tracking_portal import redis as redis_factory
 
 logger = logging.getLogger(__name__)
 
 # A limiter sits in front of every look-up and API call: it waits for Redis
 # at most REDIS_SOCKET_TIMEOUT (as every client on a request's path), once,
 # as a retry would double the wait; then it leaves that Redis alone, as
-# every guarded client does (shipments.redis_guard: one outage per server).
+# every guarded client does (tracking_portal.redis: one outage per server).
 
 _lock = threading.Lock()
 _limiter: tuple[str, FixedWindowRateLimiter] | None = None
@@ -56,11 +56,9 @@ def _get_limiter() -> FixedWindowRateLimiter:
             if url:
                 store = RedisStorage(
                     url,
+                    connection_pool=redis_factory.pool(url, retry=Retry(NoBackoff(), 0)),
                     wrap_exceptions=True,
                     key_prefix="ratelimit",
-                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-                    socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-                    retry=Retry(NoBackoff(), 0),
                 )
             else:
                 store = MemoryStorage()
@@ -69,12 +67,12 @@ def _get_limiter() -> FixedWindowRateLimiter:
 
 
 def _backing_off() -> bool:
-    return bool(settings.REDIS_URL) and redis_guard.outage_of(settings.REDIS_URL).active
+    return bool(settings.REDIS_URL) and redis_factory.outage_of(settings.REDIS_URL).active
 
 
 def _store_failed(exc: Exception) -> None:
     if settings.REDIS_URL:
-        redis_guard.outage_of(settings.REDIS_URL).failed()
+        redis_factory.outage_of(settings.REDIS_URL).failed()
     logger.warning(
         "Rate limiter unavailable for %.0f s, requests allowed: %s", settings.REDIS_OUTAGE_BACKOFF_SECONDS, exc
     )
@@ -95,7 +93,7 @@ def hit(item: RateLimitItem, *identifiers: str) -> int:
         if limiter.hit(item, *identifiers):
             return 0
         return _seconds_left(limiter, item, identifiers)
-    except (StorageError, redis.RedisError) as exc:
+    except (StorageError, RedisError) as exc:
         _store_failed(exc)
         return 0
 
@@ -109,7 +107,7 @@ def wait(item: RateLimitItem, *identifiers: str) -> int:
         if limiter.test(item, *identifiers):
             return 0
         return _seconds_left(limiter, item, identifiers)
-    except (StorageError, redis.RedisError) as exc:
+    except (StorageError, RedisError) as exc:
         _store_failed(exc)
         return 0
 
@@ -117,9 +115,9 @@ def wait(item: RateLimitItem, *identifiers: str) -> int:
 def reset() -> None:
     """Forget every count and any outage (tests, and an operator's shell)."""
     global _limiter
-    redis_guard.forget_outages()
+    redis_factory.forget_outages()
     with _lock:
         if _limiter is not None:
-            with contextlib.suppress(StorageError, redis.RedisError):
+            with contextlib.suppress(StorageError, RedisError):
                 _limiter[1].storage.reset()
             _limiter = None

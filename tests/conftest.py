@@ -76,10 +76,10 @@ def free_port_in(ports: range) -> int:
 
 @pytest.fixture(autouse=True)
 def redis_outages_forgotten():
-    """A Redis outage a test provoked (shipments.redis_guard keeps them per
+    """A Redis outage a test provoked (tracking_portal.redis keeps them per
     process) must not make the next test skip Redis."""
-    from shipments import redis_guard
+    from tracking_portal import redis as redis_factory
 
-    redis_guard.forget_outages()
+    redis_factory.forget_outages()
     yield
-    redis_guard.forget_outages()
+    redis_factory.forget_outages()

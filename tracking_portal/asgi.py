@@ -15,7 +15,7 @@ from django.core.handlers.asgi import ASGIRequest  # noqa: E402
 from django.http import HttpResponse, HttpResponseBadRequest  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
 
-from pages.live import STREAM_PATH, sse_app  # noqa: E402
+from pages.live.stream import STREAM_PATH, sse_app  # noqa: E402
 from tracking_portal.body_limit import BodyLimit  # noqa: E402
 
 security_log = logging.getLogger("django.security.DisallowedHost")
@@ -55,7 +55,7 @@ async def stream_app(scope, receive, send) -> None:
 
 async def portal(scope, receive, send):
     # A tracking page's event stream lives for minutes: it skips Django's
-    # handler, which would hold a thread per open stream (pages.live).
+    # handler, which would hold a thread per open stream (pages.live.stream).
     if scope["type"] == "http" and STREAM_PATH.match(scope["path"]):
         await stream_app(scope, receive, send)
     else:

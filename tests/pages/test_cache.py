@@ -7,8 +7,9 @@ from django.conf import settings
 from django.test import Client
 
 from pages import cache as page_cache
-from shipments import redis_guard, services
+from shipments import services
 from tests.conftest import event
+from tracking_portal import redis as redis_factory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -91,11 +92,11 @@ def test_a_page_rendered_before_a_change_is_never_served_after_it(client, shipme
 
 def test_with_redis_unreachable_pages_are_rendered_and_changes_still_recorded(client, shipment, settings, monkeypatch):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    monkeypatch.setattr(page_cache, "_client", None)
-    redis_guard.forget_outages()
+    monkeypatch.setattr(redis_factory, "_shared", None)
+    redis_factory.forget_outages()
     response = get(client, shipment)
     assert response.status_code == 200 and "Order received" in response.content.decode()
-    assert redis_guard.outage_of(settings.REDIS_URL).active  # the next ones don't try for a while
+    assert redis_factory.outage_of(settings.REDIS_URL).active  # the next ones don't try for a while
     recorded = services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
     assert recorded.created
     assert "In transit</h1>" in get(client, shipment).content.decode()

@@ -1,4 +1,4 @@
-"""Redis in trouble on the event path (shipments/redis_guard.py and its
+"""Redis in trouble on the event path (shipments/redis_factory.py and its
 users): refused or hung, an event POST is recorded and answered, and after
 the first failure Redis is left alone for the back-off, counted in
 connection attempts on a local server that accepts and never answers."""
@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from pages import cache as page_cache
-from shipments import limiter, redis_guard
+from shipments import limiter
 from shipments.models import StatusChange, TrackingEvent
+from tracking_portal import redis as redis_factory
 from tracking_portal.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,13 +67,13 @@ def redis_at(settings, monkeypatch):
 
     def point(url: str) -> str:
         settings.REDIS_URL = url
-        monkeypatch.setattr(page_cache, "_client", None)
+        monkeypatch.setattr(redis_factory, "_shared", None)
         limiter.reset()
-        redis_guard.forget_outages()
+        redis_factory.forget_outages()
         return url
 
     yield point
-    redis_guard.forget_outages()
+    redis_factory.forget_outages()
     limiter.reset()
 
 
@@ -112,7 +113,7 @@ def test_with_redis_refusing_events_are_recorded(api, shipment, closed_port, red
         answer = post_event(api, shipment.tracking_number, n)
         assert answer.status_code == 200 and answer.json()["accepted"] == 1
     assert TrackingEvent.objects.filter(shipment=shipment).count() == 3
-    assert redis_guard.outage_of(url).active
+    assert redis_factory.outage_of(url).active
 
 
 def test_the_back_off_ends(shipment, hung, redis_at, settings):
@@ -121,7 +122,7 @@ def test_the_back_off_ends(shipment, hung, redis_at, settings):
     assert len(hung.accepted) == 1
     page_cache.lookup(shipment.public_token, "page:~en")
     assert len(hung.accepted) == 1
-    redis_guard.outage_of(url).until = 0.0  # as when the back-off has passed
+    redis_factory.outage_of(url).until = 0.0  # as when the back-off has passed
     page_cache.lookup(shipment.public_token, "page:~en")
     assert len(hung.accepted) == 2
 

@@ -1,0 +1,137 @@
+"""The process's hub: the mailboxes of the streams open in this process,
+and how a change reaches them.
+
+With REDIS_URL the hub holds one Redis pattern subscription
+(subscriber.py) and fans each message out to the mailboxes of the streams
+open for that token, whatever process made the change; without it,
+publishers in this process hand messages to the hub's loop directly.
+
+A message says only that a page changed (CHANGED) or that its journey is
+over (FINAL); the page then fetches its own fragments, in its own language,
+through the page cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.conf import settings
+
+from .. import cache as page_cache
+from .subscriber import channel_prefix, hold_subscription
+
+CHANGED, FINAL = "changed", "final"
+KEEP_ALIVE = object()
+HEARTBEAT_SECONDS = 20
+
+
+class Mailbox:
+    """One stream's undelivered messages: lighter than an asyncio.Queue, and
+    a message already waiting is not queued twice (each only asks the page
+    to look again)."""
+
+    __slots__ = ("pending", "waiter")
+
+    def __init__(self) -> None:
+        self.pending: list = []
+        self.waiter: asyncio.Future | None = None
+
+    def put(self, payload) -> None:
+        if payload in self.pending:
+            return
+        self.pending.append(payload)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self.pending
+
+    async def get(self):
+        while not self.pending:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.pending.pop(0)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.streams: dict[str, set[Mailbox]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._listener: asyncio.Task | None = None
+        self._heartbeat: asyncio.Task | None = None
+        self.listening = asyncio.Event()
+
+    def register(self, token: str) -> Mailbox:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            # A new event loop (a restarted server, a test): nothing of the
+            # old one can be awaited from here.
+            self.loop, self.streams, self._listener, self._heartbeat = loop, {}, None, None
+            self.listening = asyncio.Event()
+        queue = Mailbox()
+        self.streams.setdefault(token, set()).add(queue)
+        if settings.REDIS_URL and (self._listener is None or self._listener.done()):
+            self._listener = loop.create_task(hold_subscription(self))
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = loop.create_task(self._beat())
+        return queue
+
+    def unregister(self, token: str, queue: Mailbox) -> None:
+        queues = self.streams.get(token)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self.streams[token]
+
+    @property
+    def open_streams(self) -> int:
+        return sum(len(queues) for queues in self.streams.values())
+
+    def deliver(self, token: str, payload: str) -> None:
+        for queue in self.streams.get(token, ()):
+            queue.put(payload)
+
+    def deliver_threadsafe(self, token: str, payload: str) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.deliver, token, payload)
+
+    def look_again(self) -> None:
+        """Every open page looks again (messages may have been missed)."""
+        for token in list(self.streams):
+            self.deliver(token, CHANGED)
+
+    async def _beat(self) -> None:
+        """Every stream's keep-alive, from one timer rather than one each."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            for queues in list(self.streams.values()):
+                for queue in queues:
+                    if queue.empty():
+                        queue.put(KEEP_ALIVE)
+
+
+hub = Hub()
+
+
+def publish(messages: dict[str, str], *, invalidate: bool = False) -> None:
+    """Tell every open page of these tokens that it changed (or ended); with
+    ``invalidate``, first make their stored pages stale, in the same round
+    trip."""
+    if not messages:
+        return
+    client = page_cache.shared_redis()
+    if client is None:
+        for token, payload in messages.items():
+            hub.deliver_threadsafe(token, payload)
+        return
+    prefix = channel_prefix()
+    pipe = client.pipeline(transaction=False)
+    if invalidate:
+        page_cache.invalidate(messages, pipe)
+    for token, payload in messages.items():
+        pipe.publish(prefix + token, payload)
+    pipe.execute()

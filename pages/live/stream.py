@@ -1,0 +1,135 @@
+"""One tracking page's event stream: the SSE generator, the bare ASGI app
+that serves it and the same stream as a Django view.
+
+After FINAL the stream ends and the page stops listening.
+
+The stream is served by ``sse_app``, a bare ASGI app that asgi.py routes
+/t/<token>/events/ to: going through Django's handler would keep a thread
+per open stream for its sync signal handlers, which costs memory per stream
+and steadiness of the slowest deliveries (bench/live.py).
+``events`` is the same stream as a Django view, for reverse() and for
+servers that don't route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.http import Http404, StreamingHttpResponse
+
+from shipments.links import ENDED_AT, is_expired
+from shipments.models import Shipment
+
+from .hub import CHANGED, FINAL, KEEP_ALIVE, hub
+
+ENCODED = {
+    CHANGED: b"event: changed\ndata: changed\n\n",
+    FINAL: b"event: final\ndata: final\n\n",
+    KEEP_ALIVE: b": keep-alive\n\n",
+}
+RECONNECT_MS = 3000
+STREAM_PATH = re.compile(r"^/t/([A-Za-z0-9_-]{16,64})/events/$")
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    # Tells nginx-style proxies not to buffer the stream.
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def stream_state(token: str) -> str | None:
+    """None for no such page, FINAL for one whose journey is over."""
+    try:
+        shipment = Shipment.objects.filter(public_token=token).only("status", *ENDED_AT).first()
+        if shipment is None or is_expired(shipment):
+            return None
+        return FINAL if shipment.is_terminal else CHANGED
+    finally:
+        # This runs outside any request, so nothing else hands the
+        # connection back to the pool.
+        connections.close_all()
+
+
+async def stream(token: str, first: str) -> AsyncIterator[bytes]:
+    """The event stream of one page. The queue is registered inside the
+    generator and removed in ``finally``, which also runs when the client
+    goes away and the generator is cancelled."""
+    if first == FINAL:
+        yield ENCODED[FINAL]
+        return
+    queue = hub.register(token)
+    try:
+        yield f"retry: {RECONNECT_MS}\n: open\n\n".encode()
+        while True:
+            payload = await queue.get()
+            yield ENCODED.get(payload) or f"event: {payload}\ndata: {payload}\n\n".encode()
+            if payload == FINAL:
+                return
+    finally:
+        hub.unregister(token, queue)
+
+
+async def events(request, token: str):
+    first = await sync_to_async(stream_state, thread_sensitive=False)(token)
+    if first is None:
+        raise Http404
+    response = StreamingHttpResponse(stream(token, first), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def sse_app(scope, receive, send) -> None:
+    """The stream as a bare ASGI app (see the module's docstring)."""
+    match = STREAM_PATH.match(scope["path"])
+    if scope["method"] not in ("GET", "HEAD") or match is None:
+        await _plain(send, 405 if match else 404, b"Not found" if match is None else b"Method not allowed")
+        return
+    token = match.group(1)
+    first = await sync_to_async(stream_state, thread_sensitive=False)(token)
+    if first is None:
+        await _plain(send, 404, b"Not found")
+        return
+
+    task = asyncio.current_task()
+    gone = False
+
+    async def watch_disconnect() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch_disconnect())
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        async for chunk in stream(token, first):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+    finally:
+        watcher.cancel()
+
+
+async def _plain(send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,88 @@
+"""Shared by the live-update tests: they run the stream in an event loop of
+their own; with REDIS_URL set the messages go through Redis pub/sub,
+otherwise through the in-process hub."""
+
+import asyncio
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections
+
+from pages.live import stream as sse
+from pages.live.hub import hub
+from shipments import signals
+from shipments.models import Driver, Route, Stop
+from shipments.routes import days_that_may_be_today
+
+
+def run(coroutine):
+    async def and_close():
+        try:
+            return await asyncio.wait_for(coroutine, 10)
+        finally:
+            # The thread that ran the ORM calls outlives this loop: give its
+            # connection back, or the test database can't be dropped.
+            await sync_to_async(connections.close_all)()
+
+    return asyncio.run(and_close())
+
+
+async def open_stream(token: str):
+    """A stream that is registered with the hub and (with Redis) subscribed."""
+    first = await sync_to_async(sse.stream_state, thread_sensitive=False)(token)
+    stream = sse.stream(token, first)
+    opening = await anext(stream)
+    if settings.REDIS_URL:
+        await asyncio.wait_for(hub.listening.wait(), 5)
+    return stream, opening
+
+
+async def next_event(stream, timeout=3.0) -> bytes:
+    return await asyncio.wait_for(anext(stream), timeout)
+
+
+def route_of(*shipments):
+    driver = Driver.objects.create(brand=shipments[0].brand, ref="drv-live")
+    route = Route.objects.create(driver=driver, date=days_that_may_be_today()[1])
+    for sequence, s in enumerate(shipments, start=1):
+        Stop.objects.create(route=route, shipment=s, sequence=sequence)
+    return driver
+
+
+def changes_of(record):
+    """Record an event and return the changes it announced."""
+    seen = []
+    receiver = lambda sender, changes, **kwargs: seen.extend(changes)  # noqa: E731
+    signals.shipments_changed.connect(receiver, dispatch_uid="test-live-changes")
+    try:
+        record()
+    finally:
+        signals.shipments_changed.disconnect(dispatch_uid="test-live-changes")
+    return seen
+
+
+class FakeClient:
+    """The client side of one ASGI HTTP request."""
+
+    def __init__(self):
+        self.sent = []
+        self.gone = asyncio.Event()
+        self.requested = False
+
+    async def receive(self):
+        if not self.requested:
+            self.requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message):
+        self.sent.append(message)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
+
+
+def scope(path, method="GET"):
+    return {"type": "http", "method": method, "path": path, "headers": [], "query_string": b""}

@@ -1,0 +1,204 @@
+"""The one Redis client factory: every client of the portal is made here.
+
+The shared client (the page cache's, the live publisher's and Django's
+cache's), the rate limiter's pool, the live subscriber's async client and
+the broker's clients all come from here, with the same rules:
+
+- timeouts: a request waits on Redis for one short REDIS_SOCKET_TIMEOUT, to
+  connect and for each reply;
+- TLS: a ``rediss://`` URL is spoken over TLS, certificates verified;
+- the outage guard: a command that could not reach the server (refused,
+  timed out, dropped) marks it down in this process for
+  REDIS_OUTAGE_BACKOFF_SECONDS; until then every guarded client of that
+  server fails at once with ``Skipped``, a redis ConnectionError, without
+  touching the network, and each caller takes the way it already has for
+  Redis being away: a page is rendered without the cache, a change is
+  recorded without being announced (the outbox sweep and the pages' own
+  polling catch up), a task is left in the outbox for the sweep.
+
+Redis is one server for all of a process's clients, so the outage is kept
+per server, not per client: what one client learnt, the others need not
+wait to learn again.
+
+The broker is the one whose pool kombu makes: its timeouts and TLS are set
+in settings.py (CELERY_BROKER_TRANSPORT_OPTIONS, CELERY_BROKER_USE_SSL) to
+the same rules, except a reply timeout long enough for kombu's BRPOP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+from django.conf import settings
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis.client import Pipeline
+
+# What says the server is away, rather than that a command was wrong.
+OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+class Skipped(redis.ConnectionError):
+    """Redis was not tried: it failed moments ago."""
+
+
+class Outage:
+    """Whether one Redis server is to be left alone for now."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    @property
+    def active(self) -> bool:
+        return time.monotonic() < self.until
+
+    def failed(self) -> None:
+        self.until = time.monotonic() + settings.REDIS_OUTAGE_BACKOFF_SECONDS
+
+    def check(self) -> None:
+        if self.active:
+            raise Skipped(f"Redis failed moments ago; left alone for {self.until - time.monotonic():.1f} s more")
+
+    @contextlib.contextmanager
+    def watch(self, errors: tuple[type[BaseException], ...] = OUTAGE_ERRORS):
+        """Run a Redis call unless the server is left alone, and leave it
+        alone if the call could not reach it (``errors``: what a library
+        over redis-py turns those into, such as kombu's)."""
+        self.check()
+        try:
+            yield
+        except errors:
+            self.failed()
+            raise
+
+
+_outages: dict[str, Outage] = {}
+
+
+def outage_of(url: str) -> Outage:
+    """The outage record of the server this URL names (whatever database)."""
+    parts = urlsplit(url)
+    return _outages.setdefault(f"{parts.hostname}:{parts.port or 6379}", Outage())
+
+
+def forget_outages() -> None:
+    """Every server is tried again (tests, and an operator's shell)."""
+    for outage in _outages.values():
+        outage.until = 0.0
+
+
+class GuardedPipeline(Pipeline):
+    outage: Outage
+
+    def execute(self, raise_on_error: bool = True):
+        if self.outage.active:
+            self.reset()
+        with self.outage.watch():
+            return super().execute(raise_on_error)
+
+
+class GuardedRedis(redis.Redis):
+    outage: Outage
+
+    def execute_command(self, *args, **options):
+        with self.outage.watch():
+            return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint=None) -> GuardedPipeline:
+        pipe = GuardedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.outage = self.outage
+        return pipe
+
+
+def connection_options(url: str, **options) -> dict:
+    """The connection settings every client of this URL gets: the short
+    timeouts, and for ``rediss://`` verified certificates; ``options`` add
+    to them or override them."""
+    defaults: dict = {
+        "socket_timeout": settings.REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": settings.REDIS_SOCKET_TIMEOUT,
+    }
+    if urlsplit(url).scheme == "rediss":
+        defaults["ssl_cert_reqs"] = "required"
+    return defaults | options
+
+
+def client(url: str, **options) -> GuardedRedis:
+    """A redis-py client (thread-safe, pooled) of this URL with the short
+    timeouts, that skips the server while it is in an outage."""
+    guarded = GuardedRedis.from_url(url, **connection_options(url, **options))
+    guarded.outage = outage_of(url)
+    return guarded
+
+
+def pool(url: str, **options) -> redis.ConnectionPool:
+    """A connection pool of this URL with the same settings, for a library
+    that makes its own client over it (the rate limiter's) and keeps the
+    outage record itself (``outage_of``)."""
+    return redis.ConnectionPool.from_url(url, **connection_options(url, **options))
+
+
+def async_client(url: str, **options) -> redis.asyncio.Redis:
+    """An asyncio client of this URL with the same settings (the live
+    subscriber's). Not guarded: it runs in no request, and keeps its own
+    back-off while the server is away."""
+    return redis.asyncio.Redis.from_url(url, **connection_options(url, **options))
+
+
+def client_over(connection_pool: redis.ConnectionPool, *, client_class=redis.Redis) -> redis.Redis:
+    """A plain client over a pool someone else made and configured (kombu's,
+    from CELERY_BROKER_TRANSPORT_OPTIONS and CELERY_BROKER_USE_SSL, with
+    kombu's client class): its callers keep the outage record themselves
+    (notifications.tasks), as kombu turns redis-py's errors into its own."""
+    return client_class(connection_pool=connection_pool)
+
+
+_shared: tuple[str, GuardedRedis] | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_client() -> GuardedRedis | None:
+    """The process's one shared client of REDIS_URL (the page cache's and
+    the live publisher's), or None without REDIS_URL, and None while the
+    server is in an outage: callers then work as without Redis rather than
+    each waiting for its own timeout."""
+    global _shared
+    url = settings.REDIS_URL
+    if not url:
+        return None
+    shared = _shared
+    if shared is None or shared[0] != url:
+        with _shared_lock:
+            if _shared is None or _shared[0] != url:
+                _shared = (url, client(url, health_check_interval=30))
+            shared = _shared
+    return None if shared[1].outage.active else shared[1]
+
+
+def forget_shared_client() -> None:
+    """The next shared_client() makes a new one (tests)."""
+    global _shared
+    _shared = None
+
+
+class _SharedClientCache(RedisCacheClient):
+    def get_client(self, key=None, *, write=False):
+        shared = shared_client()
+        if shared is None:
+            raise Skipped("Redis failed moments ago")
+        return shared
+
+
+class Cache(RedisCache):
+    """Django's cache (``CACHES``) on the shared client. Stock RedisCache
+    makes a pool per cache object, which under ASGI is one per request; this
+    one is the shared client's, so no further client is made. Its LOCATION
+    is REDIS_URL."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _SharedClientCache
