@@ -30,10 +30,11 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from shipments import limiter
+from shipments import limiter, selectors
 from shipments.branding import brand_context
-from shipments.models import Brand, Shipment
+from shipments.models import Brand
 
+from . import reads
 from .forms import LookupForm
 from .headers import keep_out_of_search, remember_language
 from .tracking import SUPPORTED_LANGUAGES, _explicit_language, _see_other
@@ -74,14 +75,11 @@ def find_for_lookup(tracking_number: str, postcode_or_email: str, *, brand_slug:
     one per brand, as a brand's tracking numbers are unique."""
     given = postcode_or_email.strip()
     postcode, email = normalise_postcode(given), given.lower()
-    candidates = Shipment.objects.filter(tracking_number__in={tracking_number, tracking_number.upper()})
-    if brand_slug is not None:
-        candidates = candidates.filter(brand__slug=brand_slug)
-    candidates = candidates.select_related("brand").only(
-        "public_token", "destination_postcode", "recipient_email", "brand__name", "brand__slug"
+    candidates = reads.lookup_candidates(
+        {tracking_number, tracking_number.upper()}, brand_slug=brand_slug, limit=MAX_CANDIDATES
     )
     found = []
-    for shipment in candidates.order_by("brand__name", "pk")[:MAX_CANDIDATES]:
+    for shipment in candidates:
         if "@" in given:
             matches = bool(shipment.recipient_email) and shipment.recipient_email.lower() == email
         else:
@@ -112,7 +110,7 @@ def lookup(request):
 def brand_lookup(request, brand_slug: str):
     """One brand's look-up, under its colours; an unknown brand is the
     not-found page of the look-up across every brand, as a 404."""
-    return _lookup(request, brand=Brand.objects.filter(slug=brand_slug).first(), brand_slug=brand_slug)
+    return _lookup(request, brand=selectors.brand_by_slug(brand_slug), brand_slug=brand_slug)
 
 
 def _lookup(request, *, brand: Brand | None, brand_slug: str | None) -> HttpResponse:

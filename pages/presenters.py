@@ -22,12 +22,12 @@ from django.utils.translation import gettext_lazy as _
 
 from shipments.branding import brand_context
 from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS
-from shipments.models import DeliveryRating, Shipment
+from shipments.models import Shipment
 from shipments.recipients import recipient_zone
 from shipments.routes import days_that_may_be_today
 from shipments.statuses import INSTRUCTIONS_OPEN, OFF_TRACK, SHOWS_DRIVER, STOP_DONE, Status, Substatus
 
-from .reads import PageRows, page_rows, shipment_with_brand
+from .reads import PageRows, page_rows, rating_of, shipment_with_brand
 
 # Rounded to about 100 m: enough to show the area, not the door.
 DESTINATION_DECIMALS = 3
@@ -103,7 +103,8 @@ def progress(status: Status) -> list[dict]:
 
 # The progress bar depends on nothing but the status and the language, so it
 # is rendered once per pair in each process rather than for every freshly
-# changed page (its loop was a fifth of the status card's rendering time).
+# changed page (its loop was a large part of the status card's rendering
+# time in bench/page_profile.py).
 @functools.lru_cache(maxsize=64)
 def _progress_bar(status: Status, language: str) -> SafeString:
     return render_to_string("shipments/_progress.html", {"steps": progress(status), "off_track": status in OFF_TRACK})
@@ -117,7 +118,8 @@ def progress_bar(status: Status) -> SafeString:
 class LocalTimes:
     """Moments as the page shows them, in the recipient's time zone, worked
     out once per page in Python: three date filters per moment in the
-    template were most of the status card's rendering time."""
+    template were most of the status card's rendering time
+    (bench/page_profile.py)."""
 
     def __init__(self, zone: zoneinfo.ZoneInfo):
         self.zone = zone
@@ -138,7 +140,8 @@ class LocalTimes:
 
 
 # A day's name ("Thu 26 Nov") in a language, worked out once per process:
-# formatting it took longer than the rest of a timeline event.
+# formatting it took longer than the rest of a timeline event
+# (bench/page_profile.py).
 @functools.lru_cache(maxsize=1024)
 def _day(day: date, language: str) -> str:
     with translation.override(language):
@@ -169,7 +172,7 @@ class StopView:
 
 def todays_stop(stops: list[tuple], zone: zoneinfo.ZoneInfo) -> StopView | None:
     """The shipment's stop on today's route (in the recipient's time zone),
-    from page_reads.stop_rows() of the days around today."""
+    from reads.stop_rows() of the days around today."""
     today = timezone.localdate(timezone=zone)
     for day, completed, lat, lng, seen_at, ahead in stops:
         if day == today:  # the newest such route comes first
@@ -184,8 +187,9 @@ def _status_labels(language: str) -> dict[str, str]:
 
 
 # One event of the timeline (tracking.html, partial "timeline"), put together
-# here rather than by a {% for %} loop in the template: thirty rows of
-# template nodes were half of a freshly changed page's rendering time.
+# here rather than by a {% for %} loop in the template: its rows of template
+# nodes were the largest part of a freshly changed page's rendering time
+# (bench/page_profile.py).
 _TIMELINE_ITEM = (
     '<li class="event{latest}"><span class="event-dot" aria-hidden="true"></span>'
     '<p class="event-status">{label}</p>{text}'
@@ -316,7 +320,7 @@ def customer_actions(shipment: Shipment) -> dict:
     changes whenever that does (live updates reload the forms on it)."""
     status = shipment.status_enum
     # Only a delivered parcel can have been rated: no query for the others.
-    rating = DeliveryRating.objects.filter(shipment=shipment).first() if status == Status.DELIVERED else None
+    rating = rating_of(shipment) if status == Status.DELIVERED else None
     can_leave_instructions = status in INSTRUCTIONS_OPEN
     can_rate = status == Status.DELIVERED and rating is None
     can_subscribe = not shipment.is_terminal

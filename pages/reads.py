@@ -1,20 +1,21 @@
-"""What the tracking page reads, written out as SQL: the shipment and its
-brand, the timeline, and the shipment's stop on a day's route.
+"""What the public pages read: the tracking page's shipment and its brand,
+its timeline and its stop on a day's route (written out as SQL), the
+delivery's rating, and the look-up's candidates.
 
-A freshly changed page is rendered on the request's path, and building these
-queries with the ORM cost more CPU than running them: the shipment with
-select_related("brand") took 0.83 ms of CPU a page (0.31 of it compiling the
-query), the statement below and Model.from_db 0.14; the timeline's
-values_list spent 0.29 ms compiling; the stop's correlated subquery took
-five times as long to build as to run. Each statement is built once per
-process from the models' metadata, and rows get the conversions from
-database values that the ORM applies (dates on SQLite, for one), so the
-results are the ORM's own: model instances for the shipment and its brand,
-tuples for the rest (tests/pages/test_reads.py compares them).
+A freshly changed page is rendered on the request's path, and building the
+tracking page's queries with the ORM cost more CPU than running them
+(bench/page_profile.py shows where a fresh render spends its time): the
+shipment with select_related("brand"), the timeline's values_list and the
+stop's correlated subquery each took longer to compile than to run. Each
+statement is built once per process from the models' metadata (the quoting
+helpers of shipments.bulk), and rows get the conversions from database
+values that the ORM applies (dates on SQLite, for one), so the results are
+the ORM's own: model instances for the shipment and its brand, tuples for
+the rest (tests/pages/test_reads.py compares them with their ORM twins).
 
 On PostgreSQL, page_rows() is one statement, the timeline and the stops
 coming as JSON arrays: two round trips and statements fewer than on other
-databases, which saved 0.2 ms of CPU and 0.45 ms on the clock a page.
+databases, which bench/page_profile.py and bench/tracking_page.py measure.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from shipments.bulk import column, quote
-from shipments.models import Brand, Driver, Route, Shipment, Stop, TrackingEvent
+from shipments.models import Brand, DeliveryRating, Driver, Route, Shipment, Stop, TrackingEvent
 from shipments.selectors import TIMELINE_ORDER
 
 TIMELINE_FIELDS = ("status", "description", "location_city", "occurred_at")
@@ -76,12 +77,18 @@ def _preparing_cursor_class():
 
 def _prepared_cursor():
     """A cursor of Django's (queries logged and wrapped as any other) that
-    prepares its statement. Planning the page's statement cost PostgreSQL
-    0.6 ms of CPU of its 0.8 on every freshly changed page; prepared, the
-    whole statement costs it 0.2. Connections are pooled, so a statement
-    prepared once serves many pages."""
+    prepares its statement. Planning the page's statement was most of what
+    PostgreSQL spent on a freshly changed page (bench/page_profile.py);
+    connections are pooled, so a statement prepared once serves many pages.
+
+    Django has no public way to open one cursor of another class, so the
+    cursor is made on the raw connection and wrapped as connection.cursor()
+    wraps its own: the thread check, then the logging wrapper when queries
+    are logged (DEBUG, or a test counting them), else the plain one."""
     connection.ensure_connection()
-    return connection._prepare_cursor(_preparing_cursor_class()(connection.connection))
+    connection.validate_thread_sharing()
+    raw = _preparing_cursor_class()(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,8 @@ def _shipment_columns() -> list[tuple[Field, str]]:
 
 def _timeline_parts(prefix: str = "") -> dict:
     """The pieces of the timeline's SQL: its columns (after ``prefix``, a
-    table alias and a dot) and the order of selectors.timeline."""
+    table alias and a dot) and the order of selectors.timeline, its ORM
+    twin."""
     order = ", ".join(
         prefix + column(TrackingEvent, name.lstrip("-")) + (" DESC" if name.startswith("-") else "")
         for name in TIMELINE_ORDER
@@ -311,3 +319,22 @@ def page_rows(
         [(status, text, city, datetime.fromisoformat(at)) for status, text, city, at in _json(events)],
         [_stop_row(row) for row in _json(stops)],
     )
+
+
+def rating_of(shipment: Shipment) -> DeliveryRating | None:
+    """The delivery's rating, if the customer left one."""
+    return DeliveryRating.objects.filter(shipment=shipment).first()
+
+
+def lookup_candidates(tracking_numbers: set[str], *, brand_slug: str | None, limit: int) -> list[Shipment]:
+    """Shipments with one of these tracking numbers (of the brand with
+    ``brand_slug`` only, when it is given), in the brand's name order, with
+    what the look-up compares and shows: the link's token, the postcode and
+    email, and the brand's name and slug."""
+    candidates = Shipment.objects.filter(tracking_number__in=tracking_numbers)
+    if brand_slug is not None:
+        candidates = candidates.filter(brand__slug=brand_slug)
+    candidates = candidates.select_related("brand").only(
+        "public_token", "destination_postcode", "recipient_email", "brand__name", "brand__slug"
+    )
+    return list(candidates.order_by("brand__name", "pk")[:limit])

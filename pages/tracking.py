@@ -57,6 +57,14 @@ def _explicit_language(request) -> str:
 
 @functools.lru_cache(maxsize=1000)
 def _accepted_language(header: str) -> str:
+    """The first language the browser asks for that the portal speaks, or
+    "" when it asks for none of them.
+
+    Django's public get_language_from_request() would also read the language
+    cookie and fall back to LANGUAGE_CODE, so a browser's wish could not be
+    told from no wish at all; the page puts the recipient's language between
+    the two. Django's own parser of the header (trans_real) is used rather
+    than a second one of ours."""
     for code, _quality in parse_accept_lang_header(header):
         if code == "*":
             break
@@ -184,7 +192,8 @@ def _see_other(url: str) -> HttpResponseRedirect:
     return response
 
 
-def _live_shipment(token: str) -> Shipment:
+def _shipment_or_404(token: str) -> Shipment:
+    """The shipment with this token and its brand; 404 for an unknown token."""
     shipment = find_shipment(token)
     if shipment is None:
         raise Http404
@@ -228,7 +237,7 @@ def actions(request, token: str):
     """The customer's forms: a page of their own without JavaScript, the
     #actions slot's content with htmx. Never cached: each form carries this
     visitor's CSRF token."""
-    shipment = _live_shipment(token)
+    shipment = _shipment_or_404(token)
     if is_expired(shipment):
         return _expired(request, shipment)
     return _actions_page(request, shipment)
@@ -261,7 +270,7 @@ def _form_failed(request, shipment: Shipment, **forms) -> HttpResponse:
 
 @require_POST
 def instructions(request, token: str):
-    shipment = _live_shipment(token)
+    shipment = _shipment_or_404(token)
     if is_expired(shipment):
         return _expired(request, shipment)
     form = InstructionsForm(request.POST)
@@ -270,7 +279,7 @@ def instructions(request, token: str):
             leave_delivery_instructions(shipment_id=shipment.pk, instructions=form.cleaned_data["instructions"])
         except ActionRefused as refusal:
             # The form may not be on the page any more: say why at the top.
-            return _form_failed(request, _live_shipment(token), action_error=REFUSALS[str(refusal)])
+            return _form_failed(request, _shipment_or_404(token), action_error=REFUSALS[str(refusal)])
         else:
             return _see_other(shipment.get_absolute_url() + "#instructions")
     return _form_failed(request, shipment, instructions_form=form)
@@ -278,7 +287,7 @@ def instructions(request, token: str):
 
 @require_POST
 def rating(request, token: str):
-    shipment = _live_shipment(token)
+    shipment = _shipment_or_404(token)
     if is_expired(shipment):
         return _expired(request, shipment)
     form = RatingForm(request.POST)
@@ -288,7 +297,7 @@ def rating(request, token: str):
                 shipment_id=shipment.pk, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"]
             )
         except ActionRefused as refusal:
-            return _form_failed(request, _live_shipment(token), action_error=REFUSALS[str(refusal)])
+            return _form_failed(request, _shipment_or_404(token), action_error=REFUSALS[str(refusal)])
         else:
             return _see_other(shipment.get_absolute_url() + "#rating")
     return _form_failed(request, shipment, rating_form=form)

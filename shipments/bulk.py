@@ -1,11 +1,16 @@
-"""Bulk writes for the batch path: on PostgreSQL one statement over arrays
-(``unnest``), elsewhere Django's bulk methods.
+"""The one place that formats written-out SQL: quoting the models' own
+names (``quote``, ``column``), the locking and batch reads of the event path
+(``select_sql``, ``select``, ``matching``), and the batch path's bulk writes:
+on PostgreSQL one statement over arrays (``unnest``), elsewhere Django's
+bulk methods.
 
-Django's ``bulk_update`` builds a CASE per field and row (2.7 s of Python for
-a thousand shipments), and ``bulk_create`` prepares every value one by one
-(half the cost of a thousand events); arrays of plain Python values, which
-psycopg adapts itself, skip both. Only quoted names from the models are
-formatted into the SQL; every value is a parameter.
+Django's ``bulk_update`` builds a CASE per field and row, and ``bulk_create``
+prepares every value one by one; on a batch of a thousand events either
+costs more than the statement (bench/ingest.py and bench/record_event.py
+measure the batch and the single path). Arrays of plain Python values, which
+psycopg adapts itself, skip both. Only quoted names from the models
+(``_meta.db_table``, ``field.column``) are formatted into the SQL; every
+value is a parameter.
 """
 
 from __future__ import annotations

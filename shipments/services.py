@@ -125,7 +125,9 @@ def record_events(*, shipment_id: int, events: Sequence[NewEvent]) -> BatchOutco
 
 
 # On PostgreSQL the locking reads on the path of every event are written out
-# (shipments/bulk.py): the ORM took longer to compile each than to run it.
+# (shipments/bulk.py): the ORM took longer to compile each than to run it
+# (bench/record_event.py). tests/shipments/test_bulk.py holds each to what
+# the ORM reads.
 def _locked_shipment(shipment_id: int) -> Shipment:
     if connection.vendor != "postgresql":
         return Shipment.objects.select_for_update().get(pk=shipment_id)
@@ -372,7 +374,8 @@ BATCH_FIELDS = ["tracking_number", "public_token", *STATE_FIELDS]
 
 def _save_shipment_states(shipments: list[Shipment]) -> None:
     # One statement for one shipment too: the ORM's save() took longer to
-    # build its UPDATE than to run it. _apply_to_shipment set updated_at.
+    # build its UPDATE than to run it (bench/record_event.py).
+    # _apply_to_shipment set updated_at.
     bulk.update(shipments, STATE_FIELDS)
 
 
