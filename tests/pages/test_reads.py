@@ -130,3 +130,54 @@ def test_the_page_statement_is_prepared_on_its_connection_unless_turned_off(make
     assert second.shipment.pk == other.pk and second.timeline == []
     assert prepared_page_statements() - before == (1 if prepared else 0)
     assert page_reads.page_rows("no-such-token", stops_for=[], days=[], statuses_done=[]) is None
+
+
+def orm_stop_rows(shipment_id, *, days, statuses_done):
+    """stop_rows() as the ORM would read it, one query per stop ahead."""
+    rows = []
+    stops = Stop.objects.filter(shipment_id=shipment_id, route__date__in=days).select_related("route__driver")
+    for stop in stops.order_by("-route_id"):
+        driver = stop.route.driver
+        ahead = (
+            Stop.objects.filter(route_id=stop.route_id, sequence__lt=stop.sequence, completed_at__isnull=True)
+            .exclude(shipment__status__in=statuses_done)
+            .count()
+        )
+        rows.append(
+            (
+                stop.route.date,
+                stop.completed_at is not None,
+                driver.last_lat,
+                driver.last_lng,
+                driver.last_position_at,
+                ahead,
+            )
+        )
+    return rows
+
+
+def test_stop_rows_are_what_the_orm_reads(brand, make_shipment):
+    parcels = [make_shipment() for _ in range(5)]
+    services.record_event(shipment_id=parcels[1].pk, event=event("delivered", 1))
+    services.record_event(shipment_id=parcels[2].pk, event=event("failed_attempt", 1))
+    seen = timezone.now()
+    driver = Driver.objects.create(brand=brand, ref="d1", last_lat=51.5, last_lng=-0.12, last_position_at=seen)
+    idle = Driver.objects.create(brand=brand, ref="d2")
+    today = timezone.localdate()
+    route = Route.objects.create(driver=driver, date=today)
+    for sequence, parcel in enumerate(parcels, start=1):
+        Stop.objects.create(
+            route=route, shipment=parcel, sequence=sequence, completed_at=seen if sequence == 4 else None
+        )
+    tomorrow = Route.objects.create(driver=idle, date=today + timedelta(days=1))
+    Stop.objects.create(route=tomorrow, shipment=parcels[4], sequence=1)
+    Stop.objects.create(
+        route=Route.objects.create(driver=idle, date=today - timedelta(days=5)), shipment=parcels[4], sequence=1
+    )
+
+    days = [today - timedelta(days=1), today, today + timedelta(days=1)]
+    for statuses_done in ([status.value for status in STOP_DONE], [], ["delivered"]):
+        for parcel in parcels:
+            expected = orm_stop_rows(parcel.pk, days=days, statuses_done=statuses_done)
+            assert page_reads.stop_rows(parcel.pk, days=days, statuses_done=statuses_done) == expected
+    assert [row[5] for row in page_reads.stop_rows(parcels[4].pk, days=days, statuses_done=[])] == [0, 3]

@@ -109,3 +109,34 @@ def test_select_of_named_fields_defers_the_others(make_shipment):
     assert found[0].tracking_number == second.tracking_number
     assert "recipient_name" in found[0].get_deferred_fields()
     assert {"id", "status", "tracking_number"}.isdisjoint(found[0].get_deferred_fields())
+
+
+def loaded_fields_of(obj):
+    deferred = obj.get_deferred_fields()
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields if f.attname not in deferred}
+
+
+def test_the_services_locking_reads_give_what_the_orm_gives(brand, other_brand, make_shipment):
+    from django.db import transaction
+
+    first, second = make_shipment(), make_shipment()
+    make_shipment(tracking_number=first.tracking_number, for_brand=other_brand)
+    services.record_event(shipment_id=first.pk, event=event("delivered"))
+    with transaction.atomic():
+        locked = services._locked_shipment(first.pk)
+        assert fields_of(locked) == fields_of(Shipment.objects.select_for_update().get(pk=first.pk))
+        assert locked.get_deferred_fields() == set()
+
+        numbers = {first.tracking_number, second.tracking_number, "no-such-number"}
+        found = services._locked_by_number(brand, numbers)
+        expected = list(
+            Shipment.objects.select_for_update()
+            .filter(brand=brand, tracking_number__in=numbers)
+            .only(*services.BATCH_FIELDS)
+            .order_by("pk")
+        )
+        assert [s.pk for s in found] == [s.pk for s in expected] == [first.pk, second.pk]
+        assert [loaded_fields_of(s) for s in found] == [loaded_fields_of(s) for s in expected]
+        assert [s.get_deferred_fields() for s in found] == [s.get_deferred_fields() for s in expected]
+    with pytest.raises(Shipment.DoesNotExist):
+        services._locked_shipment(second.pk + 1000)
