@@ -14,7 +14,7 @@ from shipments.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrands
 from shipments.labels import STATUS_CHOICES
 from shipments.models import Shipment
 
-from . import content, rules, services, tasks
+from . import content, rules, sending, tasks
 from .models import (
     BrandNotificationSettings,
     MessageTemplate,
@@ -146,7 +146,7 @@ class NotificationAdmin(BrandScopedAdmin):
 
     @admin.action(description=_("Retry the selected failed notifications"))
     def retry(self, request, queryset):
-        requeued = services.retry_failed(notification_ids=queryset.values_list("pk", flat=True))
+        requeued = sending.retry_failed(notification_ids=queryset.values_list("pk", flat=True))
         transaction.on_commit(lambda: tasks.enqueue_sends(requeued))
         skipped = queryset.exclude(pk__in=requeued).count()
         if requeued:

@@ -1,11 +1,11 @@
 """Planning from the Notice outbox: a brand's webhook hears of changes other
 than a status change (delivery instructions first), once each.
 
-The contract is StatusChange's (see notifications/services.py): the writer
+The contract is StatusChange's (see notifications/planning.py): the writer
 leaves a Notice with ``processed_at`` NULL and announces it after commit;
 ``plan_notices`` turns it into at most one Notification per (notice,
 channel, recipient) and stamps it processed in the same transaction;
-sending goes through ``services.send_notification``, whose claim and lease
+sending goes through ``sending.send_notification``, whose claim and lease
 make a redelivered task or a dead worker harmless. ``unplanned`` is the
 sweep's half: the notices whose announcement or task was lost.
 """
@@ -20,7 +20,7 @@ from django.utils import timezone
 from shipments import bulk
 from shipments.models import Notice
 
-from . import content, services
+from . import content, planning, sweep
 from .models import Channel, Notification, State
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def _rows_for(notice: Notice, now) -> list[Notification]:
     their own changes."""
     shipment = notice.shipment
     brand = shipment.brand
-    if not brand.webhook_url or notice.kind not in services.settings_for(brand).webhook_notices:
+    if not brand.webhook_url or notice.kind not in planning.settings_for(brand).webhook_notices:
         return []
     return [
         Notification(
@@ -93,7 +93,7 @@ def unplanned(*, limit: int = 5000) -> list[tuple[int, float]]:
     """Notices not yet planned a while after they were written (their task
     was lost, or the broker was down at commit), oldest first, each with
     the moment that makes it due. Changes nothing."""
-    cutoff = timezone.now() - services.sweep_grace()
+    cutoff = timezone.now() - sweep.sweep_grace()
     found = (
         Notice.objects.filter(processed_at__isnull=True, created_at__lte=cutoff)
         .order_by("created_at")

@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError
 
 from shipments import redis_guard
 
-from . import notices, services
+from . import notices, planning, sending, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -166,9 +166,9 @@ def plan_notifications_task(status_change_ids: list[int] | int) -> None:
     the queue carry.)"""
     if isinstance(status_change_ids, int):
         status_change_ids = [status_change_ids]
-    plan = services.plan_batch(status_change_ids, up_to=PLAN_CHUNK)
+    plan = planning.plan_batch(status_change_ids, up_to=PLAN_CHUNK)
     enqueue_sends(plan.due)
-    for notification_id, result in services.deliver_planned(plan):
+    for notification_id, result in sending.deliver_planned(plan):
         if result.retry_in is not None:
             schedule_retry(notification_id, result.retry_in)
 
@@ -196,14 +196,14 @@ def plan_notices_task(notice_ids: list[int]) -> None:
     """Plan the notices and send what is due right here: notices are few,
     and the send's own claim keeps a redelivered task from sending twice."""
     for notification_id in notices.plan_notices(notice_ids=notice_ids):
-        result = services.send_notification(notification_id=notification_id)
+        result = sending.send_notification(notification_id=notification_id)
         if result.retry_in is not None:
             schedule_retry(notification_id, result.retry_in)
 
 
 @shared_task(name="notifications.send")
 def send_notification_task(notification_id: int) -> str:
-    result = services.send_notification(notification_id=notification_id)
+    result = sending.send_notification(notification_id=notification_id)
     if result.retry_in is not None:
         schedule_retry(notification_id, result.retry_in)
     return result.outcome.value
@@ -229,15 +229,10 @@ def _first_time(kind: str, pk: int, due_at: float) -> bool:
 
 @shared_task(name="notifications.sweep")
 def sweep_task() -> dict[str, int]:
-    result = services.sweep()
+    result = sweep.sweep()
     plans = [pk for pk, at in result.unplanned_changes if _first_time("change", pk, at)]
     notice_plans = [pk for pk, at in notices.unplanned() if _first_time("notice", pk, at)]
     sends = [pk for pk, at in result.due_notifications if _first_time("notification", pk, at)]
     planned = enqueue_plans(plans)
     planned_notices = enqueue_notice_plans(notice_plans)
     return {"plans": planned, "notices": planned_notices, "sends": enqueue_sends(sends)}
-
-
-@shared_task(name="notifications.purge_location_pings")
-def purge_location_pings_task() -> int:
-    return services.purge_location_pings()

@@ -11,7 +11,7 @@ from twilio.request_validator import RequestValidator
 from shipments.branding import brand_context
 from shipments.models import Shipment
 
-from . import confirmations, content, preferences, services
+from . import confirmations, content, preferences, receipts
 from .forms import SubscribeForm
 from .models import Subscription
 
@@ -154,7 +154,7 @@ def twilio_status(request):
     status = request.POST.get("MessageStatus", "").lower()
     if not sid or not status:
         return HttpResponse("MessageSid and MessageStatus are required.", status=400)
-    known = services.record_delivery_receipt(
+    known = receipts.record_delivery_receipt(
         provider_message_id=sid, status=status, error_code=request.POST.get("ErrorCode", "")
     )
     if not known:

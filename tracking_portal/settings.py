@@ -187,7 +187,7 @@ CELERY_TIMEZONE = "UTC"
 # whose worker died mid-send; held quiet-hours SMS go out through it too.
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 30.0},
-    "purge-location-pings": {"task": "notifications.purge_location_pings", "schedule": 3600.0},
+    "shipments-purge-location-pings": {"task": "shipments.purge_location_pings", "schedule": 3600.0},
 }
 # Each web or worker process publishes planning at most once per this many
 # milliseconds, the status changes committed meanwhile sharing a message;

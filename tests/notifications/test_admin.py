@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from notifications import services
+from notifications import planning, sending
 from notifications.models import BrandNotificationSettings, MessageTemplate, Notification, State
 from shipments import services as shipment_services
 
@@ -31,8 +31,8 @@ def staff_client(client, brand):
 
 def sent(shipment):
     change = shipment_services.record_event(shipment_id=shipment.pk, event=event("delivered", 1)).status_change
-    for pk in services.plan_notifications(status_change_id=change.pk):
-        services.send_notification(notification_id=pk)
+    for pk in planning.plan_notifications(status_change_id=change.pk):
+        sending.send_notification(notification_id=pk)
     return Notification.objects.filter(shipment=shipment)
 
 

@@ -4,7 +4,7 @@ list only A, and nothing is made for brand B."""
 import pytest
 from django.urls import reverse
 
-from notifications import services
+from notifications import planning, sending
 from notifications.models import MessageTemplate, Notification, Subscription
 from shipments import services as shipment_services
 from shipments.models import Brand
@@ -35,8 +35,8 @@ def third(agent):
 
 def delivered_and_sent(shipment):
     change = shipment_services.record_event(shipment_id=shipment.pk, event=event("delivered", 1)).status_change
-    for pk in services.plan_notifications(status_change_id=change.pk):
-        services.send_notification(notification_id=pk)
+    for pk in planning.plan_notifications(status_change_id=change.pk):
+        sending.send_notification(notification_id=pk)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from notifications import notices, services, tasks
+from notifications import notices, sending, sweep, tasks
 from notifications.models import BrandNotificationSettings, Channel, Notification, State, WebhookAttempt
 from shipments import customer
 from shipments import services as shipment_services
@@ -172,8 +172,8 @@ def test_a_failed_notice_webhook_is_retried_by_the_sweep_like_any_other(in_trans
         notification = Notification.objects.get(notice=notice)
         assert notification.state == State.QUEUED
         Notification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
-        assert notification.pk in services.sweep().due_notification_ids
-        services.send_notification(notification_id=notification.pk)
+        assert notification.pk in sweep.sweep().due_notification_ids
+        sending.send_notification(notification_id=notification.pk)
     notification.refresh_from_db()
     assert notification.state == State.SENT
     assert [h["webhook-id"] for _p, h, _b in served.received] == [f"msg_notification_{notification.pk}"] * 2

@@ -3,7 +3,7 @@ from django.test import Client
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
-from notifications import content, services
+from notifications import content, planning, sending
 from notifications.models import InboundSms, Notification, SmsOptOut, State, Subscription
 from shipments import services as shipment_services
 
@@ -27,9 +27,9 @@ def signed_post(path, params, token=AUTH_TOKEN):
 
 def sent_email(shipment, outbox):
     change = shipment_services.record_event(shipment_id=shipment.pk, event=event("delivered", 1)).status_change
-    services.plan_notifications(status_change_id=change.pk)
+    planning.plan_notifications(status_change_id=change.pk)
     notification = Notification.objects.get(shipment=shipment, channel="email")
-    services.send_notification(notification_id=notification.pk)
+    sending.send_notification(notification_id=notification.pk)
     [message] = [m for m in outbox if m.to == [notification.recipient]]
     return notification, message
 
@@ -75,7 +75,7 @@ def test_the_unsubscribe_link_works_without_login_and_asks_first(shipment, outbo
     change = shipment_services.correct_status(
         shipment_id=shipment.pk, status="exception", user=support_user(), reason="Test"
     ).status_change
-    services.plan_notifications(status_change_id=change.pk)
+    planning.plan_notifications(status_change_id=change.pk)
     assert not Notification.objects.filter(status_change=change, channel="email").exists()
 
 
@@ -192,9 +192,9 @@ def test_inbound_only_takes_posts(twilio, db):
 
 def sent_sms(shipment):
     change = shipment_services.record_event(shipment_id=shipment.pk, event=event("out_for_delivery", 1)).status_change
-    services.plan_notifications(status_change_id=change.pk)
+    planning.plan_notifications(status_change_id=change.pk)
     notification = Notification.objects.get(shipment=shipment, channel="sms")
-    services.send_notification(notification_id=notification.pk)
+    sending.send_notification(notification_id=notification.pk)
     notification.refresh_from_db()
     return notification
 

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from notifications import services
+from notifications import planning, sending
 from notifications.models import BrandNotificationSettings, Notification, State, WebhookAttempt
 from notifications.transports import OutgoingMessage, TransportError
 from notifications.transports import webhook as webhook_transport
@@ -191,15 +191,15 @@ def point_brand_at(brand, url, secret=SECRET):
 
 def send_one_webhook(shipment, status="out_for_delivery", minutes=1):
     recorded = shipment_services.record_event(shipment_id=shipment.pk, event=event(status, minutes))
-    [notification_id] = services.plan_notifications(status_change_id=recorded.status_change.pk)
-    services.send_notification(notification_id=notification_id)
+    [notification_id] = planning.plan_notifications(status_change_id=recorded.status_change.pk)
+    sending.send_notification(notification_id=notification_id)
     return Notification.objects.get(pk=notification_id)
 
 
 def send_again(notification):
     """The queued retry, when it comes due."""
     Notification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now())
-    services.send_notification(notification_id=notification.pk)
+    sending.send_notification(notification_id=notification.pk)
     return Notification.objects.get(pk=notification.pk)
 
 
