@@ -15,13 +15,13 @@ from django.utils import translation
 
 from shipments.labels import STATUS_LABELS
 from shipments.models import Notice, NoticeKind, Shipment, StatusChange
+from shipments.recipients import recipient_language
 from shipments.statuses import Status
 
 from .defaults import default_texts
 from .models import MessageTemplate
 
 UNSUBSCRIBE_SALT = "notifications.unsubscribe"
-LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,9 @@ class Texts:
 
 
 def language_for(shipment: Shipment) -> str:
-    for candidate in (shipment.recipient_language, shipment.brand.default_language):
-        code = (candidate or "").split("-")[0].lower()
-        if code in LANGUAGE_CODES:
-            return code
-    return settings.LANGUAGE_CODE
+    """The language of the parcel's messages: the domain's one rule, which
+    the tracking page follows too (shipments.recipients)."""
+    return recipient_language(shipment)
 
 
 def placeholders(shipment: Shipment, status: str, language: str) -> dict[str, str]:
