@@ -1,5 +1,4 @@
 import phonenumbers
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -8,22 +7,19 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from pages import media
+from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, model_fields
 
 from . import (
     admin_forms,
+    admin_media,
     admin_routes,  # noqa: F401  (registers the drivers' and routes' pages)
     edits,
     keys,
     selectors,
     services,
 )
-from .admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, model_fields
 from .admin_secrets import BrandSecrets
-from .labels import STATUS_CHOICES
 from .models import ApiKey, Brand, DeliveryRating, Notice, Shipment, StatusChange, TrackingEvent
-
-__all__ = ["BrandScopedAdmin"]
 
 
 @admin.register(Brand)
@@ -326,7 +322,7 @@ class ShipmentAdmin(BrandScopedAdmin):
             ),
             path(
                 "<int:pk>/proof/<str:kind>/",
-                self.admin_site.admin_view(media.admin_proof_view(self)),
+                self.admin_site.admin_view(admin_media.admin_proof_view(self)),
                 name="shipments_shipment_proof",
             ),
             *super().get_urls(),
@@ -336,7 +332,7 @@ class ShipmentAdmin(BrandScopedAdmin):
         shipment = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_change_permission(request, shipment):
             raise PermissionDenied
-        form = StatusCorrectionForm(request.POST or None)
+        form = admin_forms.StatusCorrectionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             recorded = services.correct_status(
                 shipment_id=shipment.pk,
@@ -359,13 +355,6 @@ class ShipmentAdmin(BrandScopedAdmin):
             "title": _("Correct the status of %(t)s") % {"t": shipment},
         }
         return render(request, "admin/shipments/shipment/correct_status.html", context)
-
-
-class StatusCorrectionForm(forms.Form):
-    status = forms.ChoiceField(choices=STATUS_CHOICES)
-    reason = forms.CharField(
-        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text=_("Kept in the timeline with your name.")
-    )
 
 
 class AppendOnlyAdmin(BrandScopedAdmin):

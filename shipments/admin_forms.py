@@ -1,5 +1,5 @@
-"""The admin's forms for what staff upload: a shipment's proof of delivery
-and a brand's logo. Each upload goes through shipments.images, as the API's
+"""The admin's forms: a staff member's status correction, and what staff
+upload (a shipment's proof of delivery and a brand's logo). Each upload goes through shipments.images, as the API's
 do, so the admin stores nothing that was not decoded and re-encoded; each
 stored image is linked through a view that serves it safely, never through
 MEDIA_URL."""
@@ -12,10 +12,10 @@ from django import forms
 from django.contrib.admin.widgets import AdminFileWidget
 from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
-
-from pages import media
+from django.utils.translation import gettext_lazy as _
 
 from . import images
+from .labels import STATUS_CHOICES
 from .models import Brand, Shipment
 
 
@@ -90,7 +90,14 @@ class BrandAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk and "logo" in self.fields:
-            self.fields["logo"].widget.served_url = media.brand_logo_url(self.instance)
+            self.fields["logo"].widget.served_url = self.instance.logo_src
 
     def clean_logo(self):
         return clean_upload(self.cleaned_data.get("logo"))
+
+
+class StatusCorrectionForm(forms.Form):
+    status = forms.ChoiceField(choices=STATUS_CHOICES)
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text=_("Kept in the timeline with your name.")
+    )

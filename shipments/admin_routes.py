@@ -10,8 +10,9 @@ from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
+from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, model_fields
+
 from . import edits
-from .admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, model_fields
 from .models import Driver, Route, Stop
 
 

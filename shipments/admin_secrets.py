@@ -12,8 +12,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from tracking_portal.admin_scoping import mask_secret
+
 from . import edits
-from .admin_scoping import mask_secret
 
 
 def masked(field: str, label):

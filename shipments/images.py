@@ -6,8 +6,12 @@ JPEG, PNG or WebP image within a byte limit and a pixel limit, the pixel
 count being read from the header before any pixel is decoded. What is kept
 is the first frame, turned upright by its EXIF orientation and re-encoded
 without EXIF (GPS), XMP, ICC, text chunks or anything appended to the file,
-under a random name with the extension of the format written. Served, a
-stored file's type comes from that extension alone (``content_type_for``).
+under a random name with the extension of the format written.
+
+Served (``image_response``, for the pages and the admin alike), a stored
+file's type comes from that extension alone (``content_type_for``), with
+``nosniff`` and a ``sandbox`` CSP, so that even bytes that are not the image
+they claim to be run nothing on the portal's origin.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import uuid
 from pathlib import PurePosixPath
 
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db.models.fields.files import FieldFile
+from django.http import Http404, HttpResponse
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -57,6 +64,42 @@ def content_type_for(name: str) -> str | None:
     """The content type a stored file is served with, from its extension
     only; None for anything that is not one of the image types written."""
     return CONTENT_TYPES.get(PurePosixPath(name).suffix.lower().lstrip("."))
+
+
+# A shipment's proof of delivery, by the kind named in its URLs.
+PROOF_FIELDS = {"photo": "proof_photo", "signature": "proof_signature"}
+
+# The image as a document of its own can do nothing: no scripts, no
+# plugins, no requests, no forms, a unique origin.
+IMAGE_CSP = "sandbox; default-src 'none'"
+# Proof belongs to one recipient: never in a shared cache, and not kept for
+# long by the browser once the link may have expired.
+PROOF_CACHE_CONTROL = "private, max-age=600"
+# A logo's URL changes with each upload (Brand.logo_src), so it can be kept.
+LOGO_CACHE_CONTROL = "public, max-age=86400"
+
+
+def image_response(file: FieldFile | None, *, cache_control: str) -> HttpResponse:
+    """The stored image, from the default storage, with the headers that
+    keep it an image; 404 for no file, a missing file or a name whose
+    extension is not one of the image types written."""
+    if not file or not file.name:
+        raise Http404
+    content_type = content_type_for(file.name)
+    if content_type is None:
+        raise Http404
+    try:
+        with default_storage.open(file.name, "rb") as stored:
+            content = stored.read()
+    except (FileNotFoundError, OSError):
+        raise Http404 from None
+    response = HttpResponse(content, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = IMAGE_CSP
+    response["Content-Disposition"] = "inline"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = cache_control
+    return response
 
 
 def _not_an_image() -> ImageRefused:

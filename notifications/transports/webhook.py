@@ -33,7 +33,8 @@ RESPONSE_KEPT = 300
 TIMEOUT = urllib3.Timeout(connect=5.0, read=10.0)
 
 # One pool of keep-alive connections per process (urllib3 rather than httpx:
-# half the CPU per request, which is most of a webhook's cost in the worker),
+# less CPU per request, which is most of a webhook's cost in the worker; see
+# bench/notify_latency.py and bench/RESULTS.md),
 # with room for the sending threads and as many task threads besides, so
 # that no connection is opened only to be thrown away. A forked worker builds
 # its own, since a connection pool must not cross a fork.

@@ -11,7 +11,6 @@ from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.urls import clear_url_caches, reverse
 
-from pages.media import brand_logo_url
 from shipments import services
 from shipments.images import clean_image
 from tests.conftest import event
@@ -167,7 +166,7 @@ def test_an_uploaded_logo_is_served_in_public_and_shown_in_the_header(client, br
     brand.logo = clean_image(ContentFile(png(colour=(9, 9, 9))))
     brand.logo_url = "https://cdn.example/logo.png"
     brand.save()
-    url = brand_logo_url(brand)
+    url = brand.logo_src
     assert url.startswith(f"/brands/{brand.slug}/logo/?v=")
     response = client.get(url)
     assert_served_safely(response, "image/png", "public, max-age=86400")

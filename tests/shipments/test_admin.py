@@ -2,6 +2,7 @@
 staff member sees only their own brands."""
 
 import pytest
+from django.apps import apps
 from django.contrib.admin import site
 from django.contrib.auth.models import Permission
 from django.db import connection
@@ -16,7 +17,7 @@ from tests.conftest import event
 
 # Every shipments model registered in the admin, so a newly registered one is
 # covered without touching this file.
-MODELS = sorted(m._meta.model_name for m in site._registry if m._meta.app_label == "shipments")
+MODELS = sorted(m._meta.model_name for m in apps.get_app_config("shipments").get_models() if site.is_registered(m))
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def populated(brand, make_shipment):
 
 def registered_urls(model):
     urls = [reverse(f"admin:shipments_{model}_changelist")]
-    model_admin = next(a for m, a in site._registry.items() if m._meta.model_name == model)
+    model_admin = site.get_model_admin(apps.get_model("shipments", model))
     if _may_add(model_admin):
         urls.append(reverse(f"admin:shipments_{model}_add"))
     return urls

@@ -4,6 +4,9 @@ list, filter, inline, choice and raw-id picker goes through here.
 Superusers see everything; everyone else sees the objects of the brands
 they are members of (``selectors.brands_visible_to``), and nothing of a
 model this module doesn't know the brand of.
+
+It lives with the config, which composes the admin (tracking_portal/admin.py),
+so that both apps' admins build on it and neither imports the other's.
 """
 
 from __future__ import annotations
@@ -16,8 +19,19 @@ from django.db.models import Model, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.utils.translation import gettext_lazy as _
 
-from . import selectors
-from .models import ApiKey, Brand, DeliveryRating, Driver, Notice, Route, Shipment, StatusChange, Stop, TrackingEvent
+from shipments import selectors
+from shipments.models import (
+    ApiKey,
+    Brand,
+    DeliveryRating,
+    Driver,
+    Notice,
+    Route,
+    Shipment,
+    StatusChange,
+    Stop,
+    TrackingEvent,
+)
 
 # The lookup from each model to its brand; other apps add theirs with
 # register_brand_path.
