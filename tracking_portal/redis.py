@@ -1,7 +1,7 @@
 """The one Redis client factory: every client of the portal is made here.
 
 The shared client (the page cache's, the live publisher's and Django's
-cache's), the rate limiter's pool, the live subscriber's async client and
+cache's), the rate limiter's pool, the live subscriber's connection and
 the broker's clients all come from here, with the same rules:
 
 - timeouts: a request waits on Redis for one short REDIS_SOCKET_TIMEOUT, to
@@ -27,13 +27,14 @@ the same rules, except a reply timeout long enough for kombu's BRPOP.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ssl
 import threading
 import time
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
-import redis.asyncio
 from django.conf import settings
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.client import Pipeline
@@ -142,11 +143,43 @@ def pool(url: str, **options) -> redis.ConnectionPool:
     return redis.ConnectionPool.from_url(url, **connection_options(url, **options))
 
 
-def async_client(url: str, **options) -> redis.asyncio.Redis:
-    """An asyncio client of this URL with the same settings (the live
-    subscriber's). Not guarded: it runs in no request, and keeps its own
-    back-off while the server is away."""
-    return redis.asyncio.Redis.from_url(url, **connection_options(url, **options))
+def command(*parts: bytes) -> bytes:
+    """One command in Redis's wire protocol, for ``open_connection``."""
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
+
+
+def tls_context(url: str) -> ssl.SSLContext | None:
+    """For ``rediss://``, TLS that verifies the server's certificate and
+    name; None otherwise."""
+    return ssl.create_default_context() if urlsplit(url).scheme == "rediss" else None
+
+
+async def open_connection(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A plain asyncio connection of this URL, for the live subscriber,
+    which speaks the protocol itself (pages/live/subscriber.py says why):
+    the short timeout to connect and to be let in, TLS as above, AUTH when
+    the URL has credentials. Replies have no timeout, as a subscription
+    waits for messages; pub/sub needs no database number. Not guarded: it
+    runs in no request, and keeps its own back-off while the server is
+    away."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 6379, ssl=tls_context(url)),
+        settings.REDIS_SOCKET_TIMEOUT,
+    )
+    if parts.password:
+        credentials = [unquote(parts.username or "default").encode(), unquote(parts.password).encode()]
+        writer.write(command(b"AUTH", *credentials))
+        try:
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.readline(), settings.REDIS_SOCKET_TIMEOUT)
+        except BaseException:
+            writer.close()
+            raise
+        if not answer.startswith(b"+OK"):
+            writer.close()
+            raise ConnectionError("Redis refused the credentials")
+    return reader, writer
 
 
 def client_over(connection_pool: redis.ConnectionPool, *, client_class=redis.Redis) -> redis.Redis:

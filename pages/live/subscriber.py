@@ -1,22 +1,27 @@
 """The process's one Redis pattern subscription, which feeds the hub.
 
-Held with redis.asyncio (redis-py's own async client, its PubSub). When
-Redis goes away it is tried again with a growing back-off, and when the
-subscription is back every open page is told to look again: whatever was
-published meanwhile reached nobody.
+When Redis goes away it is tried again with a growing back-off, and when
+the subscription is back every open page is told to look again: whatever
+was published meanwhile reached nobody.
+
+It speaks Redis's protocol itself over the factory's connection
+(tracking_portal.redis.open_connection), read with hiredis directly, rather
+than through redis.asyncio's PubSub: a burst of thousands of messages is
+parsed from each read in C, where PubSub costs an await and a parse per
+message, and bench/live.py (run old and new alternately, bench/RESULTS.md
+"Live updates") showed redis.asyncio slower to deliver and dearer in the
+server's CPU at every level, beyond the machine's noise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 
+import hiredis
 import redis
 from django.conf import settings
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from tracking_portal import redis as redis_factory
 
@@ -42,29 +47,35 @@ def subscriber_name() -> str:
 async def hold_subscription(hub) -> None:
     """Subscribe to every page's channel and hand each message to
     ``hub.deliver``; set ``hub.listening`` while subscribed."""
-    prefix = channel_prefix()
+    prefix = channel_prefix().encode()
     delay = FIRST_RETRY_SECONDS
     lost = False
     while True:
-        # No retries inside the client: a lost connection comes back here,
-        # where it is known to have been lost.
-        client = redis_factory.async_client(
-            settings.REDIS_URL, client_name=subscriber_name(), retry=Retry(NoBackoff(), 0)
-        )
-        pubsub = client.pubsub()
+        writer = None
         try:
-            await pubsub.psubscribe(prefix + "*")
-            async for message in pubsub.listen():
-                kind = message["type"]
-                if kind == "pmessage":
-                    hub.deliver(message["channel"][len(prefix) :].decode(), message["data"].decode())
-                elif kind == "psubscribe":
-                    if lost:
-                        hub.look_again()
-                    lost = False
-                    hub.listening.set()
-                    delay = FIRST_RETRY_SECONDS
-            raise ConnectionError("the subscription ended")
+            reader, writer = await redis_factory.open_connection(settings.REDIS_URL)
+            writer.write(redis_factory.command(b"CLIENT", b"SETNAME", subscriber_name().encode()))
+            writer.write(redis_factory.command(b"PSUBSCRIBE", prefix + b"*"))
+            await writer.drain()
+            parser = hiredis.Reader()
+            while True:
+                data = await reader.read(1 << 16)
+                if not data:
+                    raise ConnectionError("Redis closed the connection")
+                parser.feed(data)
+                while (reply := parser.gets()) is not False:
+                    if isinstance(reply, hiredis.ReplyError):
+                        raise ConnectionError(str(reply))
+                    if not isinstance(reply, list):
+                        continue  # CLIENT SETNAME's OK
+                    if reply[0] == b"pmessage":
+                        hub.deliver(reply[2][len(prefix) :].decode(), reply[3].decode())
+                    elif reply[0] == b"psubscribe":
+                        if lost:
+                            hub.look_again()
+                        lost = False
+                        hub.listening.set()
+                        delay = FIRST_RETRY_SECONDS
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -74,7 +85,5 @@ async def hold_subscription(hub) -> None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, LAST_RETRY_SECONDS)
         finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-            with contextlib.suppress(Exception):
-                await client.aclose()
+            if writer is not None:
+                writer.close()

@@ -3,6 +3,9 @@ gets the same timeouts, TLS rules and outage record."""
 
 import asyncio
 import logging
+import socket
+import ssl
+import time
 import uuid
 
 import pytest
@@ -20,7 +23,6 @@ def test_every_client_gets_the_short_timeouts(settings):
     for kwargs in (
         redis_factory.client(url).connection_pool.connection_kwargs,
         redis_factory.pool(url).connection_kwargs,
-        redis_factory.async_client(url).connection_pool.connection_kwargs,
     ):
         assert kwargs["socket_timeout"] == 0.25
         assert kwargs["socket_connect_timeout"] == 0.25
@@ -31,6 +33,25 @@ def test_rediss_verifies_certificates():
     assert "ssl_cert_reqs" not in redis_factory.connection_options("redis://127.0.0.1:6379/0")
     pool = redis_factory.client("rediss://cache.example:6380/0").connection_pool
     assert pool.connection_kwargs["ssl_cert_reqs"] == "required"
+    # The live subscriber's connection too.
+    context = redis_factory.tls_context("rediss://cache.example:6380/0")
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert redis_factory.tls_context("redis://127.0.0.1:6379/0") is None
+
+
+def test_the_subscribers_connection_gives_up_after_the_short_timeout(settings):
+    """A server that accepts and never answers (here: never lets the TLS
+    handshake finish) costs one REDIS_SOCKET_TIMEOUT, not a hang."""
+    settings.REDIS_SOCKET_TIMEOUT = 0.2
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        url = f"rediss://127.0.0.1:{listener.getsockname()[1]}/0"
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            asyncio.run(redis_factory.open_connection(url))
+        assert time.monotonic() - started < 2
+    finally:
+        listener.close()
 
 
 def test_one_outage_record_per_server_whatever_the_database():
