@@ -130,7 +130,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # tasks run in-process at once and the cache is local memory.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's cache is shared by every process (the notification sweep's
+    # enqueued-once marks), on the one shared client (tracking_portal/redis.py).
+    CACHES = {"default": {"BACKEND": "tracking_portal.redis.Cache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -157,7 +159,7 @@ CELERY_TASK_TIME_LIMIT = 90
 # Redis on a request's path (the API's rate limit, the page cache, live
 # push, publishing tasks) waits this many seconds at most to connect or for a
 # reply; after a failure, this process leaves that server alone for the
-# back-off and fails open meanwhile (shipments/redis_guard.py).
+# back-off and fails open meanwhile (tracking_portal/redis.py).
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 REDIS_OUTAGE_BACKOFF_SECONDS = env.float("REDIS_OUTAGE_BACKOFF_SECONDS", default=5.0)
 # A publish never waits forever on a hung broker. Longer than kombu's one
