@@ -226,7 +226,7 @@ class _SharedClientCache(RedisCacheClient):
         return shared
 
 
-class Cache(RedisCache):
+class SharedRedisCache(RedisCache):
     """Django's cache (``CACHES``) on the shared client. Stock RedisCache
     makes a pool per cache object, which under ASGI is one per request; this
     one is the shared client's, so no further client is made. Its LOCATION

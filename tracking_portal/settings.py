@@ -132,7 +132,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     # Django's cache is shared by every process (the notification sweep's
     # enqueued-once marks), on the one shared client (tracking_portal/redis.py).
-    CACHES = {"default": {"BACKEND": "tracking_portal.redis.Cache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "tracking_portal.redis.SharedRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

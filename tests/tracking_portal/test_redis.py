@@ -82,7 +82,7 @@ def test_djangos_cache_uses_the_shared_client(settings):
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")
     cache = caches.create_connection("default")
-    assert isinstance(cache, redis_factory.Cache)
+    assert isinstance(cache, redis_factory.SharedRedisCache)
     key = f"test-factory-{uuid.uuid4().hex}"
     assert cache.add(key, 1, 30) and not cache.add(key, 2, 30)
     assert cache.get(key) == 1
