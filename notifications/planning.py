@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from shipments import bulk
 from shipments.models import Brand, Shipment, StatusChange, TrackingEvent
+from shipments.recipients import recipient_zone
 
 from . import content, rules
 from .models import BrandNotificationSettings, Channel, Notification, SmsOptOut, State, Subscription
@@ -268,9 +269,7 @@ def _rows_for(change: StatusChange, now) -> list[Notification]:
     if customer_channels and not stale:
         texts = content.texts_for(shipment, status, language)
         sms = rules.prepare_sms(texts.sms)
-        sms_not_before = rules.earliest_sms_time(
-            now, tz_name=shipment.recipient_timezone or brand.default_timezone, status=status
-        )
+        sms_not_before = rules.earliest_sms_time(now, tz_name=recipient_zone(shipment).key, status=status)
         for channel in customer_channels:
             for subscription in _customer_subscriptions(shipment, channel, brand_settings.notify_recipient):
                 message = (

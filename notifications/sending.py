@@ -27,6 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from shipments import bulk
+from shipments.recipients import recipient_zone
 
 from . import outgoing, rules
 from .models import Channel, Notification, SmsOptOut, State, Subscription, WebhookAttempt
@@ -97,7 +98,7 @@ def deliver_claimed(notification: Notification, *, claim_id: uuid.UUID, now=None
         shipment = notification.shipment
         not_before = rules.earliest_sms_time(
             now,
-            tz_name=shipment.recipient_timezone or shipment.brand.default_timezone,
+            tz_name=recipient_zone(shipment).key,
             status=notification.status_change.new_status,
         )
         if not_before > now:

@@ -201,13 +201,12 @@ def test_save_and_announce_moves_the_version_saves_and_announces_after_commit(
     from django.db import transaction
 
     before = shipment.version
-    with django_capture_on_commit_callbacks(execute=True):
-        with transaction.atomic():
-            locked = Shipment.objects.select_for_update().get(pk=shipment.pk)
-            locked.recipient_name = "Grace Hopper"
-            locked.destination_city = "not saved: not named"
-            edits.save_and_announce(locked, ["recipient_name"])
-            assert announced == []
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        locked = Shipment.objects.select_for_update().get(pk=shipment.pk)
+        locked.recipient_name = "Grace Hopper"
+        locked.destination_city = "not saved: not named"
+        edits.save_and_announce(locked, ["recipient_name"])
+        assert announced == []
     stored = Shipment.objects.get(pk=shipment.pk)
     assert (stored.version, stored.recipient_name, stored.destination_city) == (
         before + 1,

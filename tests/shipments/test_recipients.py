@@ -29,9 +29,7 @@ def test_recipient_language_then_the_brands(make_shipment, brand, recipient, bra
 def test_recipient_zone_then_the_brands_then_utc(make_shipment, brand):
     brand.default_timezone = "Europe/Berlin"
     brand.save()
-    assert recipient_zone(make_shipment(recipient_timezone="America/New_York")) == zoneinfo.ZoneInfo(
-        "America/New_York"
-    )
+    assert recipient_zone(make_shipment(recipient_timezone="America/New_York")) == zoneinfo.ZoneInfo("America/New_York")
     assert recipient_zone(make_shipment(recipient_timezone="")) == zoneinfo.ZoneInfo("Europe/Berlin")
     # A name stored before it was checked is passed over, not taken as UTC.
     assert recipient_zone(make_shipment(recipient_timezone="Mars/Olympus")) == zoneinfo.ZoneInfo("Europe/Berlin")
