@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from kombu.exceptions import OperationalError
 
-from shipments import redis_guard
+from tracking_portal import redis as shared_redis
 
 from . import notices, planning, sending, sweep
 
@@ -33,12 +33,12 @@ PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0.1, "interval_step": 0.1, 
 
 def _publishing():
     """Around a publish: while a Redis broker is in an outage
-    (shipments.redis_guard), fail at once rather than wait on it again;
+    (tracking_portal.redis), fail at once rather than wait on it again;
     a publish that could not reach it starts one."""
     url = plan_notifications_task.app.conf.broker_url or ""
     if not url.startswith(("redis://", "rediss://")):
         return contextlib.nullcontext()
-    return redis_guard.outage_of(url).watch(errors=(OperationalError, *redis_guard.OUTAGE_ERRORS))
+    return shared_redis.outage_of(url).watch(errors=(OperationalError, *shared_redis.OUTAGE_ERRORS))
 
 
 # A batch of status changes is planned in chunks: few enough messages that

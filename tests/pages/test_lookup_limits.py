@@ -7,8 +7,9 @@ import threading
 import pytest
 
 from pages.lookup import FAILED_LOOKUPS_PER_NUMBER, LOOKUP_WINDOW_SECONDS
-from shipments import limiter, redis_guard
+from shipments import limiter
 from tests.conftest import free_port_in
+from tracking_portal import redis as shared_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -130,7 +131,7 @@ def test_a_hung_redis_is_tried_once_per_back_off(client, shipment, settings, hun
     # Five look-ups, three limiter calls each: one connection, the first.
     assert len(hung_redis.accepted) == 1
 
-    redis_guard.outage_of(settings.REDIS_URL).until = 0.0  # as when the back-off has passed
+    shared_redis.outage_of(settings.REDIS_URL).until = 0.0  # as when the back-off has passed
     assert look_up(client, "NOSUCH4", "SW1A 2AA", address="10.7.0.1").status_code == 200
     assert look_up(client, "NOSUCH4", "SW1A 2AA", address="10.7.0.1").status_code == 200
     # The back-off over, Redis is tried again, once, and left alone again.
