@@ -1,4 +1,7 @@
+import contextlib
 import socket
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -83,3 +86,33 @@ def redis_outages_forgotten():
     redis_factory.forget_outages()
     yield
     redis_factory.forget_outages()
+
+
+@contextlib.contextmanager
+def uvicorn_in_thread(application, *, port: int, **config):
+    """The portal under a real uvicorn in a thread of this process (so that
+    it uses the test database), stopped on leaving; ``config`` goes to
+    uvicorn.Config. Logging stays as the portal's settings made it."""
+    import uvicorn
+
+    options = {
+        "host": "127.0.0.1",
+        "lifespan": "off",
+        "log_config": None,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": 1,
+        **config,
+    }
+    server = uvicorn.Server(uvicorn.Config(application, port=port, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -7,14 +7,11 @@ Without /usr/bin/chromium these tests skip, unless REQUIRE_BROWSER_TESTS=1
 """
 
 import os
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from ..conftest import free_port_in
+from ..conftest import free_port_in, uvicorn_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -47,28 +44,8 @@ def asgi_server(transactional_db):
     the test database; yields its base URL."""
     from tracking_portal.asgi import application
 
-    port = free_port_in(PORTS)
-    config = uvicorn.Config(
-        application,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        # Leave logging as the portal's settings made it (tokens masked).
-        log_config=None,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with uvicorn_in_thread(application, port=free_port_in(PORTS)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(autouse=True)

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
-import time
 
-import uvicorn
-
-from ..conftest import free_port_in
+from ..conftest import free_port_in, uvicorn_in_thread
 
 # Apart from the browser tests' ports and the notification tests'.
 PORTS = range(8460, 8500)
@@ -20,29 +16,8 @@ GUARD_SECONDS = 15
 
 @contextlib.contextmanager
 def serve(application):
-    port = free_port_in(PORTS)
-    config = uvicorn.Config(
-        application,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
+    with uvicorn_in_thread(application, port=free_port_in(PORTS)) as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def connect(port: int) -> socket.socket:

@@ -11,19 +11,16 @@ import contextlib
 import os
 import shlex
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from uvicorn.main import main as uvicorn_cli
 
 from pages.lookup import LOOKUP_LIMIT
 from shipments import limiter
 
-from ..conftest import free_port_in
+from ..conftest import free_port_in, uvicorn_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = range(8500, 8520)
@@ -88,31 +85,16 @@ def uvicorn_started_with(arguments: list[str]):
     assert params["app"] == "tracking_portal.asgi:application"
     from tracking_portal.asgi import application
 
-    config = uvicorn.Config(
+    with uvicorn_in_thread(
         application,
         # The Procfile listens on every interface; here, loopback is enough.
-        host="127.0.0.1",
         port=params["port"],
         proxy_headers=params["proxy_headers"],
         forwarded_allow_ips=params["forwarded_allow_ips"],
         timeout_graceful_shutdown=params["timeout_graceful_shutdown"],
         lifespan=params["lifespan"],
-        log_config=None,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
+    ):
         yield f"http://127.0.0.1:{params['port']}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def look_ups(base_url: str, forwarded_for: list[str]) -> list[int]:
