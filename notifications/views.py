@@ -1,7 +1,7 @@
 import logging
 
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from twilio.request_validator import RequestValidator
 
 from shipments.branding import brand_context
+from shipments.links import is_expired
 from shipments.models import Shipment
 
 from . import confirmations, content, preferences, receipts
@@ -32,6 +33,9 @@ def subscribe(request, token: str):
     """Opt in to a parcel's updates. Without JavaScript the form posts here
     and gets a page of its own; with htmx the form's partial swaps in place."""
     shipment = get_object_or_404(Shipment.objects.select_related("brand"), public_token=token)
+    if is_expired(shipment):
+        # The link has stopped working, and with it everything reached by it.
+        raise Http404
     context = {
         **brand_context(shipment.brand),
         "shipment": shipment,

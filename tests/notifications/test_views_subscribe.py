@@ -89,6 +89,24 @@ def test_delivered_parcels_take_no_new_subscribers(client, shipment, url):
     assert not Subscription.objects.exists()
 
 
+def test_the_form_is_gone_with_the_tracking_link(client, shipment, url, settings):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from shipments import services
+
+    from ..conftest import event
+
+    services.record_event(shipment_id=shipment.pk, event=event("delivered", 5))
+    later = timezone.now() + timedelta(days=settings.TRACKING_LINK_DAYS_AFTER_DELIVERY, hours=1)
+    with time_machine.travel(later):
+        assert client.get(url).status_code == 404
+        assert client.post(url, {"channel": "sms", "address": "+447700900456"}).status_code == 404
+    assert not Subscription.objects.exists()
+
+
 def test_htmx_gets_its_errors_with_a_status_it_swaps(client, shipment, url):
     response = client.post(url, {"channel": "sms", "address": "nope"}, headers={"HX-Request": "true"})
     assert response.status_code == 200  # htmx does not swap 4xx answers
