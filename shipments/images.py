@@ -17,6 +17,7 @@ they claim to be run nothing on the portal's origin.
 from __future__ import annotations
 
 import io
+import threading
 import uuid
 from pathlib import PurePosixPath
 
@@ -30,6 +31,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # A phone's full-size photo or a scanned signature fits well within these.
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_IMAGE_PIXELS = 25_000_000
+# A picture at the pixel limit takes a few hundred MB while it is decoded
+# and re-encoded: at most this many at once in a process, the rest wait.
+DECODING = threading.BoundedSemaphore(2)
 
 # Pillow's format name → (extension, content type, what it is written as).
 # Phones write JPEGs with a depth map or a preview as MPO: their first image
@@ -146,13 +150,14 @@ def clean_image(upload, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = M
             raise _too_many_pixels((width, height), max_pixels)
         extension, _content_type, written = FORMATS[image.format]
         try:
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-            clean = _writable(upright, written)
-            # Nothing of the original's metadata goes with the pixels.
-            clean.info = {}
-            output = io.BytesIO()
-            clean.save(output, format=written, **_SAVE_OPTIONS[written])
+            with DECODING:
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                clean = _writable(upright, written)
+                # Nothing of the original's metadata goes with the pixels.
+                clean.info = {}
+                output = io.BytesIO()
+                clean.save(output, format=written, **_SAVE_OPTIONS[written])
         except Image.DecompressionBombError:
             raise _too_many_pixels((width, height), max_pixels) from None
         except Exception:

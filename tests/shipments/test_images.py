@@ -400,3 +400,23 @@ def test_the_api_answers_413_for_too_many_pixels_or_bytes(api, make_shipment, me
 def test_the_limits_are_the_modules_own():
     assert images.MAX_IMAGE_PIXELS <= Image.MAX_IMAGE_PIXELS
     assert images.ACCEPT == "image/jpeg,image/png,image/webp"
+
+
+def test_decoding_takes_one_of_two_slots_per_process(monkeypatch):
+    # A picture at the pixel limit costs a few hundred MB while decoded:
+    # the decode and re-encode run holding one of the process's two slots.
+    from shipments import images
+
+    slots = images.DECODING
+    free_while_decoding = []
+    writable = images._writable
+
+    def watching(image, written):
+        free_while_decoding.append(slots._value)
+        return writable(image, written)
+
+    monkeypatch.setattr(images, "_writable", watching)
+    assert slots._value == 2
+    images.clean_image(ContentFile(png(), name="door.png"))
+    assert free_while_decoding == [1]
+    assert slots._value == 2
