@@ -33,6 +33,7 @@ from django.views.decorators.http import require_http_methods
 from shipments import limiter, selectors
 from shipments.branding import brand_context
 from shipments.models import Brand
+from tracking_portal.clients import client_address
 
 from . import reads
 from .forms import LookupForm
@@ -87,13 +88,6 @@ def find_for_lookup(tracking_number: str, postcode_or_email: str, *, brand_slug:
         if matches:
             found.append(Match(shipment.get_absolute_url(), shipment.brand.name, shipment.brand.slug))
     return found
-
-
-def client_address(request) -> str:
-    """The client's address as the server saw it. X-Forwarded-For is never
-    read here: uvicorn puts a trusted proxy's client address in REMOTE_ADDR
-    (--forwarded-allow-ips), and a header any client can send is no address."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 def _number_key(tracking_number: str) -> str:

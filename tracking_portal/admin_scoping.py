@@ -52,13 +52,6 @@ def register_brand_path(model: type[Model], path: str) -> None:
     BRAND_PATHS[model] = path
 
 
-def client_address(request) -> str | None:
-    """The address login failures are counted against: the peer as the
-    ASGI server resolved it (uvicorn's --forwarded-allow-ips decides whether
-    a proxy's X-Forwarded-For counts), never a header read here."""
-    return request.META.get("REMOTE_ADDR")
-
-
 def visible(queryset: QuerySet, user) -> QuerySet:
     """The part of the queryset this user may see and pick."""
     if user.is_superuser:

@@ -219,7 +219,7 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
 # The client address as uvicorn resolved it (--forwarded-allow-ips), never a
 # header a client can set.
-AXES_CLIENT_IP_CALLABLE = "tracking_portal.admin_scoping.client_address"
+AXES_CLIENT_IP_CALLABLE = "tracking_portal.clients.client_address"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
