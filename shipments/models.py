@@ -10,6 +10,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from . import bounds
+from .embedding import validate_embed_origins
 from .labels import STATUS_CHOICES, SUBSTATUS_CHOICES
 from .outbound import RefusedDestination, check_url
 from .statuses import EVENT_ORDER, TERMINAL, Status, Substatus
@@ -48,6 +49,12 @@ class Brand(models.Model):
     embed_origins = models.TextField(
         blank=True, help_text=_("Origins allowed to frame the status widget, one per line (https://shop.example.com).")
     )
+    # Signs the brand's links to an order's parcels in the widget
+    # (shipments/embedding.py); the previous one verifies for a day after a
+    # rotation.
+    embed_secret = models.CharField(max_length=100, blank=True)
+    embed_previous_secret = models.CharField(max_length=100, blank=True)
+    embed_secret_rotated_at = models.DateTimeField(null=True, blank=True)
     # Outgoing webhooks to the brand's systems (Standard Webhooks). The
     # previous secret stays valid for signing checks during a rotation.
     webhook_url = models.URLField(blank=True)
@@ -80,6 +87,11 @@ class Brand(models.Model):
         # brands must never look alike there.
         if self.name and Brand.objects.filter(name__iexact=self.name.strip()).exclude(pk=self.pk).exists():
             raise ValidationError({"name": _("Another brand already has this name.")})
+        if self.embed_origins:
+            try:
+                validate_embed_origins(self.embed_origins)
+            except ValidationError as error:
+                raise ValidationError({"embed_origins": error.error_list}) from None
         if self.webhook_url:
             try:
                 check_url(self.webhook_url)
