@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import lookup, media, tracking
+from . import lookup, media, tracking, widget
 from .live import stream as live_stream
 
 app_name = "pages"
@@ -18,4 +18,5 @@ urlpatterns = [
     path("t/<str:token>/rating/", tracking.rating, name="rating"),
     path("t/<str:token>/proof/<str:kind>/", media.tracking_proof, name="proof"),
     path("brands/<slug:slug>/logo/", media.brand_logo, name="brand_logo"),
+    path("widget.js", widget.loader, name="widget_js"),
 ]
