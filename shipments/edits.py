@@ -19,8 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from django.db import transaction
 from django.db.models import F, QuerySet
+from django.utils import timezone
 
-from . import keys, signals
+from . import embedding, keys, signals
 from .links import with_working_link
 from .models import Brand, Driver, Route, Shipment, Stop
 
@@ -71,6 +72,9 @@ BRAND_SECRETS = {
     "inbound_webhook_secret": "inbound_webhook_previous_secret",
     "easypost_webhook_secret": "",
     "aftership_webhook_secret": "",
+    # The widget's order links: the previous one verifies for a day
+    # (shipments/embedding.py).
+    "embed_secret": "embed_previous_secret",
 }
 
 
@@ -173,7 +177,7 @@ def rotate_brand_secret(*, brand: Brand, field: str, user=None) -> str:
     replaces moves there and stays valid until the next rotation."""
     if field not in BRAND_SECRETS:
         raise EditRefused(f"{field} is not a secret of the brand.")
-    new_secret = keys.new_webhook_secret()
+    new_secret = embedding.new_embed_secret() if field == "embed_secret" else keys.new_webhook_secret()
     with transaction.atomic():
         locked = Brand.objects.select_for_update().get(pk=brand.pk)
         update = [field]
@@ -181,6 +185,10 @@ def rotate_brand_secret(*, brand: Brand, field: str, user=None) -> str:
         if previous:
             setattr(locked, previous, getattr(locked, field))
             update.append(previous)
+        if field == "embed_secret":
+            # The previous one's day of grace starts now.
+            locked.embed_secret_rotated_at = timezone.now()
+            update.append("embed_secret_rotated_at")
         setattr(locked, field, new_secret)
         locked.save(update_fields=update)
     for name in update:
