@@ -39,11 +39,13 @@ demo: migrate
 # beside the server, and stops with it: it takes Ctrl+C itself (a shell's
 # background job starts with SIGINT ignored, which it undoes), and the traps
 # stop it (SIGTERM) however the server ends, then wait while it revokes its
-# API key.
+# API key. The demo shop (demo_shop, the status widget on another origin)
+# listens on PORT+1 and is stopped the same way.
 run: demo
 	@$(BIN)/python manage.py portal_urls --host $(HOST) --port $(PORT)
-	@$(BIN)/python manage.py simulate_deliveries --base-url http://$(HOST):$(PORT) & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null; wait $$sim' EXIT; trap 'exit 130' INT TERM; \
+	@$(BIN)/python manage.py demo_shop --host $(HOST) --port $(PORT) & shop=$$!; \
+	$(BIN)/python manage.py simulate_deliveries --base-url http://$(HOST):$(PORT) & sim=$$!; \
+	trap 'kill $$sim $$shop 2>/dev/null; wait $$sim $$shop' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/python -m uvicorn tracking_portal.asgi:application --host $(HOST) --port $(PORT) \
 		--timeout-graceful-shutdown 5 --lifespan off $(UVICORN_PROXY)
 

@@ -14,3 +14,9 @@ def local_base_url(host: str = DEFAULT_HOST, port: str | int = DEFAULT_PORT) -> 
     if ":" in host:  # an IPv6 address
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+def demo_shop_url(host: str = DEFAULT_HOST, port: str | int = DEFAULT_PORT) -> str:
+    """Where ``make run`` serves the demo shop (the status widget on another
+    origin) beside a portal started on ``host:port``: the next port."""
+    return local_base_url(host, int(port) + 1)

@@ -1,6 +1,7 @@
 """Demo data for a newcomer: a brand, shipments in every status, a driver
 with today's route. Safe to run again: it adds only what is missing."""
 
+import os
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,8 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from shipments import services
+from shipments.embedding import embed_origins, new_embed_secret
 from shipments.models import Brand, Driver, EventSource, Route, Stop
 from shipments.services import NewEvent
+from tracking_portal.local_server import DEFAULT_HOST, DEFAULT_PORT, demo_shop_url
 
 DEMO_SLUG = "demo"
 DEMO_DRIVER = "drv-demo"
@@ -81,6 +84,22 @@ HISTORY = {
 PLAN = [*HISTORY, "out_for_delivery", "out_for_delivery"]
 
 
+def open_to_the_demo_shop(brand: Brand) -> None:
+    """The demo shop `make run` serves (manage.py demo_shop) frames the
+    brand's widget and signs its order links: its origin joins the brand's
+    embed origins and the brand gets an embed secret, each only if missing."""
+    shop = demo_shop_url(os.environ.get("HOST", DEFAULT_HOST), os.environ.get("PORT", DEFAULT_PORT))
+    changed = []
+    if shop not in embed_origins(brand):
+        brand.embed_origins = "\n".join(filter(None, [brand.embed_origins.strip(), shop]))
+        changed.append("embed_origins")
+    if not brand.embed_secret:
+        brand.embed_secret = new_embed_secret()
+        changed.append("embed_secret")
+    if changed:
+        brand.save(update_fields=changed)
+
+
 class Command(BaseCommand):
     help = "Load demo data (a brand, a dozen shipments in every status, a driver with a route). Idempotent."
 
@@ -99,6 +118,7 @@ class Command(BaseCommand):
                 },
             )
             driver, _ = Driver.objects.get_or_create(brand=brand, ref=DEMO_DRIVER, defaults={"name": "Sam"})
+            open_to_the_demo_shop(brand)
         now = timezone.now()
         created = 0
         shipments = []

@@ -3,7 +3,7 @@ import os
 from django.core.management.base import BaseCommand
 
 from shipments.models import Shipment
-from tracking_portal.local_server import DEFAULT_HOST, DEFAULT_PORT, local_base_url
+from tracking_portal.local_server import DEFAULT_HOST, DEFAULT_PORT, demo_shop_url, local_base_url
 
 
 class Command(BaseCommand):
@@ -28,5 +28,6 @@ class Command(BaseCommand):
             if shipment:
                 label = f"A parcel {status.replace('_', ' ')}:"
                 lines.append(f"  {label:<28}{base}{shipment.get_absolute_url()}")
+        lines.append(f"  {'The widget on a demo shop:':<28}{demo_shop_url(host, port)}/")
         lines.append("Stop with Ctrl+C.\n")
         self.stdout.write("\n".join(lines))
