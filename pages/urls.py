@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import lookup, media, tracking, widget
+from . import embed, lookup, media, tracking, widget
 from .live import stream as live_stream
 
 app_name = "pages"
@@ -18,5 +18,9 @@ urlpatterns = [
     path("t/<str:token>/rating/", tracking.rating, name="rating"),
     path("t/<str:token>/proof/<str:kind>/", media.tracking_proof, name="proof"),
     path("brands/<slug:slug>/logo/", media.brand_logo, name="brand_logo"),
+    # The status widget's frames: the only pages a brand's site may frame.
+    path("embed/t/<str:token>/", embed.embed_tracking, name="embed_tracking"),
+    path("embed/<slug:brand_slug>/orders/<str:order_ref>/", embed.embed_order, name="embed_order"),
+    path("embed/<slug:brand_slug>/", embed.embed_lookup, name="embed_lookup"),
     path("widget.js", widget.loader, name="widget_js"),
 ]
