@@ -36,7 +36,10 @@ class BrandAdmin(BrandSecrets, BrandScopedAdmin):
     actions = ["rotate_inbound_webhook_secret"]
 
     def get_fieldsets(self, request, obj=None):
-        hooks = ["webhook_url", *self.readonly_fields] if obj is not None else ["webhook_url"]
+        embed_secrets = ["embed_secret_masked", "embed_previous_secret_masked"]
+        hooks = ["webhook_url", *(name for name in self.readonly_fields if name not in embed_secrets)]
+        hooks = hooks if obj is not None else ["webhook_url"]
+        widget = ["embed_origins", *embed_secrets] if obj is not None else ["embed_origins"]
         fieldsets = [
             (None, {"fields": ["name", "slug", "logo", "logo_url", "primary_colour", "accent_colour"]}),
             (
@@ -48,10 +51,10 @@ class BrandAdmin(BrandSecrets, BrandScopedAdmin):
                         "support_url",
                         "default_language",
                         "default_timezone",
-                        "embed_origins",
                     ]
                 },
             ),
+            (_("Status widget"), {"fields": widget}),
             (_("Webhooks"), {"fields": hooks}),
         ]
         if request.user.is_superuser:

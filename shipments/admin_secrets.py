@@ -35,6 +35,8 @@ class BrandSecrets:
         "inbound_webhook_previous_secret_masked",
         "easypost_webhook_secret_masked",
         "aftership_webhook_secret_masked",
+        "embed_secret_masked",
+        "embed_previous_secret_masked",
     ]
     webhook_secret_masked = masked("webhook_secret", _("Webhook signing secret"))
     webhook_previous_secret_masked = masked("webhook_previous_secret", _("Previous webhook signing secret"))
@@ -44,6 +46,8 @@ class BrandSecrets:
     )
     easypost_webhook_secret_masked = masked("easypost_webhook_secret", _("EasyPost webhook secret"))
     aftership_webhook_secret_masked = masked("aftership_webhook_secret", _("AfterShip webhook secret"))
+    embed_secret_masked = masked("embed_secret", _("Widget embed secret"))
+    embed_previous_secret_masked = masked("embed_previous_secret", _("Previous widget embed secret"))
 
     def show_secret(self, obj, field):
         value = getattr(obj, field)
@@ -109,6 +113,9 @@ class BrandSecrets:
                 "label": label,
                 "replaces": bool(getattr(brand, field)),
                 "keeps_previous": bool(edits.BRAND_SECRETS[field]),
+                # The widget's previous secret verifies for a day, not until
+                # the next rotation (shipments/embedding.py).
+                "previous_for_a_day": field == "embed_secret",
                 "title": _("Make a new secret"),
             }
             return render(request, "admin/shipments/brand/new_secret_confirm.html", context)

@@ -1,4 +1,5 @@
-"""embed_secret and create_brand --embed-origin."""
+"""embed_secret and create_brand --embed-origin, and the same in the brand's
+admin page."""
 
 import subprocess
 import sys
@@ -11,10 +12,12 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from shipments.embedding import embed_origins, order_signature, verify_order_link
 from shipments.models import Brand
+from tests.shipments.admin_helpers import brand_staff, change_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +106,71 @@ def test_a_bad_origin_exits_non_zero(tmp_path):
     )
     assert result.returncode != 0
     assert "origin" in result.stderr
+
+
+# The same in the brand's admin page.
+
+
+@pytest.fixture
+def agent_client(client, brand):
+    client.force_login(brand_staff(brand))
+    return client
+
+
+def test_the_brand_page_shows_the_embed_secret_masked(agent_client, brand):
+    secret = run("embed_secret", brand.slug)[-1]
+    page = agent_client.get(reverse("admin:shipments_brand_change", args=[brand.pk]))
+    html = page.content.decode()
+    assert secret not in html
+    assert f"embsec_…{secret[-4:]}" in html
+    assert reverse("admin:shipments_brand_new_secret", args=[brand.pk, "embed_secret"]) in html
+    assert not {"embed_secret", "embed_previous_secret", "embed_secret_rotated_at"} & set(
+        page.context["adminform"].form.fields
+    )
+
+
+def test_a_new_embed_secret_is_asked_for_then_shown_once(agent_client, brand):
+    old = run("embed_secret", brand.slug)[-1]
+    url = reverse("admin:shipments_brand_new_secret", args=[brand.pk, "embed_secret"])
+    asked = agent_client.get(url)
+    assert "24 hours" in asked.content.decode()
+    brand.refresh_from_db()
+    assert brand.embed_secret == old
+    response = agent_client.post(url)
+    brand.refresh_from_db()
+    new = brand.embed_secret
+    assert new != old and new.startswith("embsec_")
+    assert brand.embed_previous_secret == old
+    assert brand.embed_secret_rotated_at is not None
+    assert new in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert new not in str(dict(agent_client.session))
+    assert new not in agent_client.get(reverse("admin:shipments_brand_change", args=[brand.pk])).content.decode()
+    assert verify_order_link(brand, *_link(old)) and verify_order_link(brand, *_link(new))
+
+
+def test_another_brands_embed_secret_cannot_be_made(agent_client, other_brand):
+    url = reverse("admin:shipments_brand_new_secret", args=[other_brand.pk, "embed_secret"])
+    assert agent_client.post(url).status_code == 404
+    other_brand.refresh_from_db()
+    assert other_brand.embed_secret == ""
+
+
+def test_the_embed_secret_cannot_be_read_back_by_filtering(agent_client, brand):
+    secret = run("embed_secret", brand.slug)[-1]
+    response = agent_client.get(reverse("admin:shipments_brand_changelist"), {"embed_secret__startswith": secret[:9]})
+    assert response.status_code == 400
+
+
+def test_the_admin_refuses_a_bad_embed_origin(agent_client, brand):
+    url = reverse("admin:shipments_brand_change", args=[brand.pk])
+    data = change_form_data(agent_client.get(url), embed_origins="https://shop.example\nhttps://*.example")
+    response = agent_client.post(url, data)
+    assert response.status_code == 200
+    assert "embed_origins" in response.context["adminform"].form.errors
+    brand.refresh_from_db()
+    assert brand.embed_origins == ""
+    data = change_form_data(agent_client.get(url), embed_origins="https://shop.example\nhttp://127.0.0.2:8010")
+    assert agent_client.post(url, data).status_code == 302
+    brand.refresh_from_db()
+    assert embed_origins(brand) == ["https://shop.example", "http://127.0.0.2:8010"]
