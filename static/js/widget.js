@@ -36,6 +36,8 @@
       var token = segment(data.token);
       if (!token) return null;
       url = new URL("/embed/t/" + token + "/", portal);
+      // The frame then shows the parcel only if it is this brand's.
+      if (data.brand) url.searchParams.set("brand", data.brand);
     } else {
       var brand = segment(data.brand);
       if (!brand) return null;
