@@ -29,6 +29,7 @@ The rules they keep:
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -38,7 +39,7 @@ from django.template.loader import render_to_string
 from django.urls import resolve, reverse
 from django.utils import timezone, translation
 from django.utils.csp import CSP
-from django.utils.translation import gettext_lazy as _
+from django.utils.safestring import SafeString
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
@@ -64,7 +65,6 @@ from .tracking import (
     SUPPORTED_LANGUAGES,
     _accepted_language,
     _explicit_language,
-    _live_head,
     _page_language,
     _see_other,
 )
@@ -81,7 +81,10 @@ LAST_SCANS = 3
 # the data.
 MAX_ORDER_PARCELS = 50
 
-FRAME_TITLE = _("Parcel tracking")
+
+@functools.cache
+def _live_head() -> SafeString:
+    return render_to_string("pages/embed/_live_head.html", {"csp_nonce": page_cache.NONCE_PLACEHOLDER})
 
 
 def _frame_policy(response: HttpResponse, origins: list[str]) -> HttpResponse:
@@ -191,9 +194,12 @@ def embed_tracking(request, token: str):
     if page is None:
         return not_found(request)
     shipment = page.shipment
-    if is_expired(shipment) or (wanted_brand is not None and wanted_brand != shipment.brand.slug):
+    if wanted_brand is not None and wanted_brand != shipment.brand.slug:
         return not_found(request)
     origins = embed_origins(shipment.brand)
+    if is_expired(shipment):
+        # Framed where the parcel's widget is, so that it says so there.
+        return not_found(request, origins)
     language = _page_language(shipment, explicit, accepted)
     html = _render_parcel(template_name, page, language, explicit)
     expires = link_expires_at(shipment)

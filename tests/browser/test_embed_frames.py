@@ -122,6 +122,32 @@ def test_a_forged_or_expired_order_link_shows_nothing_of_the_order(asgi_server, 
         page.close()
 
 
+def test_an_orders_frame_follows_each_parcel_live(asgi_server, browser, brand, parcel, make_shipment):
+    second = make_shipment(order_ref=parcel.order_ref)
+    good = int(time.time()) + 600
+    url = asgi_server + reverse("pages:embed_order", args=[brand.slug, parcel.order_ref])
+    with shop([f"{url}?expires={good}&signature={order_signature(SECRET, parcel.order_ref, good)}"]) as shop_origin:
+        allow(brand, shop_origin)
+        page = browser.new_page(viewport=PHONE)
+        refetches = []
+        page.on("request", lambda request: refetches.append(1) if request.headers.get("hx-request") else None)
+        page.goto(shop_origin)
+        frame = page.frame_locator("iframe")
+        expect(frame.locator(".embed-parcel")).to_have_count(2)
+        # Each stream, once open, looks once for what it may have missed.
+        deadline = time.monotonic() + 5
+        while len(refetches) < 2 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert len(refetches) == 2
+        expect(frame.locator(f'.embed-parcel:has-text("{second.tracking_number}")')).to_contain_text("Order received")
+        services.record_event(shipment_id=second.pk, event=scan("out_for_delivery", 1, "On the van", "o2"))
+        expect(frame.locator(f'.embed-parcel:has-text("{second.tracking_number}")')).to_contain_text(
+            "Out for delivery", timeout=3000
+        )
+        expect(frame.locator(f'.embed-parcel:has-text("{parcel.tracking_number}")')).to_contain_text("In transit")
+        page.close()
+
+
 def test_the_lookup_frame_finds_the_parcel_inside_the_frame(asgi_server, browser, brand, parcel):
     with shop([asgi_server + reverse("pages:embed_lookup", args=[brand.slug])]) as shop_origin:
         allow(brand, shop_origin)

@@ -5,10 +5,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
-from shipments import services
+from shipments import limiter, services
 from shipments.embedding import order_signature
 from tests.conftest import event
 
@@ -16,6 +17,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SHOP = "https://shop.acme.example"
 SECRET = "embsec_test-secret"
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits():
+    limiter.reset()
+    yield
+    limiter.reset()
 
 
 @pytest.fixture
@@ -119,6 +127,30 @@ def test_after_delivery_the_frame_stops_listening(client, embedding_brand, shipm
     assert "sse-connect" not in html and "htmx" not in html
 
 
+def test_the_frame_shows_proof_of_delivery_through_the_tracking_links_proof_urls(
+    client, embedding_brand, shipment, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    services.record_event(shipment_id=shipment.pk, event=event("delivered"))
+    services.attach_proof_of_delivery(
+        shipment_id=shipment.pk,
+        received_by="J. Smith",
+        photo=ContentFile(b"\x89PNG fake", name="door.png"),
+        signature=ContentFile(b"\x89PNG fake", name="sig.png"),
+    )
+    html = tracking_frame(client, shipment).content.decode()
+    assert "Proof of delivery" in html and "J. Smith" in html
+    proof_url = shipment.get_absolute_url() + "proof/"
+    assert f'src="{proof_url}photo/"' in html and f'src="{proof_url}signature/"' in html
+    assert "/media/" not in html
+
+
+def test_a_live_frame_loads_no_map(client, embedding_brand, shipment):
+    html = tracking_frame(client, shipment).content.decode()
+    assert "hx-sse-2.js" in html and "tracking.js" in html and "widget-frame.js" in html
+    assert "leaflet" not in html
+
+
 def test_a_warm_parcel_frame_needs_no_query(client, embedding_brand, shipment, django_assert_num_queries, settings):
     from pages import cache as page_cache
 
@@ -178,8 +210,10 @@ def test_an_expired_tracking_link_shows_nothing_in_the_frame(client, embedding_b
         delivered_at=timezone.now() - timedelta(days=settings.TRACKING_LINK_DAYS_AFTER_DELIVERY + 1)
     )
     response = tracking_frame(client, shipment)
-    assert response.status_code == 404
+    assert not_found_body(response) == not_found_body(client.get(reverse("pages:embed_tracking", args=["x" * 43])))
     assert shipment.tracking_number not in response.content.decode()
+    # Framed where the parcel's widget is, so that the widget says so there.
+    assert frame_ancestors(response) == f"{SHOP} http://127.0.0.2:8000"
 
 
 # An order
