@@ -1,6 +1,9 @@
 """The look-up: a customer finds their parcel by tracking number and delivery
 postcode (or email), within one brand at /track/<brand_slug>/ or across all
-brands at /track/.
+brands at /track/. An order reference in the tracking number's place finds
+the order: the brand's parcels sharing that ``order_ref`` that go to that
+postcode (or email), each shown by tracking number and status with a link to
+its tracking page; one parcel found goes straight to its page.
 
 The rules it keeps:
 
@@ -15,7 +18,12 @@ The rules it keeps:
   the server sets it; behind a proxy that is uvicorn's
   ``--forwarded-allow-ips``, see the Procfile) has LOOKUP_LIMIT attempts per
   window, and each tracking number FAILED_LOOKUPS_PER_NUMBER failed ones,
-  whatever the address; past either, 429 with Retry-After.
+  whatever the address; past either, 429 with Retry-After. An order
+  reference is what was typed in the tracking number's field, and counts as
+  one: a failed order look-up counts against that reference.
+- A parcel of one brand is never shown beside another brand's: orders of
+  several brands under one reference are a choice between brands, as
+  parcels are.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from django.views.decorators.http import require_http_methods
 
 from shipments import limiter, selectors
 from shipments.branding import brand_context
+from shipments.labels import STATUS_LABELS
+from shipments.links import is_expired
 from shipments.models import Brand
 from tracking_portal.clients import client_address
 
@@ -49,6 +59,9 @@ NUMBER_LIMIT = limiter.per_seconds(FAILED_LOOKUPS_PER_NUMBER, LOOKUP_WINDOW_SECO
 # More than any real number of brands sharing one tracking number and
 # postcode: the query stays bounded whatever the data.
 MAX_CANDIDATES = 20
+# More parcels than any real order has, of each brand and in all.
+MAX_ORDER_PARCELS = 50
+MAX_ORDER_CANDIDATES = 200
 
 LOOKUP_NOT_FOUND = _(
     "We could not find a parcel with those details. Check the tracking number and the postcode or email address."
@@ -65,8 +78,37 @@ class Match:
     brand_slug: str
 
 
+@dataclass(frozen=True)
+class Parcel:
+    """A parcel as a found order lists it: nothing of the recipient."""
+
+    url: str
+    tracking_number: str
+    status_label: str
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the look-up found of one brand: a parcel by its number, or an
+    order's parcels (with the parcel by its number, if the reference is also
+    one of the brand's tracking numbers)."""
+
+    brand_name: str
+    brand_slug: str
+    parcels: tuple[Parcel, ...]
+
+
 def normalise_postcode(value: str) -> str:
     return re.sub(r"[^0-9A-Z]", "", value.upper())
+
+
+def _matcher(postcode_or_email: str):
+    """Whether a shipment goes to this postcode, or to this email."""
+    given = postcode_or_email.strip()
+    postcode, email = normalise_postcode(given), given.lower()
+    if "@" in given:
+        return lambda shipment: bool(shipment.recipient_email) and shipment.recipient_email.lower() == email
+    return lambda shipment: bool(postcode) and normalise_postcode(shipment.destination_postcode) == postcode
 
 
 def find_for_lookup(tracking_number: str, postcode_or_email: str, *, brand_slug: str | None = None) -> list[Match]:
@@ -74,20 +116,45 @@ def find_for_lookup(tracking_number: str, postcode_or_email: str, *, brand_slug:
     recipient email matches, of the brand with ``brand_slug`` only when it
     is given (an unknown slug finds nothing, after the same query); at most
     one per brand, as a brand's tracking numbers are unique."""
-    given = postcode_or_email.strip()
-    postcode, email = normalise_postcode(given), given.lower()
+    matches = _matcher(postcode_or_email)
     candidates = reads.lookup_candidates(
         {tracking_number, tracking_number.upper()}, brand_slug=brand_slug, limit=MAX_CANDIDATES
     )
-    found = []
+    return [
+        Match(shipment.get_absolute_url(), shipment.brand.name, shipment.brand.slug)
+        for shipment in candidates
+        if matches(shipment)
+    ]
+
+
+def find_parcels_or_order(reference: str, postcode_or_email: str, *, brand_slug: str | None = None) -> list[Found]:
+    """What ``reference`` names with this postcode or email, a tracking
+    number or an order reference, one Found per brand in the brands' name
+    order (of the brand with ``brand_slug`` only, when it is given): each
+    parcel must go to this postcode or email itself, so an order's parcel
+    sent elsewhere is not shown. One query, whatever it finds."""
+    matches = _matcher(postcode_or_email)
+    references = {reference, reference.upper()}
+    candidates = reads.reference_candidates(
+        references, brand_slug=brand_slug, per_brand=MAX_ORDER_PARCELS, limit=MAX_ORDER_CANDIDATES
+    )
+    brands: dict[int, tuple[str, str, dict[int, Parcel]]] = {}
     for shipment in candidates:
-        if "@" in given:
-            matches = bool(shipment.recipient_email) and shipment.recipient_email.lower() == email
-        else:
-            matches = bool(postcode) and normalise_postcode(shipment.destination_postcode) == postcode
-        if matches:
-            found.append(Match(shipment.get_absolute_url(), shipment.brand.name, shipment.brand.slug))
-    return found
+        if not matches(shipment):
+            continue
+        # An order lists the parcels whose links work; a parcel asked for
+        # by its number goes to its page, which says that it has expired.
+        if shipment.tracking_number not in references and is_expired(shipment):
+            continue
+        *_brand, parcels = brands.setdefault(shipment.brand_id, (shipment.brand.name, shipment.brand.slug, {}))
+        parcels[shipment.pk] = Parcel(
+            shipment.get_absolute_url(), shipment.tracking_number, str(STATUS_LABELS[shipment.status_enum])
+        )
+    found = [
+        Found(name, slug, tuple(sorted(parcels.values(), key=lambda parcel: parcel.tracking_number)))
+        for name, slug, parcels in brands.values()
+    ]
+    return sorted(found, key=lambda one: (one.brand_name, one.brand_slug))
 
 
 def _number_key(tracking_number: str) -> str:
@@ -157,13 +224,17 @@ def _answer(request, *, brand: Brand | None, brand_slug: str | None) -> HttpResp
     if wait:
         return limited("number", wait)
 
-    matches = find_for_lookup(number, given, brand_slug=brand_slug)
-    if not matches:
+    found = find_parcels_or_order(number, given, brand_slug=brand_slug)
+    if not found:
+        # A number or an order reference alike: what was typed is counted.
         limiter.hit(NUMBER_LIMIT, _number_key(number))
         return not_found(form)
-    if len(matches) == 1:
-        return _see_other(matches[0].url)
-    choices = [
-        {"name": match.brand_name, "url": reverse("pages:brand_lookup", args=[match.brand_slug])} for match in matches
-    ]
-    return page(form, 200, choices=choices, tracking_number=number, postcode_or_email=given)
+    if len(found) > 1:
+        choices = [
+            {"name": one.brand_name, "url": reverse("pages:brand_lookup", args=[one.brand_slug])} for one in found
+        ]
+        return page(form, 200, choices=choices, tracking_number=number, postcode_or_email=given)
+    (one,) = found
+    if len(one.parcels) == 1:
+        return _see_other(one.parcels[0].url)
+    return page(form, 200, order=one, order_ref=number)
