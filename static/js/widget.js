@@ -12,7 +12,7 @@
   var MIN_HEIGHT = 120;
   var MAX_HEIGHT = 2000;
   var INITIAL_HEIGHT = 200;
-  var TITLES = { en: "Parcel tracking", es: "Seguimiento del envío", de: "Sendungsverfolgung" };
+  var TITLES = { en: "Parcel tracking", es: "Seguimiento de paquetes", de: "Sendungsverfolgung" };
   var SANDBOX = "allow-scripts allow-same-origin allow-popups allow-popups-to-escape-sandbox allow-forms";
 
   // The portal is wherever this script came from. An async script still has

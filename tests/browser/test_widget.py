@@ -346,3 +346,22 @@ def test_without_javascript_the_fallback_link_stays(asgi_server, browser, brand,
     page.wait_for_url(link)
     expect(page.locator("#status-headline")).to_have_text("In transit")
     context.close()
+
+
+def test_the_widget_speaks_the_host_pages_language(asgi_server, browser, brand, parcel, shop):
+    origin, pages = shop
+    allow(brand, origin)
+    pages["/"] = host_page(
+        asgi_server,
+        f'<div id="page" data-tracking-widget data-token="{parcel.public_token}"></div>',
+        f'<div id="own" data-tracking-widget data-lang="es" data-token="{parcel.public_token}"></div>',
+        lang="de-AT",
+    )
+    page = browser.new_page()
+    page.goto(origin + "/")
+    # The page's language by its primary subtag; an element's own data-lang first.
+    expect(page.frame_locator("#page iframe").locator("#status-headline")).to_have_text("Unterwegs")
+    expect(page.frame_locator("#own iframe").locator("#status-headline")).to_have_text("En tránsito")
+    assert page.locator("#page iframe").get_attribute("title") == "Sendungsverfolgung"
+    assert page.locator("#own iframe").get_attribute("title") == "Seguimiento de paquetes"
+    page.close()
