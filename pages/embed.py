@@ -57,7 +57,7 @@ from tracking_portal.clients import client_address
 from . import cache as page_cache
 from .forms import LookupForm
 from .headers import keep_out_of_search
-from .lookup import ADDRESS_LIMIT, LOOKUP_NOT_FOUND, NUMBER_LIMIT, _number_key, find_for_lookup
+from .lookup import ADDRESS_LIMIT, LOOKUP_NOT_FOUND, NUMBER_LIMIT, _number_key, find_parcels_or_order
 from .presenters import LocalTimes, find_page, page_context, timeline_items
 from .reads import PageRows
 from .site import visitor_language
@@ -301,8 +301,9 @@ def _from_own_frame(request) -> bool:
 @require_http_methods(["GET", "POST"])
 def embed_lookup(request, brand_slug: str):
     """The look-up form of one brand in a frame; a hit shows the parcel in
-    the frame itself (the one-parcel frame). The look-up's own rule and
-    limits (pages.lookup), scoped to this brand."""
+    the frame itself (the one-parcel frame), an order reference its parcels,
+    each leading to its frame. The look-up's own rule and limits
+    (pages.lookup), scoped to this brand."""
     brand = selectors.brand_by_slug(brand_slug)
     if brand is None:
         return not_found(request)
@@ -351,9 +352,21 @@ def embed_lookup(request, brand_slug: str):
     wait = limiter.wait(NUMBER_LIMIT, _number_key(number))
     if wait:
         return limited("number", wait)
-    matches = find_for_lookup(number, given, brand_slug=brand.slug)
-    if not matches:
+    # Scoped to the brand, so at most one brand's parcels are found.
+    found = find_parcels_or_order(number, given, brand_slug=brand.slug)
+    if not found:
         limiter.hit(NUMBER_LIMIT, _number_key(number))
         return page(form, not_found=LOOKUP_NOT_FOUND)
-    token = resolve(matches[0].url).kwargs["token"]
-    return _frame_policy(_see_other(reverse("pages:embed_tracking", args=[token]) + query), origins)
+    frames = [_parcel_frame_url(parcel.url) + query for parcel in found[0].parcels]
+    if len(frames) == 1:
+        return _frame_policy(_see_other(frames[0]), origins)
+    parcels = [
+        {"url": url, "tracking_number": parcel.tracking_number, "status_label": parcel.status_label}
+        for url, parcel in zip(frames, found[0].parcels, strict=True)
+    ]
+    return page(form, order_ref=number, order_parcels=parcels)
+
+
+def _parcel_frame_url(tracking_page_url: str) -> str:
+    """The one-parcel frame of the parcel whose tracking page this is."""
+    return reverse("pages:embed_tracking", args=[resolve(tracking_page_url).kwargs["token"]])

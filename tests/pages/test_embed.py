@@ -329,3 +329,20 @@ def test_the_lookup_frame_keeps_the_lookups_limits(client, embedding_brand, ship
     )
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
     assert "Too many attempts for this tracking number" in limited.content.decode()
+
+
+def test_an_order_reference_in_the_lookup_frame_lists_the_brands_parcels_of_it(
+    client, embedding_brand, other_brand, make_shipment
+):
+    first = make_shipment(tracking_number="LMA1", order_ref="ORD-9")
+    second = make_shipment(tracking_number="LMA2", order_ref="ORD-9")
+    elsewhere = make_shipment(tracking_number="LMA3", order_ref="ORD-9", destination_postcode="E1 6AN")
+    theirs = make_shipment(for_brand=other_brand, tracking_number="LMX1", order_ref="ORD-9")
+    found = lookup_frame(client, {"tracking_number": "ORD-9", "postcode_or_email": "SW1A 2AA"})
+    html = found.content.decode()
+    assert found.status_code == 200
+    assert frame_ancestors(found) == f"{SHOP} http://127.0.0.2:8000"
+    for shipment in (first, second):
+        assert f'href="{reverse("pages:embed_tracking", args=[shipment.public_token])}"' in html
+    assert elsewhere.tracking_number not in html and theirs.tracking_number not in html
+    assert theirs.public_token not in html and elsewhere.public_token not in html
