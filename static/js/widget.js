@@ -1,29 +1,27 @@
-// The status widget's loader, pasted by a brand on its own site:
-//   <div data-tracking-widget data-token="…"><a href="…">Track your parcel</a></div>
-//   <script src="https://portal.example/widget.js" async></script>
-// Each [data-tracking-widget] element becomes an iframe of one of the
-// portal's frames (a parcel by its token, an order by its signature, or the
-// look-up form), sized from the frame's own resize messages. It sets no
-// cookie and loads nothing but the portal's frames; the element's fallback
-// content stays until the frame is inserted, and for good without JavaScript.
+// The status widget's loader (GET /widget.js): each [data-tracking-widget]
+// element becomes an iframe of one of the portal's frames, sized from that
+// frame's resize messages. No cookie, nothing loaded but the frames; the
+// element's fallback content stays without JavaScript.
 (function () {
   "use strict";
 
   var MIN_HEIGHT = 120;
   var MAX_HEIGHT = 2000;
   var INITIAL_HEIGHT = 200;
+  // A frame that loads but never speaks was refused or broke: the fallback
+  // comes back.
+  var SILENCE_MS = 3000;
   var TITLES = { en: "Parcel tracking", es: "Seguimiento de paquetes", de: "Sendungsverfolgung" };
   var SANDBOX = "allow-scripts allow-same-origin allow-popups allow-popups-to-escape-sandbox allow-forms";
 
-  // The portal is wherever this script came from. An async script still has
-  // currentScript while it runs; the selector is for anything that has not.
+  // The portal is where this script came from.
   var script = document.currentScript || document.querySelector('script[src$="/widget.js"]');
   if (!script || !script.src) return;
   var portal = new URL(script.src, document.baseURI).origin;
   var frames = [];
 
-  // One path segment: never empty, never "." or ".." (which the URL parser
-  // would resolve to another path of the portal), slashes encoded.
+  // One path segment: not empty, not "." or ".." (the URL parser would
+  // resolve those to another path), slashes encoded.
   function segment(value) {
     if (!value || /^\.{1,2}$/.test(value)) return null;
     return encodeURIComponent(value);
@@ -56,8 +54,7 @@
     return url;
   }
 
-  // The host page's language, as its primary subtag (en-GB is en): the
-  // frame speaks it when the portal does, and its own choice otherwise.
+  // The host page's language as its primary subtag (en-GB is en).
   function language(element) {
     var lang = element.getAttribute("data-lang") || document.documentElement.lang || "";
     lang = lang.toLowerCase().split("-")[0];
@@ -76,7 +73,14 @@
     frame.setAttribute("sandbox", SANDBOX);
     frame.style.cssText = "display:block;width:100%;border:0;height:" + INITIAL_HEIGHT + "px";
     element.setAttribute("data-tracking-widget-mounted", "");
-    frames.push(frame);
+    var widget = { frame: frame, spoke: false };
+    frames.push(widget);
+    var fallback = Array.prototype.slice.call(element.childNodes);
+    frame.addEventListener("load", function () {
+      window.setTimeout(function () {
+        if (!widget.spoke && frame.parentNode === element) element.replaceChildren.apply(element, fallback);
+      }, SILENCE_MS);
+    });
     // The fallback goes in the same step as the frame comes.
     element.replaceChildren(frame);
   }
@@ -86,9 +90,8 @@
     for (var i = 0; i < elements.length; i++) mount(elements[i]);
   }
 
-  // A resize counts only from the portal's origin and from one of this
-  // loader's own frames, which it then sizes; any other window's message
-  // (the host page, another frame, a popup) changes nothing.
+  // A resize counts only from the portal's origin and one of this loader's
+  // own frames; any other window (the host page, a popup) changes nothing.
   window.addEventListener("message", function (event) {
     if (event.origin !== portal || !event.source) return;
     var data = event.data;
@@ -97,8 +100,9 @@
     if (typeof height !== "number" || !isFinite(height)) return;
     height = Math.min(MAX_HEIGHT, Math.max(MIN_HEIGHT, Math.ceil(height)));
     for (var i = 0; i < frames.length; i++) {
-      if (frames[i].contentWindow === event.source) {
-        frames[i].style.height = height + "px";
+      if (frames[i].frame.contentWindow === event.source) {
+        frames[i].spoke = true;
+        frames[i].frame.style.height = height + "px";
         return;
       }
     }

@@ -181,7 +181,10 @@ def test_an_allowed_origin_shows_the_parcel_and_the_frame_takes_its_contents_hei
 def test_an_origin_the_brand_did_not_list_gets_no_frame(asgi_server, browser, brand, parcel, shop, other_shop):
     allow(brand, shop[0])
     origin, pages = other_shop
-    pages["/"] = host_page(asgi_server, f'<div data-tracking-widget data-token="{parcel.public_token}"></div>')
+    pages["/"] = host_page(
+        asgi_server,
+        f'<div data-tracking-widget data-token="{parcel.public_token}"><a href="/track">Track your parcel</a></div>',
+    )
     page = browser.new_page()
     refusals = []
     page.on("console", lambda message: refusals.append(message.text) if "frame-ancestors" in message.text else None)
@@ -193,7 +196,9 @@ def test_an_origin_the_brand_did_not_list_gets_no_frame(asgi_server, browser, br
     frame = widget_frame(page)
     assert parcel.tracking_number not in (frame.content() if frame else "")
     assert "In transit" not in (frame.content() if frame else "")
-    # The portal's other pages refuse every site.
+    # A frame that never spoke gives way to the element's own link again.
+    expect(page.get_by_role("link", name="Track your parcel")).to_be_visible(timeout=6000)
+    expect(page.locator("iframe")).to_have_count(0)
     page.close()
 
 
