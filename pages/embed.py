@@ -130,7 +130,6 @@ def _parcel_context(page: PageRows, explicit: str) -> dict:
     context.update(
         events=last,
         timeline_items=timeline_items(last, LocalTimes(recipient_zone(shipment))),
-        more_scans=len(page.timeline) > LAST_SCANS,
         live_head=_live_head(),
         csp_nonce=page_cache.NONCE_PLACEHOLDER,
         page_url=page_url,

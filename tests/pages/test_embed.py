@@ -346,3 +346,20 @@ def test_an_order_reference_in_the_lookup_frame_lists_the_brands_parcels_of_it(
         assert f'href="{reverse("pages:embed_tracking", args=[shipment.public_token])}"' in html
     assert elsewhere.tracking_number not in html and theirs.tracking_number not in html
     assert theirs.public_token not in html and elsewhere.public_token not in html
+
+
+def test_markup_in_an_order_reference_stays_text(client, embedding_brand, make_shipment):
+    order_ref = '<img src=x onerror="alert(1)">'
+    make_shipment(order_ref=order_ref)
+    response = order_frame(client, "acme", order_ref, signed(order_ref))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert order_ref not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+
+
+def test_a_warm_frame_still_refuses_another_brands_name(client, embedding_brand, shipment):
+    assert tracking_frame(client, shipment, data={"brand": "acme"}).status_code == 200
+    assert tracking_frame(client, shipment).status_code == 200  # warm, with REDIS_URL
+    refused = tracking_frame(client, shipment, data={"brand": "other"})
+    assert refused.status_code == 404 and shipment.tracking_number not in refused.content.decode()
+    assert frame_ancestors(refused) == "'none'"
