@@ -7,6 +7,7 @@ The page is made again for every visit, so its order link never expires
 under a visitor's eyes. Development only: one thread, loopback by default."""
 
 import os
+import socket
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -48,6 +49,11 @@ def shop_page(portal: str) -> str:
             "lookup_url": f"{portal}/track/{brand.slug}/",
         },
     )
+
+
+class IPv6Server(HTTPServer):
+    # For HOST=:: or ::1, as uvicorn takes them.
+    address_family = socket.AF_INET6
 
 
 def handler_for(portal: str):
@@ -96,7 +102,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, **options):
         portal = local_base_url(host, port)
-        server = HTTPServer((host, int(port) + 1), handler_for(portal))
+        server_class = IPv6Server if ":" in host else HTTPServer
+        server = server_class((host.strip("[]"), int(port) + 1), handler_for(portal))
         self.stdout.write(f"Demo shop on {demo_shop_url(host, port)}/")
         try:
             server.serve_forever()
