@@ -363,3 +363,15 @@ def test_a_warm_frame_still_refuses_another_brands_name(client, embedding_brand,
     refused = tracking_frame(client, shipment, data={"brand": "other"})
     assert refused.status_code == 404 and shipment.tracking_number not in refused.content.decode()
     assert frame_ancestors(refused) == "'none'"
+
+
+def test_each_frame_reads_in_a_few_queries(client, embedding_brand, make_shipment, django_assert_max_num_queries):
+    shipments = [make_shipment(order_ref="ORD-Q") for _ in range(5)]
+    for shipment in shipments:
+        services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
+    with django_assert_max_num_queries(3):
+        assert tracking_frame(client, shipments[0]).status_code == 200
+    with django_assert_max_num_queries(2):
+        assert order_frame(client, "acme", "ORD-Q", signed("ORD-Q")).status_code == 200
+    with django_assert_max_num_queries(1):
+        assert lookup_frame(client).status_code == 200
