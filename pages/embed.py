@@ -167,6 +167,13 @@ def _parcel_response(request, html: bytes, language: str, origins: list[str]) ->
     return _frame_headers(response, origins, language)
 
 
+def _origins_of(brand_slug: str | None) -> list[str]:
+    """The embed origins of the brand a frame's URL names (the widget's
+    data-brand), so that its widget shows a failure; none without one."""
+    brand = selectors.brand_by_slug(brand_slug) if brand_slug else None
+    return embed_origins(brand) if brand is not None else []
+
+
 @xframe_options_exempt
 @require_safe
 def embed_tracking(request, token: str):
@@ -186,15 +193,15 @@ def embed_tracking(request, token: str):
     if found.html is not None and not found.expired:
         brand_slug, origins, html = _unstored(found.html)
         if wanted_brand is not None and wanted_brand != brand_slug:
-            return not_found(request)
+            return not_found(request, _origins_of(wanted_brand))
         return _parcel_response(request, html, found.language, origins)
 
     page = find_page(token)
     if page is None:
-        return not_found(request)
+        return not_found(request, _origins_of(wanted_brand))
     shipment = page.shipment
     if wanted_brand is not None and wanted_brand != shipment.brand.slug:
-        return not_found(request)
+        return not_found(request, _origins_of(wanted_brand))
     origins = embed_origins(shipment.brand)
     if is_expired(shipment):
         # Framed where the parcel's widget is, so that it says so there.
@@ -341,7 +348,7 @@ def embed_lookup(request, brand_slug: str):
         return page(LookupForm())
     if not _from_own_frame(request):
         return page(LookupForm(), 403)
-    wait = limiter.hit(ADDRESS_LIMIT, client_address(request))
+    wait = limiter.hit(ADDRESS_LIMIT, client_address(request) or "unknown")
     if wait:
         return limited("address", wait)
     form = LookupForm(request.POST)

@@ -211,7 +211,7 @@ def _answer(request, *, brand: Brand | None, brand_slug: str | None) -> HttpResp
     if request.method == "GET":
         return not_found(LookupForm()) if unknown_brand else page(LookupForm(), 200)
 
-    wait = limiter.hit(ADDRESS_LIMIT, client_address(request))
+    wait = limiter.hit(ADDRESS_LIMIT, client_address(request) or "unknown")
     if wait:
         return limited("address", wait)
     form = LookupForm(request.POST)

@@ -16,19 +16,21 @@ import ipaddress
 IPV6_CLIENT_PREFIX = 64
 
 
-def client_key(address: str) -> str:
-    """What one client's requests are counted under."""
+def client_key(address: str) -> str | None:
+    """What one client's requests are counted under: an address (for an
+    IPv6 client the first of its /64, so that it is still an address where
+    one is stored), or None when the server gave no usable one."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
-        return address or "unknown"
+        return None
     if parsed.version == 4:
         return str(parsed)
     if parsed.ipv4_mapped is not None:
         return str(parsed.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{parsed}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(ipaddress.ip_network(f"{parsed}/{IPV6_CLIENT_PREFIX}", strict=False).network_address)
 
 
-def client_address(request) -> str:
+def client_address(request) -> str | None:
     """The request's client, as ``client_key`` counts it."""
     return client_key(request.META.get("REMOTE_ADDR") or "")

@@ -10,11 +10,11 @@ from tracking_portal.clients import client_address, client_key
     ("address", "key"),
     [
         ("203.0.113.7", "203.0.113.7"),
-        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
-        ("2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::"),
+        ("2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::"),
         ("::ffff:203.0.113.7", "203.0.113.7"),
-        ("", "unknown"),
-        ("not-an-address", "not-an-address"),
+        ("", None),
+        ("not-an-address", None),
     ],
 )
 def test_an_ipv6_client_is_its_64_and_an_ipv4_one_its_address(address, key):
@@ -23,7 +23,7 @@ def test_an_ipv6_client_is_its_64_and_an_ipv4_one_its_address(address, key):
 
 def test_the_address_is_the_peer_never_a_header():
     request = RequestFactory().get("/", REMOTE_ADDR="2001:db8::5", HTTP_X_FORWARDED_FOR="198.51.100.1")
-    assert client_address(request) == "2001:db8::/64"
+    assert client_address(request) == "2001:db8::"
 
 
 @pytest.mark.django_db
