@@ -105,8 +105,9 @@ def _frame_headers(response: HttpResponse, origins: list[str], language: str) ->
 
 def not_found(request, origins: list[str] | None = None) -> HttpResponse:
     """Every frame's failure: the same body, in the visitor's language,
-    framed (so the widget says something) only by the origins of a brand
-    the URL names, which its own look-up frame shows anyway."""
+    framed (so the widget says something) only by the origins of the brand
+    the URL names (which its own look-up frame shows anyway) or, for an
+    expired link, the parcel's; by nobody otherwise."""
     language = visitor_language(request)
     with translation.override(language):
         html = render_to_string(NOT_FOUND_TEMPLATE, {"noindex": True})

@@ -362,7 +362,21 @@ def test_a_warm_frame_still_refuses_another_brands_name(client, embedding_brand,
     assert tracking_frame(client, shipment).status_code == 200  # warm, with REDIS_URL
     refused = tracking_frame(client, shipment, data={"brand": "other"})
     assert refused.status_code == 404 and shipment.tracking_number not in refused.content.decode()
-    assert frame_ancestors(refused) == "'none'"
+    assert frame_ancestors(refused) == "'none'"  # no such brand
+
+
+def test_a_failure_under_a_brands_name_is_framed_by_that_brand(client, embedding_brand, other_brand, make_shipment):
+    other_brand.embed_origins = "https://shop.other.example"
+    other_brand.save()
+    theirs = make_shipment(for_brand=other_brand)
+    # The widget on acme's shop says that it has nothing to show, there.
+    for response in (
+        tracking_frame(client, theirs, data={"brand": "acme"}),
+        client.get(reverse("pages:embed_tracking", args=["x" * 43]), {"brand": "acme"}),
+    ):
+        assert response.status_code == 404 and theirs.tracking_number not in response.content.decode()
+        assert frame_ancestors(response) == f"{SHOP} http://127.0.0.2:8000"
+    assert frame_ancestors(client.get(reverse("pages:embed_tracking", args=["x" * 43]))) == "'none'"
 
 
 def test_each_frame_reads_in_a_few_queries(client, embedding_brand, make_shipment, django_assert_max_num_queries):
