@@ -51,6 +51,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # Measured as deployed: no query log in the recorder or the worker.
 os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "notify-latency-bench")
+# The brand's endpoint is this script's own listener on loopback, which a
+# deployment refuses (shipments/outbound.py); the worker inherits this too.
+os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
 
 import django  # noqa: E402
 
