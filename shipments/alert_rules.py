@@ -1,0 +1,155 @@
+"""Which alerts a shipment should have open, from plain facts and a "now".
+
+Pure, like statuses.py: no database, no Django. ``shipments.alerts`` reads
+the facts, asks ``decide`` and opens or resolves what it says. The times are
+the events' own (``occurred_at``) against a ``now`` passed in: the wall
+clock under beat, the replayed clock in a replay, so a replayed day decides
+what a live one would.
+
+Each rule says what should be open and, where a rule (not staff) closes the
+kind, what should be resolved. ``delivered_away`` is closed by staff only, so
+the rule never resolves it. ``missed_scan`` (the ping/dwell rule) and
+``customer_report`` (opened from the page) are not decided here yet.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shipments.statuses import TERMINAL, Status
+
+
+class AlertKind(enum.StrEnum):
+    STUCK = "stuck"
+    LATE = "late"
+    MISSED_SCAN = "missed_scan"
+    DELIVERED_AWAY = "delivered_away"
+    FAILED_NO_RETRY = "failed_no_retry"
+    CARRIER_EXCEPTION = "carrier_exception"
+    CUSTOMER_REPORT = "customer_report"
+
+
+# The kinds ``decide`` opens and resolves by rule.
+RULE_KINDS = frozenset(
+    {
+        AlertKind.STUCK,
+        AlertKind.LATE,
+        AlertKind.DELIVERED_AWAY,
+        AlertKind.FAILED_NO_RETRY,
+        AlertKind.CARRIER_EXCEPTION,
+    }
+)
+# The kinds a rule never resolves: staff do.
+STAFF_RESOLVED = frozenset({AlertKind.DELIVERED_AWAY, AlertKind.CUSTOMER_REPORT})
+
+EXCEPTION_STATUSES = frozenset({Status.EXCEPTION, Status.RETURNED_TO_SENDER})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The defaults; a brand's own settings will override them."""
+
+    stuck_after: dict[str, timedelta] = field(
+        default_factory=lambda: {
+            Status.INFO_RECEIVED: timedelta(hours=24),
+            Status.IN_TRANSIT: timedelta(hours=24),
+            Status.OUT_FOR_DELIVERY: timedelta(hours=4),
+        }
+    )
+    failed_no_retry_after: timedelta = timedelta(days=1)
+    delivered_away_m: float = 200.0
+
+
+DEFAULTS = Thresholds()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules look at, all plain values."""
+
+    status: str
+    # The occurred_at of the newest event (any status).
+    last_event_at: datetime | None = None
+    window_end: datetime | None = None
+    eta: datetime | None = None
+    # Where the delivered scan (or its proof) was placed, and the destination.
+    delivered_lat: float | None = None
+    delivered_lng: float | None = None
+    destination_lat: float | None = None
+    destination_lng: float | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    open: frozenset[AlertKind]
+    resolve: frozenset[AlertKind]
+
+
+def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def is_stuck(facts: Facts, now: datetime, thresholds: Thresholds = DEFAULTS) -> bool:
+    """No event for longer than the status's limit. A last event "in the
+    future" (a source's clock ahead of ours) is not stuck."""
+    limit = thresholds.stuck_after.get(facts.status)
+    if limit is None or facts.last_event_at is None:
+        return False
+    return now - facts.last_event_at > limit
+
+
+def is_late(facts: Facts, now: datetime) -> bool:
+    """Not delivered by the end of the promised window, or the ETA falls
+    after it. Any terminal status ends it (delivered, returned, cancelled)."""
+    if facts.window_end is None or Status(facts.status) in TERMINAL:
+        return False
+    if now > facts.window_end:
+        return True
+    return facts.eta is not None and facts.eta > facts.window_end
+
+
+def is_failed_no_retry(facts: Facts, now: datetime, thresholds: Thresholds = DEFAULTS) -> bool:
+    """A failed attempt (still the status: a new attempt would have moved
+    it on) with no window ending after it, for longer than the limit."""
+    if facts.status != Status.FAILED_ATTEMPT or facts.last_event_at is None:
+        return False
+    if facts.window_end is not None and facts.window_end > facts.last_event_at:
+        return False
+    return now - facts.last_event_at > thresholds.failed_no_retry_after
+
+
+def is_delivered_away(facts: Facts, thresholds: Thresholds = DEFAULTS) -> bool:
+    """A delivered scan placed farther than the limit from the destination.
+    Without both positions nothing can be said."""
+    if facts.status != Status.DELIVERED:
+        return False
+    points = (facts.delivered_lat, facts.delivered_lng, facts.destination_lat, facts.destination_lng)
+    if any(p is None for p in points):
+        return False
+    return distance_m(*points) > thresholds.delivered_away_m
+
+
+def is_carrier_exception(facts: Facts) -> bool:
+    return facts.status in EXCEPTION_STATUSES
+
+
+def decide(facts: Facts, now: datetime, thresholds: Thresholds = DEFAULTS) -> Decision:
+    """The rule-decided kinds that should be open, and those that should be
+    resolved (every rule kind not open, except those staff resolve)."""
+    verdicts = {
+        AlertKind.STUCK: is_stuck(facts, now, thresholds),
+        AlertKind.LATE: is_late(facts, now),
+        AlertKind.FAILED_NO_RETRY: is_failed_no_retry(facts, now, thresholds),
+        AlertKind.DELIVERED_AWAY: is_delivered_away(facts, thresholds),
+        AlertKind.CARRIER_EXCEPTION: is_carrier_exception(facts),
+    }
+    opened = frozenset(kind for kind, on in verdicts.items() if on)
+    resolved = frozenset(kind for kind, on in verdicts.items() if not on and kind not in STAFF_RESOLVED)
+    return Decision(open=opened, resolve=resolved)
