@@ -146,7 +146,13 @@ def webhook_body(change: StatusChange) -> str:
 
 
 # The webhook type of each kind of notice.
-NOTICE_TYPES = {NoticeKind.INSTRUCTIONS_UPDATED: "shipment.instructions_updated"}
+NOTICE_TYPES = {
+    NoticeKind.INSTRUCTIONS_UPDATED: "shipment.instructions_updated",
+    NoticeKind.ALERT_OPENED: "shipment.alert_opened",
+    NoticeKind.ALERT_RESOLVED: "shipment.alert_resolved",
+}
+# What an alert's notice says, as it was when the alert opened or resolved.
+ALERT_FIELDS = ("kind", "opened_at", "resolved_at", "detail")
 
 
 def notice_webhook_body(notice: Notice) -> str:
@@ -168,6 +174,8 @@ def notice_webhook_body(notice: Notice) -> str:
     }
     if notice.kind == NoticeKind.INSTRUCTIONS_UPDATED:
         payload["data"]["delivery_instructions"] = {"text": data.get("text", ""), "updated_at": data.get("updated_at")}
+    elif notice.kind in (NoticeKind.ALERT_OPENED, NoticeKind.ALERT_RESOLVED):
+        payload["data"].update({name: data.get(name) for name in ALERT_FIELDS})
     return _webhook_json(payload)
 
 

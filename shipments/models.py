@@ -10,6 +10,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from . import bounds
+from .alert_models import Alert, AlertState  # noqa: F401 (models of the app)
 from .embedding import validate_embed_origins
 from .labels import STATUS_CHOICES, SUBSTATUS_CHOICES
 from .outbound import RefusedDestination, check_url
@@ -306,6 +307,8 @@ class StatusChange(models.Model):
 
 class NoticeKind(models.TextChoices):
     INSTRUCTIONS_UPDATED = "instructions_updated", _("Delivery instructions updated")
+    ALERT_OPENED = "alert_opened", _("Alert opened")
+    ALERT_RESOLVED = "alert_resolved", _("Alert resolved")
 
 
 class Notice(models.Model):

@@ -155,7 +155,11 @@ def test_a_brand_without_a_webhook_url_gets_nothing_and_the_notice_is_processed(
 
 
 def test_a_brand_can_leave_a_kind_of_notice_out_of_its_webhook(in_transit, endpoint, brand):
-    assert BrandNotificationSettings(brand=brand).webhook_notices == ["instructions_updated"]
+    assert BrandNotificationSettings(brand=brand).webhook_notices == [
+        "instructions_updated",
+        "alert_opened",
+        "alert_resolved",
+    ]
     BrandNotificationSettings.objects.create(brand=brand, webhook_notices=[])
     notice = leave(in_transit, "Side gate")
     assert notices.plan_notices(notice_ids=[notice.pk]) == []
