@@ -4,18 +4,21 @@
 
 One uvicorn process serves the portal (DEBUG off, PostgreSQL, Redis) plus a
 trivial Django view (bench/page_urls.py); wrk drives it on loopback with 32
-connections. Three variants, alternating for --rounds rounds so the
+connections. Four variants, alternating for --rounds rounds so the
 machine's noise hits all of them, medians printed:
 
 - trivial: the baseline view, through the same middleware;
 - warm: /t/<token>/ of a shipment with 30 events, out for delivery on a
   route, its rendered page in Redis;
+- widget warm: the same shipment's status widget frame, /embed/t/<token>/
+  (its brand has an embed origin), kept in the same page cache;
 - just changed: every request is the first for a shipment whose page was
   invalidated the way record_event does (wrk walks a list of shipments,
   each with 30 events, once each).
 
-Targets: warm >= 80% of trivial, just changed >= 35%. It makes its own
-database (dropped and created: --database-url) and uses --redis-url.
+Targets: warm >= 80% of trivial, just changed >= 35%, widget warm's ratio
+>= warm's. It makes its own database (dropped and created: --database-url)
+and uses --redis-url.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _setup
 
 PORT = 8440
+EMBED_ORIGIN = "https://shop.example.com"
 CONNECTIONS = 32
 THREADS = 2
 STOPS_PER_ROUTE = 100
@@ -59,8 +64,9 @@ end
 
 
 def make_data(count: int):
-    """A brand, drivers with routes of STOPS_PER_ROUTE stops, and count + 1
-    shipments out for delivery, each with 30 events, through the services."""
+    """A brand (its widget framed by EMBED_ORIGIN), drivers with routes of
+    STOPS_PER_ROUTE stops, and count + 1 shipments out for delivery, each
+    with 30 events, through the services."""
     from django.utils import timezone
 
     from shipments import services
@@ -68,7 +74,11 @@ def make_data(count: int):
     from shipments.services import NewEvent
 
     brand = Brand.objects.create(
-        name="Bench Parcels", slug="bench", support_email="help@bench.example", default_timezone="Europe/London"
+        name="Bench Parcels",
+        slug="bench",
+        support_email="help@bench.example",
+        default_timezone="Europe/London",
+        embed_origins=EMBED_ORIGIN,
     )
     now = timezone.now()
     start = now - dt.timedelta(hours=30)
@@ -150,6 +160,15 @@ def wrk(url: str, duration: int, script: str | None = None) -> dict:
     }
 
 
+def check_widget(url: str) -> None:
+    """The frame is served (not the frames' 404) and framed by EMBED_ORIGIN."""
+    request = urllib.request.Request(url, headers={"Accept-Language": "en"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        policy = response.headers["Content-Security-Policy"]
+    if f"frame-ancestors {EMBED_ORIGIN}" not in policy:
+        raise RuntimeError(f"the widget frame is not framed by {EMBED_ORIGIN}: {policy}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -167,7 +186,7 @@ def main() -> None:
     from pages import cache as page_cache
 
     server = _setup.Server(PORT, args.database_url, args.redis_url)
-    results: dict[str, list[dict]] = {"trivial": [], "warm": [], "just changed": []}
+    results: dict[str, list[dict]] = {"trivial": [], "warm": [], "widget warm": [], "just changed": []}
     try:
         with tempfile.TemporaryDirectory() as folder:
             paths = Path(folder) / "paths.txt"
@@ -176,9 +195,12 @@ def main() -> None:
             script.write_text(WALK_SCRIPT % {"paths": paths, "threads": THREADS})
             wrk(server.base + "/bench/trivial/", 2)  # warm the server up
             wrk(server.base + f"/t/{hot}/", 2)
+            wrk(server.base + f"/embed/t/{hot}/", 2)
+            check_widget(server.base + f"/embed/t/{hot}/")
             for round_number in range(1, args.rounds + 1):
                 results["trivial"].append(wrk(server.base + "/bench/trivial/", args.duration))
                 results["warm"].append(wrk(server.base + f"/t/{hot}/", args.duration))
+                results["widget warm"].append(wrk(server.base + f"/embed/t/{hot}/", args.duration))
                 page_cache.invalidate(walk)
                 fresh = wrk(server.base + f"/t/{walk[0]}/", args.duration, str(script))
                 if fresh["requests"] > len(walk):
@@ -209,6 +231,10 @@ def main() -> None:
     print(
         f"warm / trivial = {medians['warm']['rps'] / base:.2f} (target >= 0.80); "
         f"just changed / trivial = {medians['just changed']['rps'] / base:.2f} (target >= 0.35)"
+    )
+    print(
+        f"widget warm / trivial = {medians['widget warm']['rps'] / base:.2f} "
+        f"(target >= the page's warm {medians['warm']['rps'] / base:.2f})"
     )
 
 
