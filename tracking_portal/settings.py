@@ -190,6 +190,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 30.0},
     "shipments-purge-location-pings": {"task": "shipments.purge_location_pings", "schedule": 3600.0},
+    # Alerts that time alone opens (stuck, late, no retry): at least every 30 s.
+    "shipments-evaluate-alerts": {"task": "shipments.evaluate_alerts", "schedule": 30.0},
 }
 # Each web or worker process publishes planning at most once per this many
 # milliseconds, the status changes committed meanwhile sharing a message;

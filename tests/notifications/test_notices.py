@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import Client
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -15,7 +16,7 @@ from shipments import customer
 from shipments import services as shipment_services
 from shipments.models import Notice
 
-from ..conftest import event
+from ..conftest import T0, event
 from .test_transports import FakeEndpoint
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -47,6 +48,8 @@ def leave(shipment, text):
     return Notice.objects.filter(shipment=shipment).latest("pk")
 
 
+# An hour after its events, so that no alert (stuck) opens and is announced too.
+@time_machine.travel(T0 + timedelta(hours=1), tick=False)
 def test_instructions_left_on_the_page_reach_the_brand_as_one_signed_webhook(
     in_transit, endpoint, eager_celery, django_capture_on_commit_callbacks
 ):

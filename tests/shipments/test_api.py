@@ -2,9 +2,11 @@
 
 import copy
 import json
+from datetime import timedelta
 from unittest import mock
 
 import pytest
+import time_machine
 from django.db import OperationalError, connection
 from django.test import Client
 
@@ -232,6 +234,8 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(api, settings, make_ship
     assert not TrackingEvent.objects.exists()
 
 
+# An hour after its events, so that no alert (stuck) opens and is announced too.
+@time_machine.travel(T0 + timedelta(hours=1), tick=False)
 def test_a_batch_is_announced_once_after_commit_with_each_changed_shipment(
     api, make_shipment, django_capture_on_commit_callbacks
 ):

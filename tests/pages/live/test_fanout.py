@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+import time_machine
 from asgiref.sync import sync_to_async
 
 from pages.live import fanout
@@ -11,13 +12,15 @@ from shipments import services, signals
 from shipments.models import Driver, Route, Stop
 from shipments.routes import days_that_may_be_today
 from shipments.statuses import Status
-from tests.conftest import event
+from tests.conftest import T0, event
 
 from .helpers import changes_of, next_event, open_stream, route_of, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+# An hour after its events, so that no alert (stuck) opens and is announced too.
+@time_machine.travel(T0 + dt.timedelta(hours=1), tick=False)
 def test_a_delivery_tells_the_parcels_behind_it_on_the_route(make_shipment, django_capture_on_commit_callbacks):
     ahead, behind, not_on_van = make_shipment(), make_shipment(), make_shipment()
     for s in (ahead, behind):

@@ -1,0 +1,235 @@
+"""The one writer of alerts: open, resolve, and evaluate the rules.
+
+``alert_rules.decide`` says from plain facts which kinds should be open;
+``evaluate_alerts`` reads those facts for a batch of shipments in a bounded
+number of queries, and opens and resolves what changed. Every opening and
+resolution writes its Notice (the outbox, planned into brand webhooks by
+notifications) in the same transaction, moves the shipment's version on
+(the page will show its alerts) and is announced after commit. Opening a
+kind already open, or resolving an alert already resolved, does nothing.
+
+Detection runs after events are recorded (``on_shipments_changed``, the
+receiver connected in ShipmentsConfig.ready) and under beat
+(``tasks.evaluate_alerts_task``), with ``now`` the wall clock there and
+the replayed clock in a replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import edits, signals
+from .alert_rules import RULE_KINDS, AlertKind, Facts, decide
+from .models import Alert, AlertState, Notice, NoticeKind, Shipment, TrackingEvent
+from .statuses import TERMINAL, Status
+
+log = logging.getLogger(__name__)
+
+# Shipments evaluated per transaction.
+BATCH = 500
+# The statuses under which time alone can open or close an alert.
+TIMED_STATUSES = [status.value for status in Status if status not in TERMINAL]
+
+FACT_FIELDS = (
+    "id",
+    "tracking_number",
+    "status",
+    "last_event_at",
+    "promised_window_end",
+    "eta",
+    "destination_lat",
+    "destination_lng",
+)
+
+
+def open_alert(*, shipment: Shipment, kind: str, now: datetime, detail: dict | None = None) -> Alert | None:
+    """Open an alert of this kind on the shipment, unless one is open.
+    Returns the new alert, or None when there was one already."""
+    with transaction.atomic():
+        Shipment.objects.select_for_update().only("pk").get(pk=shipment.pk)
+        if Alert.objects.filter(shipment=shipment, kind=kind, state=AlertState.OPEN).exists():
+            return None
+        alert = Alert.objects.create(shipment=shipment, kind=kind, opened_at=now, detail=detail or {})
+        _write_notices([alert], NoticeKind.ALERT_OPENED, {shipment.pk: shipment.tracking_number})
+    return alert
+
+
+def resolve_alert(*, alert: Alert, now: datetime, user=None, reason: str = "") -> bool:
+    """Resolve this alert, unless it is resolved already. Returns whether
+    it was this call that resolved it."""
+    with transaction.atomic():
+        changed = Alert.objects.filter(pk=alert.pk, state=AlertState.OPEN).update(
+            state=AlertState.RESOLVED, resolved_at=now, resolved_by=user, resolution=reason, updated_at=now
+        )
+        if not changed:
+            return False
+        alert.refresh_from_db()
+        number = Shipment.objects.values_list("tracking_number", flat=True).get(pk=alert.shipment_id)
+        _write_notices([alert], NoticeKind.ALERT_RESOLVED, {alert.shipment_id: number})
+    return True
+
+
+def evaluate_alerts(*, shipment_ids: Iterable[int], now: datetime) -> tuple[int, int]:
+    """Apply the rules to these shipments at ``now``: open what should be
+    open and is not, resolve what a rule closes. Returns (opened, resolved)."""
+    ids = sorted(set(shipment_ids))
+    opened = resolved = 0
+    for start in range(0, len(ids), BATCH):
+        o, r = _evaluate_batch(ids[start : start + BATCH], now)
+        opened, resolved = opened + o, resolved + r
+    return opened, resolved
+
+
+def _evaluate_batch(ids: Sequence[int], now: datetime) -> tuple[int, int]:
+    with transaction.atomic():
+        # Lock the shipments, so that two evaluators (an event's and beat's)
+        # take turns and the second sees what the first opened.
+        shipments = list(Shipment.objects.select_for_update().filter(pk__in=ids).only(*FACT_FIELDS).order_by("pk"))
+        if not shipments:
+            return 0, 0
+        where = _delivered_positions([s.pk for s in shipments if s.status == Status.DELIVERED])
+        open_alerts = {
+            (alert.shipment_id, alert.kind): alert
+            for alert in Alert.objects.filter(
+                shipment_id__in=[s.pk for s in shipments], state=AlertState.OPEN, kind__in=list(RULE_KINDS)
+            )
+        }
+        to_open, to_resolve = [], []
+        for shipment in shipments:
+            facts = _facts(shipment, where.get(shipment.pk))
+            decision = decide(facts, now)
+            for kind in sorted(decision.open):
+                if (shipment.pk, kind) not in open_alerts:
+                    to_open.append(
+                        Alert(shipment_id=shipment.pk, kind=kind, opened_at=now, detail=_detail(kind, facts))
+                    )
+            for kind in sorted(decision.resolve):
+                alert = open_alerts.get((shipment.pk, kind))
+                if alert is not None:
+                    alert.state, alert.resolved_at, alert.updated_at = AlertState.RESOLVED, now, now
+                    to_resolve.append(alert)
+        numbers = {s.pk: s.tracking_number for s in shipments}
+        if to_open:
+            Alert.objects.bulk_create(to_open)
+            if to_open[0].pk is None:  # A database that returns no ids.
+                to_open = _reread(to_open)
+            _write_notices(to_open, NoticeKind.ALERT_OPENED, numbers)
+        if to_resolve:
+            Alert.objects.bulk_update(to_resolve, ["state", "resolved_at", "updated_at"])
+            _write_notices(to_resolve, NoticeKind.ALERT_RESOLVED, numbers)
+    return len(to_open), len(to_resolve)
+
+
+def _facts(shipment: Shipment, delivered_at: tuple[float, float] | None) -> Facts:
+    lat, lng = delivered_at or (None, None)
+    return Facts(
+        status=shipment.status,
+        last_event_at=shipment.last_event_at,
+        window_end=shipment.promised_window_end,
+        eta=shipment.eta,
+        delivered_lat=lat,
+        delivered_lng=lng,
+        destination_lat=shipment.destination_lat,
+        destination_lng=shipment.destination_lng,
+    )
+
+
+def _delivered_positions(ids: Sequence[int]) -> dict[int, tuple[float, float]]:
+    """Where each of these shipments' delivered scan was placed: the
+    earliest delivered event with a position (one query)."""
+    if not ids:
+        return {}
+    rows = (
+        TrackingEvent.objects.filter(
+            shipment_id__in=ids, status=Status.DELIVERED, location_lat__isnull=False, location_lng__isnull=False
+        )
+        .order_by("shipment_id", "occurred_at", "pk")
+        .values_list("shipment_id", "location_lat", "location_lng")
+    )
+    positions: dict[int, tuple[float, float]] = {}
+    for shipment_id, lat, lng in rows:
+        positions.setdefault(shipment_id, (lat, lng))
+    return positions
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _detail(kind: str, facts: Facts) -> dict:
+    """What the alert says of why it opened, fixed at that moment."""
+    if kind == AlertKind.STUCK:
+        return {"status": facts.status, "last_event_at": _iso(facts.last_event_at)}
+    if kind == AlertKind.LATE:
+        return {"window_end": _iso(facts.window_end), "eta": _iso(facts.eta)}
+    if kind == AlertKind.FAILED_NO_RETRY:
+        return {"failed_at": _iso(facts.last_event_at)}
+    if kind == AlertKind.DELIVERED_AWAY:
+        return {"delivered_lat": facts.delivered_lat, "delivered_lng": facts.delivered_lng}
+    return {"status": facts.status}
+
+
+def _reread(alerts: list[Alert]) -> list[Alert]:
+    keys = {(a.shipment_id, a.kind) for a in alerts}
+    fresh = Alert.objects.filter(
+        shipment_id__in={a.shipment_id for a in alerts}, state=AlertState.OPEN, kind__in={a.kind for a in alerts}
+    )
+    return [a for a in fresh if (a.shipment_id, a.kind) in keys]
+
+
+def _write_notices(alerts: Sequence[Alert], kind: str, numbers: dict[int, str]) -> None:
+    """One Notice per alert, in the caller's transaction; the shipments'
+    versions moved on; both announced after commit."""
+    notices = Notice.objects.bulk_create(
+        [
+            Notice(
+                shipment_id=alert.shipment_id,
+                kind=kind,
+                data={
+                    "alert_id": alert.pk,
+                    "kind": alert.kind,
+                    "tracking_number": numbers.get(alert.shipment_id, ""),
+                    "opened_at": _iso(alert.opened_at),
+                    "resolved_at": _iso(alert.resolved_at),
+                    "detail": alert.detail,
+                },
+            )
+            for alert in alerts
+        ]
+    )
+    ids = [n.pk for n in notices] if all(n.pk for n in notices) else _notice_ids(alerts, kind)
+    edits.bump_and_announce(Shipment.objects.filter(pk__in={a.shipment_id for a in alerts}), sender=Alert)
+    signals.announce_notices_on_commit(Alert, ids)
+
+
+def _notice_ids(alerts: Sequence[Alert], kind: str) -> list[int]:
+    wanted = {alert.pk for alert in alerts}
+    rows = Notice.objects.filter(
+        shipment_id__in={a.shipment_id for a in alerts}, kind=kind, processed_at__isnull=True
+    ).values_list("pk", "data")
+    return [pk for pk, data in rows if data.get("alert_id") in wanted]
+
+
+def on_shipments_changed(sender, changes, **kwargs) -> None:
+    """The receiver of ``shipments_changed``: evaluate the changed
+    shipments, now. Our own announcements (an alert moved a version on)
+    are skipped; a failure is logged, never raised into the request, and
+    beat catches up."""
+    if sender is Alert:
+        return
+    try:
+        evaluate_alerts(shipment_ids=[change.shipment_id for change in changes], now=timezone.now())
+    except Exception:
+        log.exception("Evaluating alerts after a change failed; beat will catch up.")
+
+
+def evaluate_open_shipments(*, now: datetime) -> tuple[int, int]:
+    """Beat's half: every shipment whose alerts time alone can change (not
+    terminal; a failed attempt is not terminal)."""
+    ids = Shipment.objects.filter(status__in=TIMED_STATUSES).values_list("pk", flat=True)
+    return evaluate_alerts(shipment_ids=ids.iterator(chunk_size=2000), now=now)
