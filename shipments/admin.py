@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, model_fields
 
 from . import (
+    admin_alerts,  # noqa: F401  (registers the alerts' list)
     admin_forms,
     admin_media,
     admin_routes,  # noqa: F401  (registers the drivers' and routes' pages)

@@ -9,7 +9,7 @@ import datetime as dt
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
 
-from .models import Brand, Route, Shipment, Stop, TrackingEvent
+from .models import Alert, Brand, Route, Shipment, Stop, TrackingEvent
 from .statuses import EVENT_ORDER, NEWEST_FIRST
 
 # Newest first: statuses.EVENT_ORDER reversed, as the timeline shows it.
@@ -76,3 +76,18 @@ def manifest_stops(route: Route, brand: Brand) -> QuerySet[Stop]:
         .only("sequence", "completed_at", *(f"shipment__{name}" for name in MANIFEST_SHIPMENT_FIELDS))
         .order_by("sequence")
     )
+
+
+def brand_alerts(brand: Brand, *, state: str | None = None, kind: str | None = None) -> QuerySet[Alert]:
+    """The brand's alerts, newest first, with their shipment's tracking
+    number (one query a page); another brand's never appear."""
+    alerts = (
+        Alert.objects.filter(shipment__brand=brand)
+        .select_related("shipment")
+        .only("kind", "state", "opened_at", "resolved_at", "detail", "shipment__tracking_number")
+    )
+    if state:
+        alerts = alerts.filter(state=state)
+    if kind:
+        alerts = alerts.filter(kind=kind)
+    return alerts.order_by("-opened_at", "-pk")

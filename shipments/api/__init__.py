@@ -5,6 +5,7 @@ and the interactive docs (/api/v1/docs) from this code."""
 from ninja import NinjaAPI, Schema
 
 from . import problems
+from .alerts import router as alerts_router
 from .auth import BrandKey
 from .common import ProblemOut
 from .drivers import router as drivers_router
@@ -49,6 +50,7 @@ api.add_router("", shipments_router)
 api.add_router("", events_router)
 api.add_router("", drivers_router)
 api.add_router("", webhooks_router)
+api.add_router("", alerts_router)
 
 
 class ProblemType(Schema):

@@ -1,0 +1,38 @@
+"""Alerts: what about the brand's deliveries needs a person (stuck, late,
+a failed attempt with no retry, ...), newest first."""
+
+from datetime import datetime
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.pagination import paginate
+
+from .. import selectors
+from ..alert_rules import AlertKind
+from .common import responses
+
+router = Router(tags=["alerts"])
+
+KindName = Literal[tuple(kind.value for kind in AlertKind)]  # type: ignore[valid-type]
+
+
+class AlertFilters(Schema):
+    state: Literal["open", "resolved"] | None = Field(None, description="Only open, or only resolved, alerts.")
+    kind: KindName | None = Field(None, description="Only alerts of this kind.")
+
+
+class AlertOut(Schema):
+    kind: str
+    state: str
+    tracking_number: str = Field(alias="shipment.tracking_number")
+    opened_at: datetime
+    resolved_at: datetime | None
+    detail: dict = Field(description="Why it opened, as it was then (the status, the window, the ETA, ...).")
+
+
+@router.get("/alerts", response=responses({200: list[AlertOut]}), summary="List alerts")
+@paginate
+def list_alerts(request: HttpRequest, filters: Query[AlertFilters]):
+    """The brand's alerts, newest first; filter by `state` and `kind`."""
+    return selectors.brand_alerts(request.auth.brand, state=filters.state, kind=filters.kind)
