@@ -95,3 +95,10 @@ def test_the_admin_lists_only_the_staff_users_brands_alerts_open_and_oldest_firs
     assert client.get(f"/admin/shipments/alert/{other.pk}/change/").status_code in (302, 404)
     assert client.post(f"/admin/shipments/alert/{older.pk}/change/", {}).status_code == 403
     assert client.get("/admin/shipments/alert/add/").status_code == 403
+
+
+def test_a_page_of_alerts_reads_a_bounded_number_of_queries(api, make_shipment, django_assert_max_num_queries):
+    for hours in range(10):
+        alert(make_shipment(), "stuck", hours)
+    with django_assert_max_num_queries(4):
+        assert api.get("/alerts").json()["count"] == 10
