@@ -8,8 +8,8 @@ notifications) in the same transaction, moves the shipment's version on
 (the page will show its alerts) and is announced after commit. Opening a
 kind already open, or resolving an alert already resolved, does nothing.
 
-Detection runs after events are recorded (``on_shipments_changed``, the
-receiver connected in ShipmentsConfig.ready) and under beat
+Detection runs after events are recorded (``tasks.evaluate_alerts_after_changes``, the
+task enqueued by a receiver connected in ShipmentsConfig.ready) and under beat
 (``tasks.evaluate_alerts_task``), with ``now`` the wall clock there and
 the replayed clock in a replay.
 """
@@ -21,7 +21,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.db import transaction
-from django.utils import timezone
 
 from . import edits, signals
 from .alert_rules import RULE_KINDS, AlertKind, Facts, decide
@@ -213,19 +212,6 @@ def _notice_ids(alerts: Sequence[Alert], kind: str) -> list[int]:
         shipment_id__in={a.shipment_id for a in alerts}, kind=kind, processed_at__isnull=True
     ).values_list("pk", "data")
     return [pk for pk, data in rows if data.get("alert_id") in wanted]
-
-
-def on_shipments_changed(sender, changes, **kwargs) -> None:
-    """The receiver of ``shipments_changed``: evaluate the changed
-    shipments, now. Our own announcements (an alert moved a version on)
-    are skipped; a failure is logged, never raised into the request, and
-    beat catches up."""
-    if sender is Alert:
-        return
-    try:
-        evaluate_alerts(shipment_ids=[change.shipment_id for change in changes], now=timezone.now())
-    except Exception:
-        log.exception("Evaluating alerts after a change failed; beat will catch up.")
 
 
 def evaluate_open_shipments(*, now: datetime) -> tuple[int, int]:

@@ -7,8 +7,8 @@ class ShipmentsConfig(AppConfig):
     verbose_name = _("Deliveries")
 
     def ready(self) -> None:
-        from .alerts import on_shipments_changed
         from .signals import shipments_changed
+        from .tasks import evaluate_alerts_after_changes
 
         # Alerts are evaluated after each change commits (and under beat).
-        shipments_changed.connect(on_shipments_changed, dispatch_uid="shipments.evaluate_alerts")
+        shipments_changed.connect(evaluate_alerts_after_changes, dispatch_uid="shipments.evaluate_alerts")

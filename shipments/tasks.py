@@ -3,10 +3,15 @@ settings.CELERY_BEAT_SCHEDULE)."""
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
 from . import alerts, retention
+from .models import Alert
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="shipments.purge_location_pings")
@@ -19,3 +24,23 @@ def evaluate_alerts_task() -> tuple[int, int]:
     """Open and resolve the alerts time alone decides (stuck, late, a failed
     attempt with no retry), at the wall clock."""
     return alerts.evaluate_open_shipments(now=timezone.now())
+
+
+@shared_task(name="shipments.evaluate_changed_alerts")
+def evaluate_changed_alerts_task(shipment_ids: list[int]) -> tuple[int, int]:
+    """Open and resolve the alerts of shipments that just changed."""
+    return alerts.evaluate_alerts(shipment_ids=shipment_ids, now=timezone.now())
+
+
+def evaluate_alerts_after_changes(sender, changes, **kwargs) -> None:
+    """The receiver of ``shipments_changed`` (after commit): the changed
+    shipments' alerts are evaluated by a worker, off the path of the request
+    that recorded the events (in-process without REDIS_URL). Our own
+    announcements (an alert moved a version on) are skipped; a failure is
+    logged, never raised into the request, and beat catches up."""
+    if sender is Alert:
+        return
+    try:
+        evaluate_changed_alerts_task.delay([change.shipment_id for change in changes])
+    except Exception:
+        log.exception("Evaluating alerts after a change failed; beat will catch up.")

@@ -146,13 +146,22 @@ def test_one_opened_and_one_resolved_webhook_per_alert_through_the_planner(
     assert opened["detail"] == {"status": "in_transit", "last_event_at": T0.isoformat()}
 
 
-def test_an_event_opens_an_alert_after_commit(shipment, django_capture_on_commit_callbacks):
+def test_an_event_opens_an_alert_after_commit(
+    shipment,
+    django_capture_on_commit_callbacks,
+    eager_celery,  # noqa: F811
+):
     with django_capture_on_commit_callbacks(execute=True):
         record(shipment, "exception")
     assert open_kinds(shipment) == {"carrier_exception"}
 
 
-def test_a_failing_evaluation_never_reaches_the_request(shipment, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_failing_evaluation_never_reaches_the_request(
+    shipment,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+    eager_celery,  # noqa: F811
+):
     def broken(**kwargs):
         raise RuntimeError("boom")
 
