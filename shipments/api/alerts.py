@@ -6,13 +6,26 @@ from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
-from ninja.pagination import paginate
+from ninja.pagination import LimitOffsetPagination, paginate
 
 from .. import selectors
 from ..alert_rules import AlertKind
 from .common import responses
 
 router = Router(tags=["alerts"])
+
+
+class BoundedPagination(LimitOffsetPagination):
+    """Ninja's limit and offset, with bounds: a page of at most 500, and an
+    offset a database takes (an unbounded one overflowed PostgreSQL's)."""
+
+    class Input(Schema):
+        limit: int = Field(100, ge=1, le=500)
+        offset: int = Field(0, ge=0, le=1_000_000_000)
+
+    def __init__(self, **kwargs):
+        super().__init__(max_limit=500, **kwargs)
+
 
 KindName = Literal[tuple(kind.value for kind in AlertKind)]  # type: ignore[valid-type]
 
@@ -32,7 +45,7 @@ class AlertOut(Schema):
 
 
 @router.get("/alerts", response=responses({200: list[AlertOut]}), summary="List alerts")
-@paginate
+@paginate(BoundedPagination)
 def list_alerts(request: HttpRequest, filters: Query[AlertFilters]):
     """The brand's alerts, newest first; filter by `state` and `kind`."""
     return selectors.brand_alerts(request.auth.brand, state=filters.state, kind=filters.kind)
