@@ -11,8 +11,11 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from .. import selectors
 from ..alert_rules import AlertKind
 from .common import responses
+from .problems import validation_problem
 
 router = Router(tags=["alerts"])
+
+QUERY_PARAMETERS = frozenset({"state", "kind", "limit", "offset"})
 
 
 class BoundedPagination(LimitOffsetPagination):
@@ -48,4 +51,10 @@ class AlertOut(Schema):
 @paginate(BoundedPagination)
 def list_alerts(request: HttpRequest, filters: Query[AlertFilters]):
     """The brand's alerts, newest first; filter by `state` and `kind`."""
+    unknown = sorted(set(request.GET) - QUERY_PARAMETERS)
+    if unknown:
+        # A misspelt filter must not quietly list everything.
+        raise validation_problem(
+            [{"loc": ("query", name), "msg": "Unknown query parameter.", "type": "unknown"} for name in unknown]
+        )
     return selectors.brand_alerts(request.auth.brand, state=filters.state, kind=filters.kind)

@@ -70,6 +70,12 @@ def test_an_absurd_page_is_a_problem_not_a_server_error(api):
     assert api.get("/alerts?limit=500&offset=1000000000").status_code == 200
 
 
+def test_an_unknown_query_parameter_is_a_problem_naming_it(api):
+    # A misspelt filter (?status=open) must not quietly list every alert.
+    assert pointers(is_problem(api.get("/alerts?status=open"), 422)) == {"status"}
+    assert is_problem(api.get("/alerts?="), 422)
+
+
 def test_needs_a_key(api):
     is_problem(api.get("/alerts", key=""), 401)
 
