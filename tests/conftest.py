@@ -116,3 +116,18 @@ def uvicorn_in_thread(application, *, port: int, **config):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture
+def agent(brand):
+    """A support agent of ``brand``: staff, a member of it, with the admin's
+    permissions on both apps' models, not a superuser."""
+    from tests.shipments.admin_helpers import brand_staff
+
+    return brand_staff(brand)
+
+
+@pytest.fixture
+def agent_client(client, agent):
+    client.force_login(agent)
+    return client

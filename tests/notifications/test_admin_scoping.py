@@ -8,20 +8,8 @@ from notifications import planning, sending
 from notifications.models import MessageTemplate, Notification, Subscription
 from shipments import services as shipment_services
 from shipments.models import Brand
-from tests.shipments.admin_helpers import brand_staff
 
 from ..conftest import event
-
-
-@pytest.fixture
-def agent(brand):
-    return brand_staff(brand)
-
-
-@pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
 
 
 @pytest.fixture

@@ -9,34 +9,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from pages.lookup import FAILED_LOOKUPS_PER_NUMBER, find_for_lookup
-from shipments import limiter, services
+from shipments import services
 from shipments.models import Shipment
 from shipments.statuses import Status
 from tests.conftest import event
 
+from .test_lookup import fresh_limits, look_up, without_tokens  # noqa: F401 (fresh_limits: a fixture)
+
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
-
-
-def look_up(client, reference, postcode_or_email, address="10.0.0.1", path="/track/"):
-    return client.post(
-        path,
-        {"tracking_number": reference, "postcode_or_email": postcode_or_email},
-        REMOTE_ADDR=address,
-        HTTP_ACCEPT_LANGUAGE="en",
-    )
-
-
-def without_tokens(response) -> str:
-    html = response.content.decode()
-    html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
-    return re.sub(r'nonce="[^"]+"', "", html)
 
 
 def links(response) -> set[str]:

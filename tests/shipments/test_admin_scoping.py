@@ -11,20 +11,9 @@ from shipments import customer, services
 from shipments.models import Brand, Driver, Route, Stop
 from tests.conftest import event
 
-from .admin_helpers import add_inline_form, brand_staff, change_form_data
+from .admin_helpers import add_inline_form, change_form_data
 
 B_NUMBER = "BSECRET-4242"
-
-
-@pytest.fixture
-def agent(brand):
-    return brand_staff(brand)
-
-
-@pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
 
 
 @pytest.fixture

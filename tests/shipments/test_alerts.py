@@ -15,23 +15,9 @@ from shipments.models import Alert, AlertState, Notice, NoticeKind, Shipment
 
 from ..conftest import T0, event
 from ..notifications.conftest import eager_celery  # noqa: F401 (a fixture)
-from ..notifications.test_transports import FakeEndpoint
+from ..notifications.test_notices import SECRET, endpoint, local_webhooks  # noqa: F401 (fixtures)
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture(autouse=True)
-def local_webhooks(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
-
-
-@pytest.fixture
-def endpoint(brand):
-    with FakeEndpoint([]) as served:
-        brand.webhook_url, brand.webhook_secret = served.url, SECRET
-        brand.save()
-        yield served
 
 
 def record(shipment, status, minutes=0, **kw):
@@ -120,7 +106,7 @@ def test_the_database_refuses_a_second_open_alert_of_a_kind(shipment):
 
 def test_one_opened_and_one_resolved_webhook_per_alert_through_the_planner(
     shipment,
-    endpoint,
+    endpoint,  # noqa: F811
     eager_celery,  # noqa: F811
     django_capture_on_commit_callbacks,
 ):

@@ -14,13 +14,7 @@ from shipments import edits, services, signals
 from shipments.models import Driver, EventSource, Route, Shipment, Stop
 from shipments.services import NewEvent
 
-from .admin_helpers import add_inline_form, brand_staff, change_form_data
-
-
-@pytest.fixture
-def agent_client(client, brand):
-    client.force_login(brand_staff(brand))
-    return client
+from .admin_helpers import add_inline_form, change_form_data
 
 
 @pytest.fixture

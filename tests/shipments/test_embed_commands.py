@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from shipments.embedding import embed_origins, order_signature, verify_order_link
 from shipments.models import Brand
-from tests.shipments.admin_helpers import brand_staff, change_form_data
+from tests.shipments.admin_helpers import change_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -109,12 +109,6 @@ def test_a_bad_origin_exits_non_zero(tmp_path):
 
 
 # The same in the brand's admin page.
-
-
-@pytest.fixture
-def agent_client(client, brand):
-    client.force_login(brand_staff(brand))
-    return client
 
 
 def test_the_brand_page_shows_the_embed_secret_masked(agent_client, brand):
