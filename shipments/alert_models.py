@@ -4,11 +4,16 @@ writer). Kept beside models.py, which imports it, so that neither passes
 the house's module length.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .alert_rules import AlertKind
+from .alert_rules import AlertKind, Thresholds
+from .statuses import Status
 
 ALERT_KIND_LABELS = {
     AlertKind.STUCK: _("Stuck"),
@@ -27,6 +32,23 @@ class AlertState(models.TextChoices):
     RESOLVED = "resolved", _("Resolved")
 
 
+class Resolution(models.TextChoices):
+    """Why an alert was resolved: its rule, or a reason staff chose."""
+
+    RULE = "rule", _("Its rule no longer holds")
+    DELIVERED = "delivered", _("Delivered after all")
+    REDELIVERY = "redelivery", _("Redelivery arranged")
+    CUSTOMER_CONTACTED = "customer_contacted", _("Customer contacted, sorted out")
+    CARRIER_CONFIRMED = "carrier_confirmed", _("Carrier or driver confirmed it")
+    REFUNDED = "refunded", _("Refunded or replaced")
+    FALSE_ALARM = "false_alarm", _("False alarm")
+    OTHER = "other", _("Other (see the notes)")
+
+
+# The reasons staff choose from (the rule's own is not theirs to give).
+STAFF_RESOLUTIONS = [(value, label) for value, label in Resolution.choices if value != Resolution.RULE]
+
+
 class Alert(models.Model):
     """One alert of one kind on one shipment. At most one open alert per
     (shipment, kind): a partial unique constraint says so. Written only by
@@ -42,7 +64,9 @@ class Alert(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    resolution = models.CharField(max_length=32, blank=True, help_text=_("The reason code it was resolved with."))
+    resolution = models.CharField(
+        max_length=32, blank=True, choices=Resolution.choices, help_text=_("The reason code it was resolved with.")
+    )
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -62,3 +86,97 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shipment_id}: {self.kind} ({self.state})"
+
+
+class ContactTopic(models.TextChoices):
+    """The messages about an alert a customer can get: ``late`` and
+    ``missed_scan`` go out by themselves when those alerts open; staff
+    choose any of them from the queue. Their wording (en/es/de, editable per
+    brand) is the notifications app's."""
+
+    LATE = "late", _("Running late")
+    MISSED_SCAN = "missed_scan", _("We're checking on your parcel")
+    LOOKING_INTO_IT = "looking_into_it", _("We're looking into your delivery")
+    REDELIVERY = "redelivery", _("Let's arrange a new delivery")
+
+
+class ActivityAction(models.TextChoices):
+    OPENED = "opened", _("Opened")
+    ASSIGNED = "assigned", _("Assigned")
+    UNASSIGNED = "unassigned", _("Unassigned")
+    NOTE = "note", _("Note")
+    CONTACTED = "contacted", _("Customer contacted")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class AlertActivity(models.Model):
+    """The audit trail of one alert: who did what, when. Written beside
+    every change staff make (and the rules' openings and resolutions);
+    never edited."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="activity")
+    at = models.DateTimeField(default=timezone.now)
+    # None: the portal's rules.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=ActivityAction.choices)
+    text = models.CharField(max_length=2000, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["alert", "at"])]
+        ordering = ["at", "id"]
+        verbose_name = _("alert activity")
+        verbose_name_plural = _("alert activity")
+
+    def __str__(self) -> str:
+        return f"{self.alert_id}: {self.action} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+def _hours(default: int, most: int = 24 * 14) -> models.PositiveIntegerField:
+    return models.PositiveIntegerField(default=default, validators=[MinValueValidator(1), MaxValueValidator(most)])
+
+
+class BrandAlertSettings(models.Model):
+    """A brand's own alert thresholds. A brand without a row uses the
+    defaults of shipments.alert_rules.Thresholds."""
+
+    brand = models.OneToOneField("shipments.Brand", on_delete=models.CASCADE, related_name="alert_settings")
+    stuck_info_received_hours = _hours(24)
+    stuck_in_transit_hours = _hours(24)
+    stuck_out_for_delivery_hours = _hours(4)
+    failed_no_retry_hours = _hours(24)
+    delivered_away_m = models.PositiveIntegerField(
+        default=200, validators=[MinValueValidator(25), MaxValueValidator(5000)]
+    )
+    missed_scan_near_m = models.PositiveIntegerField(
+        default=75, validators=[MinValueValidator(25), MaxValueValidator(500)]
+    )
+    missed_scan_dwell_seconds = models.PositiveIntegerField(
+        default=120, validators=[MinValueValidator(30), MaxValueValidator(3600)]
+    )
+    missed_scan_leave_m = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(100), MaxValueValidator(5000)]
+    )
+
+    class Meta:
+        verbose_name = _("brand alert settings")
+        verbose_name_plural = _("brand alert settings")
+
+    def __str__(self) -> str:
+        return str(self.brand)
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            stuck_after={
+                Status.INFO_RECEIVED: timedelta(hours=self.stuck_info_received_hours),
+                Status.IN_TRANSIT: timedelta(hours=self.stuck_in_transit_hours),
+                Status.OUT_FOR_DELIVERY: timedelta(hours=self.stuck_out_for_delivery_hours),
+            },
+            failed_no_retry_after=timedelta(hours=self.failed_no_retry_hours),
+            delivered_away_m=float(self.delivered_away_m),
+            missed_scan_near_m=float(self.missed_scan_near_m),
+            missed_scan_dwell=timedelta(seconds=self.missed_scan_dwell_seconds),
+            missed_scan_leave_m=float(self.missed_scan_leave_m),
+        )

@@ -50,7 +50,7 @@ EXCEPTION_STATUSES = frozenset({Status.EXCEPTION, Status.RETURNED_TO_SENDER})
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The defaults; a brand's own settings will override them."""
+    """The defaults; a brand's own (BrandAlertSettings) override them."""
 
     stuck_after: dict[str, timedelta] = field(
         default_factory=lambda: {
@@ -61,6 +61,11 @@ class Thresholds:
     )
     failed_no_retry_after: timedelta = timedelta(days=1)
     delivered_away_m: float = 200.0
+    # missed_scan: the pings stayed within near_m of the destination for at
+    # least dwell, then went farther than leave_m, with no scan for the stop.
+    missed_scan_near_m: float = 75.0
+    missed_scan_dwell: timedelta = timedelta(minutes=2)
+    missed_scan_leave_m: float = 300.0
 
 
 DEFAULTS = Thresholds()

@@ -10,7 +10,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from . import bounds
-from .alert_models import Alert, AlertState  # noqa: F401 (models of the app)
+from .alert_models import Alert, AlertActivity, AlertState, BrandAlertSettings  # noqa: F401 (models of the app)
 from .embedding import validate_embed_origins
 from .labels import STATUS_CHOICES, SUBSTATUS_CHOICES
 from .outbound import RefusedDestination, check_url
@@ -309,6 +309,9 @@ class NoticeKind(models.TextChoices):
     INSTRUCTIONS_UPDATED = "instructions_updated", _("Delivery instructions updated")
     ALERT_OPENED = "alert_opened", _("Alert opened")
     ALERT_RESOLVED = "alert_resolved", _("Alert resolved")
+    # Staff wrote to the customer from a template (data: alert_id, topic,
+    # channels): planned into the customer's SMS/email, not a webhook.
+    CUSTOMER_CONTACTED = "customer_contacted", _("Customer contacted by staff")
 
 
 class Notice(models.Model):
@@ -392,6 +395,12 @@ class Stop(models.Model):
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="stops")
     sequence = models.PositiveIntegerField()
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The driver's visit to the destination, as the missed_scan rule follows
+    # it from the pings (recorded_at times): the first and the latest ping
+    # near it, and when a long enough visit ended by going away.
+    visit_started_at = models.DateTimeField(null=True, blank=True)
+    visit_near_at = models.DateTimeField(null=True, blank=True)
+    visit_left_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
