@@ -8,8 +8,13 @@ what a live one would.
 
 Each rule says what should be open and, where a rule (not staff) closes the
 kind, what should be resolved. ``delivered_away`` is closed by staff only, so
-the rule never resolves it. ``missed_scan`` (the ping/dwell rule) and
-``customer_report`` (opened from the page) are not decided here yet.
+the rule never resolves it; ``customer_report`` is opened from the page.
+
+``missed_scan`` is decided from the driver's pings rather than from the
+shipment's facts: ``follow_visit`` takes a stop's visit state and one ping
+and says the new state and whether a missed scan is due;
+``scan_answers_visit`` says whether a delivered or failed-attempt scan
+answers (resolves) it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ RULE_KINDS = frozenset(
 STAFF_RESOLVED = frozenset({AlertKind.DELIVERED_AWAY, AlertKind.CUSTOMER_REPORT})
 
 EXCEPTION_STATUSES = frozenset({Status.EXCEPTION, Status.RETURNED_TO_SENDER})
+# The scans that answer a visit to the door: no missed_scan once one is in.
+SCAN_STATUSES = frozenset({Status.DELIVERED, Status.FAILED_ATTEMPT})
+# A scan this long before the visit began still belongs to it: a driver
+# walking up from a van parked beyond the near distance scans on the way.
+SCAN_LEAD = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -158,3 +168,79 @@ def decide(facts: Facts, now: datetime, thresholds: Thresholds = DEFAULTS) -> De
     opened = frozenset(kind for kind, on in verdicts.items() if on)
     resolved = frozenset(kind for kind, on in verdicts.items() if not on and kind not in STAFF_RESOLVED)
     return Decision(open=opened, resolve=resolved)
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A driver's visit to one stop's destination, as the pings tell it.
+
+    ``started_at``: the first ping within the near distance (None: not
+    there). ``dwelled_at``: the first ping within it at least the dwell
+    after ``started_at`` (the visit is long enough to expect a scan).
+    ``left_at``: the first ping beyond the leave distance after a long
+    enough visit (the missed scan's moment)."""
+
+    started_at: datetime | None = None
+    dwelled_at: datetime | None = None
+    left_at: datetime | None = None
+
+    @property
+    def newest(self) -> datetime | None:
+        return max((t for t in (self.started_at, self.dwelled_at, self.left_at) if t is not None), default=None)
+
+
+@dataclass(frozen=True)
+class VisitStep:
+    visit: Visit
+    # A long enough visit just ended by going away: a missed scan, unless a
+    # scan for the stop is in.
+    missed_scan: bool = False
+    # The ping's distance from the destination, in metres.
+    distance_m: float = 0.0
+
+
+def follow_visit(
+    visit: Visit,
+    *,
+    lat: float,
+    lng: float,
+    at: datetime,
+    destination: tuple[float, float],
+    thresholds: Thresholds = DEFAULTS,
+) -> VisitStep:
+    """One ping (its position and recorded_at) applied to a stop's visit.
+
+    Hysteresis: a visit begins at a ping within ``missed_scan_near_m`` and
+    ends only at one at least ``missed_scan_leave_m`` away; a ping in
+    between changes nothing, so GPS noise around a van parked near the door
+    never ends a visit and begins another. A visit ending before the dwell
+    (a van passing by) is forgotten. A ping no newer than the visit's last
+    moment (arriving out of order) changes nothing. A new visit may begin
+    after one has ended (the driver came back)."""
+    distance = distance_m(lat, lng, *destination)
+    unchanged = VisitStep(visit=visit, distance_m=distance)
+    newest = visit.newest
+    if newest is not None and at <= newest:
+        return unchanged
+    near = distance <= thresholds.missed_scan_near_m
+    away = distance >= thresholds.missed_scan_leave_m
+    there = visit.started_at is not None and visit.left_at is None
+    if not there:
+        return VisitStep(visit=Visit(started_at=at), distance_m=distance) if near else unchanged
+    if near:
+        if visit.dwelled_at is None and at - visit.started_at >= thresholds.missed_scan_dwell:
+            return VisitStep(visit=Visit(started_at=visit.started_at, dwelled_at=at), distance_m=distance)
+        return unchanged
+    if not away:
+        return unchanged
+    if visit.dwelled_at is None:
+        return VisitStep(visit=Visit(), distance_m=distance)
+    left = Visit(started_at=visit.started_at, dwelled_at=visit.dwelled_at, left_at=at)
+    return VisitStep(visit=left, missed_scan=True, distance_m=distance)
+
+
+def scan_answers_visit(scan_at: datetime, visit_started_at: datetime) -> bool:
+    """Whether a delivered or failed-attempt scan (its occurred_at) is one
+    for this visit: made during it, after it (arriving late or not), or
+    shortly before the pings came near."""
+    return scan_at >= visit_started_at - SCAN_LEAD

@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import bounds, signals
+from . import bounds, signals, visits
 from .edits import bump_and_announce
 from .models import Brand, Driver, LocationPing, Route, Shipment, Stop
 
@@ -103,6 +104,13 @@ def record_locations(*, brand: Brand, driver_ref: str, pings: Sequence[Ping]) ->
         )
         newest = max(fresh.values(), key=lambda ping: ping.recorded_at, default=None)
         moved = newest is not None and (driver.last_position_at is None or newest.recorded_at > driver.last_position_at)
+        if moved and settings.ALERTS_DETECT_ON_PINGS:
+            # Only pings newer than the driver's last position follow the
+            # stops' visits: a late one must not move a visit backwards.
+            since = driver.last_position_at
+            visits.follow_pings(
+                driver=driver, pings=[p for p in fresh.values() if since is None or p.recorded_at > since]
+            )
         if moved:
             driver.last_lat, driver.last_lng = newest.lat, newest.lng
             driver.last_heading_deg, driver.last_speed_mps = newest.heading_deg, newest.speed_mps

@@ -193,6 +193,10 @@ CELERY_BEAT_SCHEDULE = {
     # Alerts that time alone opens (stuck, late, no retry): at least every 30 s.
     "shipments-evaluate-alerts": {"task": "shipments.evaluate_alerts", "schedule": 30.0},
 }
+# Missed scans are detected as a driver's pings are recorded
+# (shipments.visits); False turns that off (bench/alerts.py compares the
+# ping recording rate with it on and off).
+ALERTS_DETECT_ON_PINGS = True
 # Each web or worker process publishes planning at most once per this many
 # milliseconds, the status changes committed meanwhile sharing a message;
 # 0 publishes each commit's changes from the committing thread.
