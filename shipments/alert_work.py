@@ -136,7 +136,7 @@ def contact_customer(
         missing = set(chosen) - set(available_channels(shipment))
         if missing:
             raise Refused(_("The customer left no way to reach them by %(c)s.") % {"c": ", ".join(sorted(missing))})
-        recent = current.activity.filter(action=ActivityAction.CONTACTED, at__gt=now - CONTACT_REPEAT_AFTER)
+        recent = current.activity.filter(action=ActivityAction.CONTACTED, at__gte=now - CONTACT_REPEAT_AFTER)
         if any(row.data.get("topic") == topic for row in recent):
             raise Refused(_("The customer was sent this message a few minutes ago."))
         notice = Notice.objects.create(
