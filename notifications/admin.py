@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -5,17 +7,21 @@ from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.csp import CSP
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csp import csp_override
 
+from shipments.alert_models import ContactTopic
 from shipments.labels import STATUS_CHOICES
 from shipments.models import Shipment
 from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, register_brand_path
 
-from . import content, rules, sending, tasks
+from . import alert_messages, content, rules, sending, tasks
 from .models import (
+    PROACTIVE_TOPIC_CHOICES,
+    WEBHOOK_NOTICE_CHOICES,
     BrandNotificationSettings,
     MessageTemplate,
     Notification,
@@ -174,10 +180,37 @@ class BrandNotificationSettingsForm(forms.ModelForm):
     webhook_statuses = forms.MultipleChoiceField(
         choices=STATUS_CHOICES, widget=forms.CheckboxSelectMultiple, required=False, label=_("Webhook on")
     )
+    webhook_notices = forms.MultipleChoiceField(
+        choices=WEBHOOK_NOTICE_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label=_("Webhook also on"),
+    )
+    alert_sms = forms.MultipleChoiceField(
+        choices=PROACTIVE_TOPIC_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label=_("SMS when an alert opens"),
+    )
+    alert_email = forms.MultipleChoiceField(
+        choices=PROACTIVE_TOPIC_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label=_("Email when an alert opens"),
+    )
 
     class Meta:
         model = BrandNotificationSettings
-        fields = ["brand", "notify_recipient", "sms_statuses", "email_statuses", "webhook_statuses", "webhook_notices"]
+        fields = [
+            "brand",
+            "notify_recipient",
+            "sms_statuses",
+            "email_statuses",
+            "webhook_statuses",
+            "webhook_notices",
+            "alert_sms",
+            "alert_email",
+        ]
 
 
 @admin.register(BrandNotificationSettings)
@@ -209,6 +242,10 @@ def sample_shipment(brand) -> Shipment:
     )
 
 
+# The made-up new time a running-late template is previewed with.
+PREVIEW_DELAY = timedelta(hours=3)
+
+
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(BrandScopedAdmin):
     list_display = ["brand", "status", "language", "sms_preview"]
@@ -218,10 +255,17 @@ class MessageTemplateAdmin(BrandScopedAdmin):
 
     @admin.display(description=_("Placeholders"))
     def placeholders(self, obj):
-        return "$first_name, $brand, $tracking_number, $status, $link"
+        names = "$first_name, $brand, $tracking_number, $status, $link"
+        if obj.status == ContactTopic.LATE:
+            return _("%(names)s, $window (a sentence with the new time, or saying one will follow)") % {"names": names}
+        return names
 
     def _texts(self, obj):
-        return content.render_texts(sample_shipment(obj.brand), obj.status, obj.language, obj)
+        shipment = sample_shipment(obj.brand)
+        window = ""
+        if obj.status == ContactTopic.LATE:
+            window = alert_messages.window_text(shipment, obj.language, timezone.now() + PREVIEW_DELAY)
+        return content.render_texts(shipment, obj.status, obj.language, obj, window=window)
 
     @admin.display(description=_("SMS"))
     def sms_preview(self, obj):

@@ -13,13 +13,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
+from shipments.alert_models import ContactTopic
 from shipments.labels import STATUS_LABELS
 from shipments.models import Notice, NoticeKind, Shipment, StatusChange
 from shipments.recipients import recipient_language
 from shipments.statuses import Status
 
 from .defaults import default_texts
-from .models import MessageTemplate
+from .models import NOTICE_WEBHOOK_TYPES, MessageTemplate
 
 UNSUBSCRIBE_SALT = "notifications.unsubscribe"
 
@@ -37,27 +38,34 @@ def language_for(shipment: Shipment) -> str:
     return recipient_language(shipment)
 
 
-def placeholders(shipment: Shipment, status: str, language: str) -> dict[str, str]:
+def placeholders(shipment: Shipment, status: str, language: str, window: str = "") -> dict[str, str]:
+    """The values of a message's placeholders; ``status`` is a status or an
+    alert topic, and $status its label. $window is the running-late
+    message's sentence about the new time (empty elsewhere)."""
     with translation.override(language):
-        status_label = str(STATUS_LABELS[Status(status)])
+        label = str(ContactTopic(status).label if status in ContactTopic.values else STATUS_LABELS[Status(status)])
     return {
         "first_name": shipment.recipient_first_name or "",
         "brand": shipment.brand.name,
         "tracking_number": shipment.tracking_number,
-        "status": status_label,
+        "status": label,
         "link": shipment.tracking_url,
+        "window": window,
     }
 
 
-def render_texts(shipment: Shipment, status: str, language: str, template: MessageTemplate | None = None) -> Texts:
-    """The three texts of a status message; a brand's template overrides
-    the defaults field by field, so an empty field keeps the built-in one."""
+def render_texts(
+    shipment: Shipment, status: str, language: str, template: MessageTemplate | None = None, *, window: str = ""
+) -> Texts:
+    """The three texts of a status message (or an alert message, when
+    ``status`` is a topic); a brand's template overrides the defaults field
+    by field, so an empty field keeps the built-in one."""
     sms, subject, email = default_texts(status, language)
     if template is not None:
         sms = template.sms_text.strip() or sms
         subject = template.email_subject.strip() or subject
         email = template.email_text.strip() or email
-    values = placeholders(shipment, status, language)
+    values = placeholders(shipment, status, language, window)
     return Texts(
         sms=Template(sms).safe_substitute(values),
         subject=Template(subject).safe_substitute(values),
@@ -65,9 +73,9 @@ def render_texts(shipment: Shipment, status: str, language: str, template: Messa
     )
 
 
-def texts_for(shipment: Shipment, status: str, language: str) -> Texts:
+def texts_for(shipment: Shipment, status: str, language: str, *, window: str = "") -> Texts:
     template = MessageTemplate.objects.filter(brand_id=shipment.brand_id, status=status, language=language).first()
-    return render_texts(shipment, status, language, template)
+    return render_texts(shipment, status, language, template, window=window)
 
 
 def unsubscribe_url(subscription_id: int) -> str:
@@ -145,12 +153,8 @@ def webhook_body(change: StatusChange) -> str:
     return _webhook_json(payload)
 
 
-# The webhook type of each kind of notice.
-NOTICE_TYPES = {
-    NoticeKind.INSTRUCTIONS_UPDATED: "shipment.instructions_updated",
-    NoticeKind.ALERT_OPENED: "shipment.alert_opened",
-    NoticeKind.ALERT_RESOLVED: "shipment.alert_resolved",
-}
+# The webhook type of each kind of notice a webhook hears of.
+NOTICE_TYPES = NOTICE_WEBHOOK_TYPES
 # What an alert's notice says, as it was when the alert opened or resolved.
 ALERT_FIELDS = ("kind", "opened_at", "resolved_at", "detail")
 

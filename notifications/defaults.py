@@ -1,8 +1,9 @@
-"""The built-in wording of every message, per status and language.
+"""The built-in wording of every message, per status (or alert topic) and
+language.
 
 Brands override any of it with a MessageTemplate in the admin. Placeholders
 are string.Template ones ($first_name, $brand, $tracking_number, $status,
-$link): they substitute values and nothing else, so a template typed into
+$link, and $window in the running-late message): they substitute values and nothing else, so a template typed into
 the admin cannot reach into objects the way a Django template could.
 """
 
@@ -112,6 +113,113 @@ GENERIC_TEXTS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def default_texts(status: str, language: str) -> tuple[str, str, str]:
-    by_language = DEFAULT_TEXTS.get(status, GENERIC_TEXTS)
+def default_texts(subject: str, language: str) -> tuple[str, str, str]:
+    """The built-in texts of a status message or, for a ContactTopic, of
+    that alert message."""
+    by_language = TOPIC_TEXTS.get(subject) or DEFAULT_TEXTS.get(subject, GENERIC_TEXTS)
     return by_language.get(language) or by_language["en"]
+
+
+# The messages about an alert (shipments.alert_models.ContactTopic): late and
+# missed_scan go out by themselves when those alerts open, and staff send
+# any of them from the "Needs attention" queue. $window is a whole sentence
+# (WINDOW_SENTENCES), so that a template reads well whether a new time is
+# known or not.
+# topic → language → (sms text, email subject, email text)
+TOPIC_TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
+    "late": {
+        "en": (
+            "$brand: sorry, your parcel $tracking_number is running late. $window Track it: $link",
+            "Your parcel is running late",
+            "Hi $first_name,\n\nsorry: your parcel $tracking_number from $brand is running late.\n\n$window\n\n"
+            "The tracking page always has the latest.",
+        ),
+        "es": (
+            "$brand: lo sentimos, tu paquete $tracking_number va con retraso. $window Síguelo: $link",
+            "Tu paquete va con retraso",
+            "Hola $first_name:\n\nlo sentimos: tu paquete $tracking_number de $brand va con retraso.\n\n$window\n\n"
+            "La página de seguimiento tiene siempre la información más reciente.",
+        ),
+        "de": (
+            "$brand: Ihr Paket $tracking_number verspätet sich leider. $window Verfolgen: $link",
+            "Ihr Paket verspätet sich",
+            "Hallo $first_name,\n\nIhr Paket $tracking_number von $brand verspätet sich leider.\n\n$window\n\n"
+            "Auf der Sendungsseite steht immer der aktuelle Stand.",
+        ),
+    },
+    "missed_scan": {
+        "en": (
+            "$brand: we're checking on your parcel $tracking_number with the driver and will update you. $link",
+            "We're checking on your parcel",
+            "Hi $first_name,\n\nthe driver was at your address, but your parcel $tracking_number from $brand "
+            "was not scanned as delivered.\n\nWe're checking with them now and will let you know.",
+        ),
+        "es": (
+            "$brand: estamos comprobando tu paquete $tracking_number con el repartidor y te avisaremos. $link",
+            "Estamos comprobando tu paquete",
+            "Hola $first_name:\n\nel repartidor estuvo en tu dirección, pero tu paquete $tracking_number de $brand "
+            "no se registró como entregado.\n\nLo estamos comprobando con él y te avisaremos.",
+        ),
+        "de": (
+            "$brand: Wir klären gerade mit dem Fahrer, wo Ihr Paket $tracking_number ist. $link",
+            "Wir prüfen, wo Ihr Paket ist",
+            "Hallo $first_name,\n\nder Fahrer war an Ihrer Adresse, aber Ihr Paket $tracking_number von $brand "
+            "wurde nicht als zugestellt erfasst.\n\nWir klären das gerade mit ihm und melden uns bei Ihnen.",
+        ),
+    },
+    "looking_into_it": {
+        "en": (
+            "$brand: we're looking into the delivery of your parcel $tracking_number and will be in touch. $link",
+            "We're looking into your delivery",
+            "Hi $first_name,\n\nwe're looking into the delivery of your parcel $tracking_number from $brand.\n\n"
+            "We'll be in touch as soon as we know more; the tracking page has the latest.",
+        ),
+        "es": (
+            "$brand: estamos revisando la entrega de tu paquete $tracking_number y te contactaremos. $link",
+            "Estamos revisando tu entrega",
+            "Hola $first_name:\n\nestamos revisando la entrega de tu paquete $tracking_number de $brand.\n\n"
+            "Te contactaremos en cuanto sepamos más; la página de seguimiento tiene lo más reciente.",
+        ),
+        "de": (
+            "$brand: Wir prüfen die Zustellung Ihres Pakets $tracking_number und melden uns. $link",
+            "Wir prüfen Ihre Zustellung",
+            "Hallo $first_name,\n\nwir prüfen gerade die Zustellung Ihres Pakets $tracking_number von $brand.\n\n"
+            "Wir melden uns, sobald wir mehr wissen; auf der Sendungsseite steht der aktuelle Stand.",
+        ),
+    },
+    "redelivery": {
+        "en": (
+            "$brand: let's find a new delivery time for your parcel $tracking_number. Choose here: $link",
+            "Let's arrange a new delivery",
+            "Hi $first_name,\n\nyour parcel $tracking_number from $brand needs a new delivery.\n\n"
+            "On the tracking page you can tell us what suits you, or reply to this email.",
+        ),
+        "es": (
+            "$brand: busquemos una nueva entrega para tu paquete $tracking_number. Elige aquí: $link",
+            "Organicemos una nueva entrega",
+            "Hola $first_name:\n\ntu paquete $tracking_number de $brand necesita una nueva entrega.\n\n"
+            "En la página de seguimiento puedes decirnos qué te conviene, o responder a este correo.",
+        ),
+        "de": (
+            "$brand: Vereinbaren wir eine neue Zustellung für Ihr Paket $tracking_number: $link",
+            "Vereinbaren wir eine neue Zustellung",
+            "Hallo $first_name,\n\nIhr Paket $tracking_number von $brand braucht eine neue Zustellung.\n\n"
+            "Auf der Sendungsseite können Sie uns sagen, was Ihnen passt, oder auf diese E-Mail antworten.",
+        ),
+    },
+}
+
+# What $window says: a new time where one is known ($when, in the
+# recipient's zone and language), else that one will follow.
+WINDOW_SENTENCES: dict[str, tuple[str, str]] = {
+    "en": ("New estimate: $when.", "We'll send you a new time as soon as we have one."),
+    "es": ("Nueva estimación: $when.", "Te enviaremos una nueva hora en cuanto la tengamos."),
+    "de": ("Neue Schätzung: $when.", "Wir schicken Ihnen eine neue Zeit, sobald wir sie kennen."),
+}
+
+
+def window_sentence(language: str, when: str) -> str:
+    """$window: ``when`` (already formatted) in a sentence, or, empty, the
+    promise of a new time."""
+    known, unknown = WINDOW_SENTENCES.get(language) or WINDOW_SENTENCES["en"]
+    return known.replace("$when", when) if when else unknown

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from shipments.alert_models import ContactTopic
 from shipments.labels import STATUS_CHOICES
 from shipments.models import Brand, Notice, NoticeKind, Shipment, StatusChange
 
@@ -212,15 +213,36 @@ def default_webhook_statuses() -> list[str]:
     return [value for value, _label in STATUS_CHOICES]
 
 
+# The notices a brand's webhook hears of, each with its type in the API
+# contract. A staff member's message to the customer is not one of them: it
+# goes to the customer only.
+NOTICE_WEBHOOK_TYPES = {
+    NoticeKind.INSTRUCTIONS_UPDATED: "shipment.instructions_updated",
+    NoticeKind.ALERT_OPENED: "shipment.alert_opened",
+    NoticeKind.ALERT_RESOLVED: "shipment.alert_resolved",
+}
+WEBHOOK_NOTICE_CHOICES = [(kind.value, kind.label) for kind in NOTICE_WEBHOOK_TYPES]
+
+# The alert messages that go to the customer by themselves when an alert of
+# the same kind opens; the other topics are staff's to send.
+PROACTIVE_TOPICS = (ContactTopic.LATE, ContactTopic.MISSED_SCAN)
+PROACTIVE_TOPIC_CHOICES = [(topic.value, topic.label) for topic in PROACTIVE_TOPICS]
+
+
 def default_webhook_notices() -> list[str]:
-    return [value for value, _label in NoticeKind.choices]
+    return [kind.value for kind in NOTICE_WEBHOOK_TYPES]
+
+
+def default_alert_topics() -> list[str]:
+    return [topic.value for topic in PROACTIVE_TOPICS]
 
 
 class BrandNotificationSettings(models.Model):
     """Which status changes a brand tells whom about, and which other
     changes (notices) its webhook hears of. A brand without a row uses the
     defaults (SMS and email on out for delivery, failed attempt, delivered
-    and exception; webhooks on every change and every notice)."""
+    and exception; webhooks on every change and every notice; SMS and email
+    when a late or missed-scan alert opens)."""
 
     brand = models.OneToOneField(Brand, on_delete=models.CASCADE, related_name="notification_settings")
     sms_statuses = models.JSONField(default=default_sms_statuses, blank=True)
@@ -229,7 +251,17 @@ class BrandNotificationSettings(models.Model):
     webhook_notices = models.JSONField(
         default=default_webhook_notices,
         blank=True,
-        help_text=_("Changes other than a status change that the webhook hears of (delivery instructions)."),
+        help_text=_("Changes other than a status change that the webhook hears of (delivery instructions, alerts)."),
+    )
+    alert_sms = models.JSONField(
+        default=default_alert_topics,
+        blank=True,
+        help_text=_("Alerts the customer is told of by SMS when they open (running late, missed scan)."),
+    )
+    alert_email = models.JSONField(
+        default=default_alert_topics,
+        blank=True,
+        help_text=_("Alerts the customer is told of by email when they open (running late, missed scan)."),
     )
     notify_recipient = models.BooleanField(
         default=True,
@@ -250,16 +282,32 @@ class BrandNotificationSettings(models.Model):
             Channel.WEBHOOK: self.webhook_statuses,
         }[channel]
 
+    def alert_topics_for(self, channel: str) -> list[str]:
+        """The alert topics the customer hears of on this channel when the
+        alert opens."""
+        return {Channel.SMS: self.alert_sms, Channel.EMAIL: self.alert_email}.get(channel, [])
+
+
+# What a template is for: a status message, or a message about an alert.
+TEMPLATE_SUBJECT_CHOICES = [
+    (_("Status messages"), STATUS_CHOICES),
+    (_("Alert messages"), ContactTopic.choices),
+]
+
 
 class MessageTemplate(models.Model):
-    """A brand's own wording for one status in one language. Without one,
-    the built-in wording in notifications/defaults.py is used.
+    """A brand's own wording for one status, or one alert topic
+    (ContactTopic), in one language. Without one, the built-in wording in
+    notifications/defaults.py is used. ``status`` holds either: the name
+    stayed so that the rows and the unique constraint made before topics
+    existed are kept as they are.
 
-    Placeholders: $first_name, $brand, $tracking_number, $status, $link.
+    Placeholders: $first_name, $brand, $tracking_number, $status, $link,
+    and $window in the running-late message.
     """
 
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="message_templates")
-    status = models.CharField(max_length=32, choices=STATUS_CHOICES)
+    status = models.CharField(_("status or alert topic"), max_length=32, choices=TEMPLATE_SUBJECT_CHOICES)
     language = models.CharField(max_length=8, choices=settings.LANGUAGES)
     sms_text = models.TextField(blank=True, help_text=_("Leave empty to use the built-in text."))
     email_subject = models.CharField(max_length=200, blank=True)

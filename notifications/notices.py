@@ -1,5 +1,7 @@
 """Planning from the Notice outbox: a brand's webhook hears of changes other
-than a status change (delivery instructions first), once each.
+than a status change (delivery instructions, alerts), and the customer of
+the alerts meant for them and of staff's messages (alert_messages), once
+each.
 
 The contract is StatusChange's (see notifications/planning.py): the writer
 leaves a Notice with ``processed_at`` NULL and announces it after commit;
@@ -20,8 +22,8 @@ from django.utils import timezone
 from shipments import bulk
 from shipments.models import Notice
 
-from . import content, planning, sweep
-from .models import Channel, Notification, State
+from . import alert_messages, content, planning, sweep
+from .models import NOTICE_WEBHOOK_TYPES, Channel, Notification, State
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +36,9 @@ def plan_notices(*, notice_ids: list[int]) -> list[int]:
 
     Idempotent: a notice already stamped, or locked by another planner, is
     skipped, and the unique (notice, channel, recipient) constraint keeps a
-    notice whose stamp was reset by hand from being planned twice. A brand
-    without a webhook URL, or whose settings leave the notice's kind out,
-    gets nothing and the notice is stamped all the same. Returns the ids of
+    notice whose stamp was reset by hand from being planned twice. A notice
+    with nobody to tell (no webhook URL or the kind left out, no customer
+    message for it, no phone or email) is stamped all the same. Returns the ids of
     these notices' notifications that are queued and due now, for the
     caller to send.
     """
@@ -54,9 +56,9 @@ def plan_notices(*, notice_ids: list[int]) -> list[int]:
         planned, rows = [], []
         for notice in notices:
             try:
-                rows += _rows_for(notice, now)
+                with transaction.atomic():  # a savepoint: the others go on
+                    rows += _rows_for(notice, now)
             except Exception:
-                # Touches no database, so no savepoint is needed to go on.
                 logger.exception("Planning notice %s failed; it stays in the outbox.", notice.pk)
                 continue
             planned.append(notice)
@@ -65,28 +67,35 @@ def plan_notices(*, notice_ids: list[int]) -> list[int]:
             notice.processed_at = now
         bulk.update(planned, ["processed_at"])
     due = Notification.objects.filter(notice_id__in=ids, state=State.QUEUED, next_attempt_at__lte=now)
-    return list(due.order_by("pk").values_list("pk", flat=True))
+    return list(due.order_by(planning.CHANNEL_ORDER, "pk").values_list("pk", flat=True))
 
 
 def _rows_for(notice: Notice, now) -> list[Notification]:
-    """The notice's notifications, unsaved: the brand's webhook, if it has
-    one and wants this kind of notice. Customers are not messaged about
-    their own changes."""
+    """The notice's notifications, unsaved, sorted SMS, email, webhook: the
+    customer's (alert_messages.customer_rows), then the brand's webhook, if
+    it has one, the kind is a webhook event and the brand wants it.
+    A customer is not messaged about a change they made themselves (their
+    delivery instructions)."""
+    rows = alert_messages.customer_rows(notice, now)
     shipment = notice.shipment
     brand = shipment.brand
-    if not brand.webhook_url or notice.kind not in planning.settings_for(brand).webhook_notices:
-        return []
-    return [
-        Notification(
-            notice=notice,
-            shipment=shipment,
-            channel=Channel.WEBHOOK,
-            recipient=brand.webhook_url,
-            body=content.notice_webhook_body(notice),
-            language=content.language_for(shipment),
-            next_attempt_at=now,
-        )
-    ]
+    wanted = notice.kind in NOTICE_WEBHOOK_TYPES and notice.kind in planning.settings_for(brand).webhook_notices
+    if brand.webhook_url and wanted:
+        rows.append(_webhook_row(notice, now))
+    return rows
+
+
+def _webhook_row(notice: Notice, now) -> Notification:
+    shipment = notice.shipment
+    return Notification(
+        notice=notice,
+        shipment=shipment,
+        channel=Channel.WEBHOOK,
+        recipient=shipment.brand.webhook_url,
+        body=content.notice_webhook_body(notice),
+        language=content.language_for(shipment),
+        next_attempt_at=now,
+    )
 
 
 def unplanned(*, limit: int = 5000) -> list[tuple[int, float]]:

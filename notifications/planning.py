@@ -54,7 +54,11 @@ def settings_for(brand) -> BrandNotificationSettings:
         return BrandNotificationSettings(brand=brand)
 
 
-def _customer_subscriptions(shipment: Shipment, channel: str, notify_recipient: bool) -> list[Subscription]:
+def customer_subscriptions(shipment: Shipment, channel: str, notify_recipient: bool) -> list[Subscription]:
+    """Who hears of a shipment on a customer channel: its own phone or
+    email (given a subscription row the first time) unless the brand
+    turned that off, and whoever opted in, less those who unsubscribed or
+    replied STOP. Every message to customers goes to this set."""
     own = shipment.recipient_phone if channel == Channel.SMS else shipment.recipient_email.lower()
     if notify_recipient and own:
         Subscription.objects.get_or_create(
@@ -268,18 +272,10 @@ def _rows_for(change: StatusChange, now) -> list[Notification]:
     customer_channels = [c for c in (Channel.SMS, Channel.EMAIL) if status in brand_settings.statuses_for(c)]
     if customer_channels and not stale:
         texts = content.texts_for(shipment, status, language)
-        sms = rules.prepare_sms(texts.sms)
         sms_not_before = rules.earliest_sms_time(now, tz_name=recipient_zone(shipment).key, status=status)
         for channel in customer_channels:
-            for subscription in _customer_subscriptions(shipment, channel, brand_settings.notify_recipient):
-                message = (
-                    {"body": sms.text, "segments": sms.segments, "next_attempt_at": sms_not_before}
-                    if channel == Channel.SMS
-                    else {"subject": texts.subject, "body": texts.email, "next_attempt_at": now}
-                )
-                rows.append(
-                    Notification(channel=channel, recipient=subscription.address, subscription=subscription, **message)
-                )
+            not_before = sms_not_before if channel == Channel.SMS else now
+            rows += customer_rows(shipment, channel, texts, not_before=not_before, brand_settings=brand_settings)
     elif customer_channels:
         logger.info("Status change %s is older than %s: no SMS or email for it.", change.pk, STALE_AFTER)
 
@@ -290,6 +286,29 @@ def _rows_for(change: StatusChange, now) -> list[Notification]:
         row.status_change, row.shipment, row.language = change, shipment, language
     rows.sort(key=lambda row: CHANNEL_RANK[row.channel])
     return rows
+
+
+def customer_rows(
+    shipment: Shipment, channel: str, texts: content.Texts, *, not_before, brand_settings: BrandNotificationSettings
+) -> list[Notification]:
+    """A message on a customer channel, unsaved, once for each of its
+    ``customer_subscriptions``: the SMS text (made GSM-7 where it can be) or
+    the email's subject and text, not to be sent before ``not_before``."""
+    if channel == Channel.SMS:
+        sms = rules.prepare_sms(texts.sms)
+        message = {"body": sms.text, "segments": sms.segments}
+    else:
+        message = {"subject": texts.subject, "body": texts.email}
+    return [
+        Notification(
+            channel=channel,
+            recipient=subscription.address,
+            subscription=subscription,
+            next_attempt_at=not_before,
+            **message,
+        )
+        for subscription in customer_subscriptions(shipment, channel, brand_settings.notify_recipient)
+    ]
 
 
 # What makes a notification the same notification.

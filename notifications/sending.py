@@ -29,7 +29,7 @@ from django.utils import timezone
 from shipments import bulk
 from shipments.recipients import recipient_zone
 
-from . import outgoing, rules
+from . import alert_messages, outgoing, rules
 from .models import Channel, Notification, SmsOptOut, State, Subscription, WebhookAttempt
 from .planning import Plan, lease_seconds
 from .transports import Sent, TransportError, get_transport
@@ -81,7 +81,9 @@ def send_notification(*, notification_id: int) -> SendResult:
     )
     if not claimed:
         return SendResult(SendOutcome.NOT_CLAIMED)
-    notification = Notification.objects.select_related("shipment__brand", "status_change").get(pk=notification_id)
+    notification = Notification.objects.select_related("shipment__brand", "status_change", "notice").get(
+        pk=notification_id
+    )
     return deliver_claimed(notification, claim_id=claim_id, now=now)
 
 
@@ -96,11 +98,8 @@ def deliver_claimed(notification: Notification, *, claim_id: uuid.UUID, now=None
         return SendResult(SendOutcome.SKIPPED)
     if notification.channel == Channel.SMS:
         shipment = notification.shipment
-        not_before = rules.earliest_sms_time(
-            now,
-            tz_name=recipient_zone(shipment).key,
-            status=notification.status_change.new_status,
-        )
+        # A notice's message has no status: it waits out the night.
+        not_before = rules.earliest_sms_time(now, tz_name=recipient_zone(shipment).key, status=notification.new_status)
         if not_before > now:
             # A retry that drifted into the night waits for the morning; it
             # was not an attempt.
@@ -329,7 +328,7 @@ def _still_wanted(notification: Notification, now) -> str | None:
             return "Unsubscribed."
     if notification.channel == Channel.SMS and SmsOptOut.objects.filter(phone=notification.recipient).exists():
         return "Recipient replied STOP."
-    return None
+    return alert_messages.still_wanted(notification) if notification.notice_id else None
 
 
 def _failed(notification: Notification, still_claimed, error: TransportError, started) -> SendResult:
