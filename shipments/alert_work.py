@@ -163,11 +163,7 @@ def resolve(*, alert: Alert, user, reason: str, note: str = "", now: datetime | 
         current = _locked(alert)
         if current.state != AlertState.OPEN:
             return False
-        if not alerts.resolve_alert(alert=current, now=now, user=user, reason=reason):
+        if not alerts.resolve_alert(alert=current, now=now, user=user, reason=reason, note=note):
             return False
-        if not current.activity.filter(action=ActivityAction.RESOLVED).exists():
-            _record(current, user, ActivityAction.RESOLVED, note, at=now, reason=reason)
-        elif note:
-            _record(current, user, ActivityAction.NOTE, note, at=now)
     alert.refresh_from_db()
     return True
