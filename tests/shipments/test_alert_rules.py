@@ -1,6 +1,11 @@
 """The alert rules, without a database: each threshold just under and just
-over, facts out of order, terminal statuses."""
+over, facts out of order, terminal statuses; the missed-scan visit's near,
+dwell and leave edges, pings out of order, a passing van and a noisy parked
+one."""
 
+import dataclasses
+import math
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,16 +13,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipments.alert_rules import (
+    DEFAULTS,
     RULE_KINDS,
+    SCAN_LEAD,
     STAFF_RESOLVED,
     AlertKind,
     Facts,
+    Visit,
     decide,
     distance_m,
+    follow_visit,
     is_delivered_away,
     is_failed_no_retry,
     is_late,
     is_stuck,
+    scan_answers_visit,
 )
 from shipments.statuses import TERMINAL, Status
 
@@ -165,3 +175,126 @@ def test_a_later_now_never_unsticks_the_same_facts(status, now, later):
     facts = Facts(status=status, last_event_at=now - timedelta(hours=5))
     if is_stuck(facts, now):
         assert is_stuck(facts, now + later)
+
+
+# The missed-scan visit: follow_visit, one ping at a time.
+
+MINUTE = timedelta(minutes=1)
+DWELL = DEFAULTS.missed_scan_dwell
+
+
+def at_distance(m: float, bearing_deg: float = 0.0) -> tuple[float, float]:
+    """A point m metres from DEST on this bearing (flat-earth, fine at this scale)."""
+    north = m * math.cos(math.radians(bearing_deg))
+    east = m * math.sin(math.radians(bearing_deg))
+    return DEST[0] + north / 111_195, DEST[1] + east / (111_195 * math.cos(math.radians(DEST[0])))
+
+
+def walk(visit: Visit, pings: list[tuple[float, datetime]], **kw) -> tuple[Visit, list[datetime]]:
+    """Apply (metres, time) pings in order; the visit and the moments a
+    missed scan was due."""
+    due = []
+    for metres, moment in pings:
+        lat, lng = at_distance(metres, kw.pop("bearing", 0.0))
+        step = follow_visit(visit, lat=lat, lng=lng, at=moment, destination=DEST, **kw)
+        visit = step.visit
+        if step.missed_scan:
+            due.append(moment)
+    return visit, due
+
+
+def test_a_visit_starts_within_the_near_distance_and_not_just_beyond():
+    assert walk(Visit(), [(74, NOW)])[0] == Visit(started_at=NOW)
+    assert walk(Visit(), [(76, NOW)])[0] == Visit()
+
+
+def test_the_dwell_just_under_and_just_over():
+    under, _ = walk(Visit(), [(10, NOW), (10, NOW + DWELL - SECOND)])
+    assert under == Visit(started_at=NOW)
+    assert walk(under, [(400, NOW + DWELL)])[1] == []
+    over, _ = walk(Visit(), [(10, NOW), (10, NOW + DWELL)])
+    assert over == Visit(started_at=NOW, dwelled_at=NOW + DWELL)
+    assert walk(over, [(400, NOW + DWELL + SECOND)])[1] == [NOW + DWELL + SECOND]
+
+
+def test_the_leave_distance_just_under_and_just_over():
+    dwelled = Visit(started_at=NOW, dwelled_at=NOW + DWELL)
+    later = NOW + DWELL + MINUTE
+    stayed, due = walk(dwelled, [(299, later)])
+    assert (stayed, due) == (dwelled, [])
+    left, due = walk(dwelled, [(301, later)])
+    assert due == [later]
+    assert left == Visit(started_at=NOW, dwelled_at=NOW + DWELL, left_at=later)
+
+
+def test_a_van_passing_by_opens_nothing_and_is_forgotten():
+    # 6 m/s, a ping every 5 s: from 600 m before the door to 600 m past it,
+    # within 75 m of it for about 25 s.
+    pings = [(abs(600 - 30 * i), NOW + i * 5 * SECOND) for i in range(41)]
+    visit, due = walk(Visit(), pings)
+    assert due == []
+    assert visit == Visit()
+
+
+def test_between_near_and_leave_nothing_changes_and_a_return_keeps_the_visit():
+    dwelled = Visit(started_at=NOW, dwelled_at=NOW + DWELL)
+    visit, due = walk(dwelled, [(150, NOW + 3 * MINUTE), (250, NOW + 4 * MINUTE), (20, NOW + 5 * MINUTE)])
+    assert (visit, due) == (dwelled, [])
+
+
+def test_a_ping_out_of_order_changes_nothing():
+    dwelled = Visit(started_at=NOW, dwelled_at=NOW + DWELL)
+    assert walk(dwelled, [(900, NOW + DWELL - SECOND)]) == (dwelled, [])
+    assert walk(dwelled, [(900, NOW + DWELL)]) == (dwelled, [])
+    started = Visit(started_at=NOW)
+    assert walk(started, [(10, NOW - MINUTE)]) == (started, [])
+
+
+def test_after_a_missed_scan_a_new_visit_starts_afresh():
+    left = Visit(started_at=NOW, dwelled_at=NOW + DWELL, left_at=NOW + 3 * MINUTE)
+    back = NOW + 10 * MINUTE
+    assert walk(left, [(100, back)]) == (left, [])
+    assert walk(left, [(30, back)])[0] == Visit(started_at=back)
+
+
+def test_a_brands_own_thresholds():
+    mine = dataclasses.replace(
+        DEFAULTS, missed_scan_near_m=30.0, missed_scan_dwell=timedelta(seconds=30), missed_scan_leave_m=100.0
+    )
+    visit, due = walk(
+        Visit(), [(40, NOW), (25, NOW + SECOND), (25, NOW + 31 * SECOND), (101, NOW + MINUTE)], thresholds=mine
+    )
+    assert due == [NOW + MINUTE]
+    assert visit.started_at == NOW + SECOND
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_noisy_parked_van_dues_exactly_one_missed_scan(seed):
+    """Parked 40-70 m from the door, each fix 10-30 m off in any direction,
+    pings every 5-15 s for ten minutes, then driving away at 10 m/s."""
+    rng = random.Random(seed)
+    parked_m, parked_bearing = rng.uniform(40, 70), rng.uniform(0, 360)
+    px, py = (parked_m * math.cos(math.radians(parked_bearing)), parked_m * math.sin(math.radians(parked_bearing)))
+    visit, due, moment = Visit(), [], NOW
+    moments = []
+    while moment < NOW + 10 * MINUTE:
+        noise, angle = rng.uniform(10, 30), rng.uniform(0, 2 * math.pi)
+        x, y = px + noise * math.cos(angle), py + noise * math.sin(angle)
+        metres, bearing = math.hypot(x, y), math.degrees(math.atan2(y, x))
+        visit, now_due = walk(visit, [(metres, moment)], bearing=bearing)
+        due += now_due
+        moments.append(moment)
+        moment += timedelta(seconds=rng.uniform(5, 15))
+    assert due == []
+    assert visit.started_at is not None and visit.dwelled_at is not None
+    for i in range(1, 60):
+        visit, now_due = walk(visit, [(parked_m + 10 * 10 * i, moment)], bearing=parked_bearing)
+        due += now_due
+        moment += 10 * SECOND
+    assert len(due) == 1
+
+
+def test_a_scan_answers_the_visit_from_shortly_before_it_on():
+    assert scan_answers_visit(NOW - SCAN_LEAD, NOW)
+    assert not scan_answers_visit(NOW - SCAN_LEAD - SECOND, NOW)
+    assert scan_answers_visit(NOW + timedelta(hours=3), NOW)
