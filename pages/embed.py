@@ -49,7 +49,7 @@ from shipments import limiter, selectors
 from shipments.branding import brand_context
 from shipments.embedding import embed_origins, verify_order_link
 from shipments.labels import STATUS_LABELS
-from shipments.links import is_expired, link_expires_at
+from shipments.links import is_expired
 from shipments.models import Brand, Shipment
 from shipments.recipients import recipient_zone
 from tracking_portal.clients import client_address
@@ -59,7 +59,8 @@ from .forms import LookupForm
 from .headers import keep_out_of_search
 from .lookup import ADDRESS_LIMIT, LOOKUP_NOT_FOUND, NUMBER_LIMIT, _number_key, find_parcels_or_order
 from .presenters import LocalTimes, find_page, page_context, timeline_items
-from .reads import PageRows
+from .promises import delivery_times
+from .reads import PageRows, open_alert_kinds
 from .site import visitor_language
 from .tracking import (
     SUPPORTED_LANGUAGES,
@@ -67,6 +68,7 @@ from .tracking import (
     _explicit_language,
     _page_language,
     _see_other,
+    cached_until,
 )
 
 PARCEL_TEMPLATE = "pages/embed/parcel.html"
@@ -209,14 +211,13 @@ def embed_tracking(request, token: str):
         return not_found(request, origins)
     language = _page_language(shipment, explicit, accepted)
     html = _render_parcel(template_name, page, language, explicit)
-    expires = link_expires_at(shipment)
     page_cache.store(
         token,
         variant,
         found,
         html=_stored(origins, shipment.brand.slug, html),
         language=language,
-        expires_at=expires.timestamp() if expires is not None else 0.0,
+        expires_at=cached_until(shipment),
     )
     return _parcel_response(request, html.encode(), language, origins)
 
@@ -232,19 +233,16 @@ def _order_parcels(brand: Brand, order_ref: str) -> list[Shipment]:
     return [shipment for shipment in shipments if not is_expired(shipment)]
 
 
-def _parcel_row(shipment: Shipment, times: LocalTimes, query: str) -> dict:
+def _parcel_row(shipment: Shipment, times: LocalTimes, query: str, open_alerts: frozenset[str]) -> dict:
     """What the order frame shows of one parcel: the tracking page's status
-    and window or ETA, nothing of the recipient."""
-    terminal = shipment.is_terminal
+    and what it says of when (pages.promises), nothing of the recipient."""
     return {
+        **delivery_times(shipment, open_alerts, times, timezone.now()),
         "tracking_number": shipment.tracking_number,
         "token": shipment.public_token,
         "status": shipment.status,
         "headline": str(STATUS_LABELS[shipment.status_enum]),
-        "final": terminal,
-        "eta": times.moment(shipment.eta) if not terminal else None,
-        "window_start": times.moment(shipment.promised_window_start) if not terminal else None,
-        "window_end": times.moment(shipment.promised_window_end) if not terminal else None,
+        "final": shipment.is_terminal,
         "delivered": times.moment(shipment.delivered_at),
         "page_url": shipment.get_absolute_url() + query,
         "events_url": shipment.get_absolute_url() + "events/",
@@ -277,7 +275,8 @@ def embed_order(request, brand_slug: str, order_ref: str):
     zone = recipient_zone(parcels[0])
     with translation.override(language), timezone.override(zone):
         times = LocalTimes(zone)
-        rows = [_parcel_row(shipment, times, query) for shipment in parcels]
+        alerts = open_alert_kinds([shipment.pk for shipment in parcels])
+        rows = [_parcel_row(shipment, times, query, alerts.get(shipment.pk, frozenset())) for shipment in parcels]
         html = render_to_string(
             template_name,
             {

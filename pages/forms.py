@@ -1,5 +1,9 @@
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+
+from shipments.customer import DAMAGED, NOT_RECEIVED, REPORT_TEXT_MAX_LENGTH, SOMETHING_ELSE, problems_for
+from shipments.statuses import Status
 
 
 class LookupForm(forms.Form):
@@ -40,3 +44,40 @@ class RatingForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class TextareaField(forms.CharField):
+    """Text from a textarea, its line breaks as one character each: browsers
+    send a line break as CRLF but count it as one against the textarea's
+    maxlength, so what fitted in the box would be too long here."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n")
+
+
+PROBLEM_LABELS = {
+    NOT_RECEIVED: _("I have not received it"),
+    DAMAGED: _("It is damaged"),
+    SOMETHING_ELSE: _("Something else"),
+}
+
+
+class ProblemForm(forms.Form):
+    """What the customer reports; "not received" is offered only for a
+    parcel said to be delivered (shipments.customer.problems_for)."""
+
+    problem = forms.ChoiceField(label=_("What is wrong?"), widget=forms.RadioSelect)
+    text = TextareaField(
+        label=_("Tell us more (optional)"),
+        max_length=REPORT_TEXT_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=format_lazy(
+            _("Up to {count} characters. Please don't write card or bank details here."), count=REPORT_TEXT_MAX_LENGTH
+        ),
+    )
+
+    def __init__(self, *args, status: Status, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["problem"].choices = [(problem, PROBLEM_LABELS[problem]) for problem in problems_for(status)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
@@ -20,6 +21,7 @@ from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from shipments.alert_rules import AlertKind
 from shipments.branding import brand_context
 from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS
 from shipments.models import Shipment
@@ -27,7 +29,8 @@ from shipments.recipients import recipient_zone
 from shipments.routes import days_that_may_be_today
 from shipments.statuses import INSTRUCTIONS_OPEN, OFF_TRACK, SHOWS_DRIVER, STOP_DONE, Status, Substatus
 
-from .reads import PageRows, page_rows, rating_of, shipment_with_brand
+from .promises import delivery_times
+from .reads import PageRows, open_alert_kinds, page_rows, rating_of, shipment_with_brand
 
 # Rounded to about 100 m: enough to show the area, not the door.
 DESTINATION_DECIMALS = 3
@@ -230,8 +233,9 @@ def find_page(token: str) -> PageRows | None:
 
 def page_context(page: PageRows) -> dict:
     """Everything the page and its partials show, from find_page (one query
-    on PostgreSQL, up to three elsewhere) and, for a delivered parcel, its
-    rating (one more)."""
+    on PostgreSQL, up to four elsewhere) and, for a delivered parcel, its
+    rating (one more). What it says of when is true now
+    (pages.promises)."""
     shipment = page.shipment
     status = shipment.status_enum
     zone = recipient_zone(shipment)
@@ -254,9 +258,11 @@ def page_context(page: PageRows) -> dict:
         elif destination[0] is not None:
             map_view = MapView(*destination)
 
+    when = delivery_times(shipment, page.alerts, times, timezone.now())
     return {
         **brand_context(brand),
-        **customer_actions(shipment),
+        **customer_actions(shipment, open_alerts=page.alerts),
+        **when,
         "shipment": shipment,
         "first_name": shipment.recipient_first_name,
         "city": shipment.destination_city,
@@ -266,12 +272,9 @@ def page_context(page: PageRows) -> dict:
         "headline": str(STATUS_LABELS[status]),
         "substatus": str(SUBSTATUS_LABELS[Substatus(shipment.substatus)]) if shipment.substatus else "",
         "message": str(STATUS_MESSAGES[status]),
-        "tone": TONES.get(status, "neutral"),
+        "tone": "warning" if when["late"] else TONES.get(status, "neutral"),
         "progress_bar": progress_bar(status),
         "final": shipment.is_terminal,
-        "window_start": times.moment(shipment.promised_window_start) if not shipment.is_terminal else None,
-        "window_end": times.moment(shipment.promised_window_end) if not shipment.is_terminal else None,
-        "eta": times.moment(shipment.eta) if not shipment.is_terminal else None,
         "delivered": times.moment(shipment.delivered_at),
         "stops_away": stops_away,
         "map": map_view,
@@ -315,21 +318,29 @@ ACTIONS_LINKS = {
 }
 
 
-def customer_actions(shipment: Shipment) -> dict:
+def customer_actions(shipment: Shipment, *, open_alerts: Collection[str] | None = None) -> dict:
     """What the customer can do about the parcel now, and a key that
-    changes whenever that does (live updates reload the forms on it)."""
+    changes whenever that does (live updates reload the forms on it).
+    ``open_alerts``: the kinds of the shipment's open alerts, read here
+    (one query) when the caller has not read them."""
     status = shipment.status_enum
+    if open_alerts is None:
+        open_alerts = open_alert_kinds([shipment.pk]).get(shipment.pk, frozenset())
     # Only a delivered parcel can have been rated: no query for the others.
     rating = rating_of(shipment) if status == Status.DELIVERED else None
     can_leave_instructions = status in INSTRUCTIONS_OPEN
     can_rate = status == Status.DELIVERED and rating is None
     can_subscribe = not shipment.is_terminal
+    # One report open at a time: support has it until staff resolve it.
+    reported = AlertKind.CUSTOMER_REPORT in open_alerts
     offered = [
         name
         for name, on in (("instructions", can_leave_instructions), ("subscribe", can_subscribe), ("rate", can_rate))
         if on
     ]
     state = " ".join(offered) + (" rated" if rating is not None else "")
+    # (The report's choices change with delivery, as the rating does.)
+    state += " reported" if reported else ""
     if can_leave_instructions and shipment.delivery_instructions_at:
         state += f" {shipment.delivery_instructions_at.timestamp():.0f}"
     return {
@@ -338,6 +349,8 @@ def customer_actions(shipment: Shipment) -> dict:
         "can_rate": can_rate,
         "rating": rating,
         "can_subscribe": can_subscribe,
+        "can_report": not reported,
+        "reported": reported,
         "actions_link": ACTIONS_LINKS[offered[0]] if offered else None,
         "actions_state": state,
     }

@@ -1,6 +1,6 @@
 """What the public pages read: the tracking page's shipment and its brand,
-its timeline and its stop on a day's route (written out as SQL), the
-delivery's rating, and the look-up's candidates (parcels by tracking number,
+its timeline, its stop on a day's route and its open alerts (written out as
+SQL), the delivery's rating, and the look-up's candidates (parcels by tracking number,
 the parcels of orders by order reference).
 
 A freshly changed page is rendered on the request's path, and building the
@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from shipments.bulk import column, quote
 from shipments.links import ENDED_AT
-from shipments.models import Brand, DeliveryRating, Driver, Route, Shipment, Stop, TrackingEvent
+from shipments.models import Alert, AlertState, Brand, DeliveryRating, Driver, Route, Shipment, Stop, TrackingEvent
 from shipments.selectors import TIMELINE_ORDER
 
 TIMELINE_FIELDS = ("status", "description", "location_city", "occurred_at")
@@ -56,6 +56,11 @@ _STOPS_FROM = """{stop} stop JOIN {route} route ON route.{route_pk} = stop.{rout
   JOIN {driver} driver ON driver.{driver_pk} = route.{driver_id}
  WHERE stop.{shipment_id} = {shipment} AND route.{date} IN ({days})"""
 _STOPS_SQL = "SELECT {columns} FROM {source} ORDER BY route.{route_pk} DESC"
+# The kinds of the shipment's open alerts (one open alert per kind: the
+# partial unique index on (shipment, kind) answers it).
+_ALERTS_JSON_SQL = (
+    "(SELECT json_agg(a.{kind}) FROM {alert} a WHERE a.{shipment_id} = s.{shipment_pk} AND a.{state} = %s)"
+)
 _STOPS_JSON_SQL = (
     "CASE WHEN s.{status} IN ({statuses}) THEN"
     " (SELECT json_agg(json_build_array({columns}) ORDER BY route.{route_pk} DESC) FROM {source}) END"
@@ -213,7 +218,14 @@ def _page_statement(vendor: str, statuses: int, statuses_done: int, days: int) -
         )
     else:
         stops_json = "NULL"
-    return _statement(_shipment_sql(f", {timeline_json}, {stops_json}"), _shipment_columns())
+    alerts_json = _ALERTS_JSON_SQL.format(
+        kind=column(Alert, "kind"),
+        alert=quote(Alert._meta.db_table),
+        shipment_id=column(Alert, "shipment"),
+        shipment_pk=quote(Shipment._meta.pk.column),
+        state=column(Alert, "state"),
+    )
+    return _statement(_shipment_sql(f", {timeline_json}, {stops_json}, {alerts_json}"), _shipment_columns())
 
 
 @functools.cache
@@ -289,38 +301,54 @@ def stop_rows(shipment_id: int, *, days: Sequence[date], statuses_done: Sequence
     return [_stop_row(row) for row in statement.rows([*statuses_done, shipment_id, *days])]
 
 
+def open_alert_kinds(shipment_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """The kinds of each of these shipments' open alerts (those with none
+    are left out), in one query."""
+    kinds: dict[int, set[str]] = {}
+    rows = Alert.objects.filter(shipment_id__in=shipment_ids, state=AlertState.OPEN).values_list("shipment_id", "kind")
+    for shipment_id, kind in rows:
+        kinds.setdefault(shipment_id, set()).add(kind)
+    return {shipment_id: frozenset(found) for shipment_id, found in kinds.items()}
+
+
 @dataclass(frozen=True)
 class PageRows:
     shipment: Shipment
     timeline: list[tuple]  # as timeline_rows()
     stops: list[tuple]  # as stop_rows(), or [] when the status shows no driver
+    alerts: frozenset[str] = frozenset()  # the kinds of its open alerts
 
 
 def page_rows(
     token: str, *, stops_for: Sequence[str], days: Sequence[date], statuses_done: Sequence[str]
 ) -> PageRows | None:
-    """The shipment with this public token, its brand, its timeline and,
-    when its status is one of ``stops_for``, its stop_rows(): one statement
-    on PostgreSQL, up to three elsewhere."""
+    """The shipment with this public token, its brand, its timeline, the
+    kinds of its open alerts and, when its status is one of ``stops_for``,
+    its stop_rows(): one statement on PostgreSQL, up to four elsewhere."""
     if connection.vendor != "postgresql":
         shipment = shipment_with_brand(token)
         if shipment is None:
             return None
         wanted = days and shipment.status in stops_for
         stops = stop_rows(shipment.pk, days=days, statuses_done=statuses_done) if wanted else []
-        return PageRows(shipment, timeline_rows(shipment.pk), stops)
+        alerts = open_alert_kinds([shipment.pk]).get(shipment.pk, frozenset())
+        return PageRows(shipment, timeline_rows(shipment.pk), stops, alerts)
     if not (stops_for and days):
         stops_for, statuses_done, days = [], [], []
     statement = _page_statement(connection.vendor, len(stops_for), len(statuses_done), len(days))
-    rows = statement.rows([*stops_for, *statuses_done, *days, token], prepared=settings.DATABASE_PREPARED_STATEMENTS)
+    rows = statement.rows(
+        [*stops_for, *statuses_done, *days, AlertState.OPEN.value, token],
+        prepared=settings.DATABASE_PREPARED_STATEMENTS,
+    )
     if not rows:
         return None
-    *_, events, stops = rows[0]
+    *_, events, stops, alerts = rows[0]
     return PageRows(
         _shipment_from_row(rows[0]),
         # Dates come as ISO 8601 text, in the connection's time zone (UTC).
         [(status, text, city, datetime.fromisoformat(at)) for status, text, city, at in _json(events)],
         [_stop_row(row) for row in _json(stops)],
+        frozenset(_json(alerts)),
     )
 
 

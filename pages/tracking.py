@@ -19,17 +19,20 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_POST, require_safe
 
+from shipments import limiter
 from shipments.branding import brand_context
-from shipments.customer import ActionRefused, leave_delivery_instructions, rate_delivery
+from shipments.customer import ActionRefused, leave_delivery_instructions, rate_delivery, report_problem
 from shipments.labels import STATUS_LABELS
 from shipments.links import is_expired, link_expires_at
 from shipments.models import Brand, Shipment
 from shipments.recipients import recipient_language, recipient_zone
+from tracking_portal.clients import client_address
 
 from . import cache as page_cache
-from .forms import InstructionsForm, RatingForm
+from .forms import InstructionsForm, ProblemForm, RatingForm
 from .headers import keep_out_of_search, remember_language
 from .presenters import customer_actions, find_page, find_shipment, page_context
+from .promises import fresh_until
 from .reads import PageRows
 
 PAGE_TEMPLATE = "shipments/tracking.html"
@@ -42,7 +45,12 @@ REFUSALS = {
     "too_late": _("Your parcel is already on its way, so the driver can no longer get new instructions."),
     "not_delivered": _("You can rate the delivery once the parcel has been delivered."),
     "already_rated": _("This delivery has already been rated. Thank you!"),
+    "not_delivered_yet": _("A parcel can be reported as not received once it shows as delivered."),
 }
+# A customer reports a problem once or twice; these are far above that and
+# keep a script from filling support's queue or holding shipments' locks.
+REPORT_ADDRESS_LIMIT = limiter.per_seconds(10, 600, namespace="report-address")
+REPORT_LINK_LIMIT = limiter.per_seconds(20, 3600, namespace="report-link")
 
 
 @require_safe
@@ -226,10 +234,18 @@ def tracking(request, token: str):
         return _expired(request, shipment)
     language = _page_language(shipment, explicit, accepted)
     html = _render_page(template_name, page, language)
-    expires = link_expires_at(shipment)
-    expires_at = expires.timestamp() if expires is not None else 0.0
-    page_cache.store(token, variant, found, html=html, language=language, expires_at=expires_at)
+    page_cache.store(token, variant, found, html=html, language=language, expires_at=cached_until(shipment))
     return _respond(request, html.encode(), language)
+
+
+def cached_until(shipment: Shipment) -> float:
+    """Until when (a Unix time; 0: as long as the cache keeps anything) a
+    page rendered now may be served: not past the link's expiry, nor past
+    the moment the clock alone changes what it says of when
+    (pages.promises), so that a window that ends is never served as still
+    promised."""
+    moment = link_expires_at(shipment) or fresh_until(shipment, timezone.now())
+    return moment.timestamp() if moment is not None else 0.0
 
 
 @require_safe
@@ -256,6 +272,7 @@ def _actions_page(request, shipment: Shipment, *, status: int = 200, **extra) ->
             "switch_url": reverse("pages:actions", args=[shipment.public_token]),
             "instructions_form": InstructionsForm(),
             "rating_form": RatingForm(),
+            "report_form": ProblemForm(status=shipment.status_enum),
             "subscribe_form_template": _subscribe_form_template(),
             **extra,
         }
@@ -301,3 +318,38 @@ def rating(request, token: str):
         else:
             return _see_other(shipment.get_absolute_url() + "#rating")
     return _form_failed(request, shipment, rating_form=form)
+
+
+def _too_many_reports(request, shipment: Shipment, wait: int) -> HttpResponse:
+    response = _actions_page(
+        request, shipment, status=429, action_error=_("Too many reports in a short time. Please try again later.")
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
+@require_POST
+def report(request, token: str):
+    """The customer reports a problem: passed to the brand's support (a
+    customer_report alert), once while one is open."""
+    # Counted before the token is looked up, so that guessing costs too.
+    wait = limiter.hit(REPORT_ADDRESS_LIMIT, client_address(request) or "unknown")
+    shipment = _shipment_or_404(token)
+    if is_expired(shipment):
+        return _expired(request, shipment)
+    wait = wait or limiter.hit(REPORT_LINK_LIMIT, shipment.public_token)
+    if wait:
+        return _too_many_reports(request, shipment, wait)
+    form = ProblemForm(request.POST, status=shipment.status_enum)
+    if not form.is_valid():
+        return _form_failed(request, shipment, report_form=form)
+    try:
+        opened = report_problem(
+            shipment_id=shipment.pk, problem=form.cleaned_data["problem"], text=form.cleaned_data["text"]
+        )
+    except ActionRefused as refusal:
+        return _form_failed(request, _shipment_or_404(token), action_error=REFUSALS[str(refusal)])
+    if opened is None:
+        # Sent twice, or from a page opened before the first: nothing new.
+        return _actions_page(request, shipment, already_reported=True)
+    return _see_other(shipment.get_absolute_url() + "#report")

@@ -16,6 +16,7 @@ urlpatterns = [
     path("t/<str:token>/actions/", tracking.actions, name="actions"),
     path("t/<str:token>/instructions/", tracking.instructions, name="instructions"),
     path("t/<str:token>/rating/", tracking.rating, name="rating"),
+    path("t/<str:token>/report/", tracking.report, name="report"),
     path("t/<str:token>/proof/<str:kind>/", media.tracking_proof, name="proof"),
     path("brands/<slug:slug>/logo/", media.brand_logo, name="brand_logo"),
     # The status widget's frames: the only pages a brand's site may frame.

@@ -1,15 +1,25 @@
-"""What a customer can change from the tracking page. Neither touches the
-status; both move the shipment's version on, because the page shows them."""
+"""What a customer can do from the tracking page. Nothing here touches the
+status; everything moves the shipment's version on, because the page shows
+it."""
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import signals
+from . import alerts, signals
+from .alert_rules import AlertKind
 from .edits import save_and_announce
-from .models import DeliveryRating, Notice, NoticeKind, Shipment
+from .models import Alert, DeliveryRating, Notice, NoticeKind, Shipment
 from .statuses import INSTRUCTIONS_OPEN, Status
+
+# The problems a customer can report, as a customer_report alert's
+# detail["problem"] says them.
+NOT_RECEIVED = "not_received"
+DAMAGED = "damaged"
+SOMETHING_ELSE = "other"
+PROBLEMS = (NOT_RECEIVED, DAMAGED, SOMETHING_ELSE)
+REPORT_TEXT_MAX_LENGTH = 500
 
 
 class ActionRefused(ValueError):
@@ -60,3 +70,31 @@ def rate_delivery(*, shipment_id: int, score: int, comment: str = "") -> Deliver
             raise ActionRefused("already_rated") from None
         save_and_announce(shipment)
     return rating
+
+
+def problems_for(status: Status) -> tuple[str, ...]:
+    """What can be reported of a parcel in this status: "not received" only
+    once it is said to be delivered."""
+    return PROBLEMS if status == Status.DELIVERED else tuple(p for p in PROBLEMS if p != NOT_RECEIVED)
+
+
+def report_problem(*, shipment_id: int, problem: str, text: str = "") -> Alert | None:
+    """Pass the customer's problem to the brand's support: a customer_report
+    alert with detail {"problem", "text"}, the text kept as given (whoever
+    shows it escapes it). One open report per shipment: while one is open,
+    another adds nothing and None is returned. Staff resolve it."""
+    if problem not in PROBLEMS:
+        raise ValueError(f"Unknown problem: {problem!r}")
+    if len(text) > REPORT_TEXT_MAX_LENGTH:
+        raise ValueError(f"A report's text is at most {REPORT_TEXT_MAX_LENGTH} characters.")
+    with transaction.atomic():
+        # Locked, so that the status checked is the one the report is about.
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        if problem not in problems_for(shipment.status_enum):
+            raise ActionRefused("not_delivered_yet")
+        return alerts.open_alert(
+            shipment=shipment,
+            kind=AlertKind.CUSTOMER_REPORT,
+            now=timezone.now(),
+            detail={"problem": problem, "text": text},
+        )

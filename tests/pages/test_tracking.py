@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db import connection
 from django.utils import timezone
 
 from pages import cache as page_cache
@@ -123,10 +124,13 @@ def test_query_count_does_not_grow_with_the_number_of_events(client, make_shipme
         services.record_event(shipment_id=s.pk, event=event("out_for_delivery", 500))
         put_on_route(s, make_shipment())
 
+    # PostgreSQL reads the shipment, its timeline, its stops and its open
+    # alerts in one statement (pages.reads.page_rows).
+    most = 1 if connection.vendor == "postgresql" else 4
     for s in (few, many):
-        with django_assert_max_num_queries(3):
+        with django_assert_max_num_queries(most):
             assert page(client, s).status_code == 200
-        with django_assert_max_num_queries(3):
+        with django_assert_max_num_queries(most):
             assert fragment(client, s).status_code == 200
 
 

@@ -58,9 +58,11 @@ def test_the_link_says_what_the_customer_can_do_now(client, shipment, status, li
         services.record_event(shipment_id=shipment.pk, event=event(status))
     actions = slot(get(client, shipment.get_absolute_url()).content.decode())
     if link is None:
-        assert "<a " not in actions
+        assert 'class="button"' not in actions
     else:
         assert f">{link}</a>" in actions
+    # Whatever else applies, a problem can be reported.
+    assert f'<a href="{actions_url(shipment)}#report">Report a problem</a>' in actions
     # A finished journey's page loads no scripts: nothing to load the forms with.
     assert ("hx-get" in actions) is not Shipment.objects.get(pk=shipment.pk).is_terminal
 
@@ -73,7 +75,8 @@ def test_the_actions_page_without_javascript_is_a_whole_branded_page(shipment):
     assert html.lstrip().startswith("<!doctype html>")
     assert 'class="brand-bar"' in html and "Acme Parcels" in html and "--brand: #" in html
     assert 'id="instructions"' in html and 'id="notify"' in html and 'id="rating"' not in html
-    assert html.count('name="csrfmiddlewaretoken"') == 2
+    assert 'id="report"' in html
+    assert html.count('name="csrfmiddlewaretoken"') == 3
     assert f'href="{shipment.get_absolute_url()}"' in html  # back to the parcel
     assert response["Cache-Control"] == "no-store"
     assert response["Referrer-Policy"] == "no-referrer"
@@ -100,7 +103,7 @@ def test_the_actions_page_after_delivery_offers_the_rating_then_thanks(client, s
     html = get(client, actions_url(shipment)).content.decode()
     assert 'name="score"' not in html and "You rated this delivery 5 out of 5" in html
     page = get(client, shipment.get_absolute_url()).content.decode()
-    assert "You rated this delivery 5 out of 5" in slot(page) and "<a " not in slot(page)
+    assert "You rated this delivery 5 out of 5" in slot(page) and 'class="button"' not in slot(page)
 
 
 def test_the_slot_changes_its_state_only_when_the_forms_that_apply_do(client, shipment):

@@ -1,0 +1,65 @@
+"""What the public pages say of when a parcel comes, and of what is being
+done about it, so that they never promise what has already passed.
+
+- A parcel still on its way is *running late* while a ``late`` alert is
+  open or, without waiting for the alert to open, by the alert's own rule
+  at this moment (shipments.alert_rules.is_late: the promised window has
+  ended, or the ETA falls after it). A late parcel shows the new expected
+  time where one is known, and the window it was promised only as such.
+- An expected time or a window that has passed is never shown as still to
+  come.
+- An open ``missed_scan`` alert says the portal is checking with the
+  driver.
+
+The page cache keeps a rendered page only until ``fresh_until``: the next
+moment the clock alone changes what these words say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from shipments.alert_rules import AlertKind, Facts, is_late
+from shipments.models import Shipment
+
+
+def is_running_late(shipment: Shipment, open_alerts: Collection[str], now: datetime) -> bool:
+    """Running late: never once the journey has ended, whatever alert is
+    still open."""
+    if shipment.is_terminal:
+        return False
+    if AlertKind.LATE in open_alerts:
+        return True
+    facts = Facts(status=shipment.status, window_end=shipment.promised_window_end, eta=shipment.eta)
+    return is_late(facts, now)
+
+
+def delivery_times(shipment: Shipment, open_alerts: Collection[str], times, now: datetime) -> dict:
+    """The page's words on when: ``late``, ``eta`` (a moment still to come),
+    ``window_start`` / ``window_end`` (the window while it still holds),
+    ``was_window_start`` / ``was_window_end`` (the window a late parcel was
+    promised) and ``checking``. Moments as ``times`` (a
+    presenters.LocalTimes) gives them."""
+    none = {"eta": None, "window_start": None, "window_end": None, "was_window_start": None, "was_window_end": None}
+    if shipment.is_terminal:
+        return {**none, "late": False, "checking": False}
+    late = is_running_late(shipment, open_alerts, now)
+    eta = shipment.eta if shipment.eta is not None and shipment.eta > now else None
+    start, end = times.moment(shipment.promised_window_start), times.moment(shipment.promised_window_end)
+    return {
+        **none,
+        "late": late,
+        "eta": times.moment(eta),
+        **({"was_window_start": start, "was_window_end": end} if late else {"window_start": start, "window_end": end}),
+        "checking": AlertKind.MISSED_SCAN in open_alerts,
+    }
+
+
+def fresh_until(shipment: Shipment, now: datetime) -> datetime | None:
+    """When the clock alone next changes what delivery_times says (an
+    expected time or the window's end passing); None if it never does."""
+    if shipment.is_terminal:
+        return None
+    ahead = [moment for moment in (shipment.eta, shipment.promised_window_end) if moment is not None and moment >= now]
+    return min(ahead, default=None)
