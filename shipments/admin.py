@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, model_fields
 
 from . import (
-    admin_alerts,  # noqa: F401  (registers the alerts' list)
+    admin_alerts,  # registers the alerts' queue
     admin_forms,
     admin_media,
     admin_routes,  # noqa: F401  (registers the drivers' and routes' pages)
@@ -35,6 +35,7 @@ class BrandAdmin(BrandSecrets, BrandScopedAdmin):
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["staff"]
     actions = ["rotate_inbound_webhook_secret"]
+    inlines = [admin_alerts.BrandAlertSettingsInline]
 
     def get_fieldsets(self, request, obj=None):
         embed_secrets = ["embed_secret_masked", "embed_previous_secret_masked"]

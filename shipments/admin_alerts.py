@@ -22,15 +22,16 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from tracking_portal.admin_scoping import BrandScopedAdmin, VisibleBrandsFilter, register_brand_path
+from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, register_brand_path
 
 from . import admin_alert_forms as forms
 from . import alert_work
 from .alert_models import ActivityAction, Resolution
-from .models import Alert, AlertActivity, AlertState
+from .models import Alert, AlertActivity, AlertState, BrandAlertSettings
 
 register_brand_path(Alert, "shipment__brand")
 register_brand_path(AlertActivity, "alert__shipment__brand")
+register_brand_path(BrandAlertSettings, "brand")
 
 # A bulk action on "all N selected" works through this many at most, so
 # one click cannot hold the database for minutes.
@@ -77,6 +78,17 @@ class AssignedFilter(admin.SimpleListFilter):
         if self.value() == "nobody":
             return queryset.filter(assigned_to=None)
         return queryset
+
+
+class BrandAlertSettingsInline(BrandScoped, admin.StackedInline):
+    """A brand's own alert thresholds, on the brand's page; without a row
+    the defaults hold."""
+
+    model = BrandAlertSettings
+    extra = 1
+    max_num = 1
+    can_delete = False
+    verbose_name_plural = _("Alert thresholds (empty: the defaults)")
 
 
 def age(alert: Alert, now) -> str:
