@@ -42,7 +42,9 @@ CUSTOMER_CHANNELS = (Channel.SMS, Channel.EMAIL)
 PROACTIVE_COOLDOWN = timedelta(hours=6)
 
 # How a new time reads in the messages, in the recipient's zone ("Thu 3 Dec,
-# 14:30"; the day and month names in their language).
+# 14:30"; the day and month names in their language). Spanish without the
+# day: "sáb" is not GSM-7 and would make the SMS cost twice as much.
+WHEN_FORMATS = {"es": "j M, H:i"}
 WHEN_FORMAT = "D j M, H:i"
 
 
@@ -137,7 +139,7 @@ def window_text(shipment: Shipment, language: str, expected: datetime | None) ->
     when = ""
     if expected is not None:
         with translation.override(language):
-            when = date_format(expected.astimezone(recipient_zone(shipment)), WHEN_FORMAT)
+            when = date_format(expected.astimezone(recipient_zone(shipment)), WHEN_FORMATS.get(language, WHEN_FORMAT))
     return defaults.window_sentence(language, when)
 
 

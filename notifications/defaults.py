@@ -129,19 +129,19 @@ def default_texts(subject: str, language: str) -> tuple[str, str, str]:
 TOPIC_TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
     "late": {
         "en": (
-            "$brand: sorry, your parcel $tracking_number is running late. $window Track it: $link",
+            "$brand: your parcel $tracking_number is running late. $window $link",
             "Your parcel is running late",
             "Hi $first_name,\n\nsorry: your parcel $tracking_number from $brand is running late.\n\n$window\n\n"
             "The tracking page always has the latest.",
         ),
         "es": (
-            "$brand: lo sentimos, tu paquete $tracking_number va con retraso. $window Síguelo: $link",
+            "$brand: tu paquete $tracking_number va con retraso. $window $link",
             "Tu paquete va con retraso",
             "Hola $first_name:\n\nlo sentimos: tu paquete $tracking_number de $brand va con retraso.\n\n$window\n\n"
             "La página de seguimiento tiene siempre la información más reciente.",
         ),
         "de": (
-            "$brand: Ihr Paket $tracking_number verspätet sich leider. $window Verfolgen: $link",
+            "$brand: Ihr Paket $tracking_number verspätet sich. $window $link",
             "Ihr Paket verspätet sich",
             "Hallo $first_name,\n\nIhr Paket $tracking_number von $brand verspätet sich leider.\n\n$window\n\n"
             "Auf der Sendungsseite steht immer der aktuelle Stand.",
@@ -149,19 +149,19 @@ TOPIC_TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
     },
     "missed_scan": {
         "en": (
-            "$brand: we're checking on your parcel $tracking_number with the driver and will update you. $link",
+            "$brand: we're checking on your parcel $tracking_number with the driver. $link",
             "We're checking on your parcel",
             "Hi $first_name,\n\nthe driver was at your address, but your parcel $tracking_number from $brand "
             "was not scanned as delivered.\n\nWe're checking with them now and will let you know.",
         ),
         "es": (
-            "$brand: estamos comprobando tu paquete $tracking_number con el repartidor y te avisaremos. $link",
+            "$brand: estamos comprobando tu paquete $tracking_number con el repartidor. $link",
             "Estamos comprobando tu paquete",
             "Hola $first_name:\n\nel repartidor estuvo en tu dirección, pero tu paquete $tracking_number de $brand "
             "no se registró como entregado.\n\nLo estamos comprobando con él y te avisaremos.",
         ),
         "de": (
-            "$brand: Wir klären gerade mit dem Fahrer, wo Ihr Paket $tracking_number ist. $link",
+            "$brand: Wir klären mit dem Fahrer, wo Ihr Paket $tracking_number ist. $link",
             "Wir prüfen, wo Ihr Paket ist",
             "Hallo $first_name,\n\nder Fahrer war an Ihrer Adresse, aber Ihr Paket $tracking_number von $brand "
             "wurde nicht als zugestellt erfasst.\n\nWir klären das gerade mit ihm und melden uns bei Ihnen.",
@@ -169,19 +169,19 @@ TOPIC_TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
     },
     "looking_into_it": {
         "en": (
-            "$brand: we're looking into the delivery of your parcel $tracking_number and will be in touch. $link",
+            "$brand: we're looking into the delivery of your parcel $tracking_number. $link",
             "We're looking into your delivery",
             "Hi $first_name,\n\nwe're looking into the delivery of your parcel $tracking_number from $brand.\n\n"
             "We'll be in touch as soon as we know more; the tracking page has the latest.",
         ),
         "es": (
-            "$brand: estamos revisando la entrega de tu paquete $tracking_number y te contactaremos. $link",
+            "$brand: estamos revisando la entrega de tu paquete $tracking_number. $link",
             "Estamos revisando tu entrega",
             "Hola $first_name:\n\nestamos revisando la entrega de tu paquete $tracking_number de $brand.\n\n"
             "Te contactaremos en cuanto sepamos más; la página de seguimiento tiene lo más reciente.",
         ),
         "de": (
-            "$brand: Wir prüfen die Zustellung Ihres Pakets $tracking_number und melden uns. $link",
+            "$brand: Wir prüfen die Zustellung Ihres Pakets $tracking_number. $link",
             "Wir prüfen Ihre Zustellung",
             "Hallo $first_name,\n\nwir prüfen gerade die Zustellung Ihres Pakets $tracking_number von $brand.\n\n"
             "Wir melden uns, sobald wir mehr wissen; auf der Sendungsseite steht der aktuelle Stand.",
@@ -189,13 +189,13 @@ TOPIC_TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
     },
     "redelivery": {
         "en": (
-            "$brand: let's find a new delivery time for your parcel $tracking_number. Choose here: $link",
+            "$brand: let's arrange a new delivery for your parcel $tracking_number: $link",
             "Let's arrange a new delivery",
             "Hi $first_name,\n\nyour parcel $tracking_number from $brand needs a new delivery.\n\n"
             "On the tracking page you can tell us what suits you, or reply to this email.",
         ),
         "es": (
-            "$brand: busquemos una nueva entrega para tu paquete $tracking_number. Elige aquí: $link",
+            "$brand: organicemos una nueva entrega de tu paquete $tracking_number: $link",
             "Organicemos una nueva entrega",
             "Hola $first_name:\n\ntu paquete $tracking_number de $brand necesita una nueva entrega.\n\n"
             "En la página de seguimiento puedes decirnos qué te conviene, o responder a este correo.",
@@ -210,11 +210,12 @@ TOPIC_TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
 }
 
 # What $window says: a new time where one is known ($when, in the
-# recipient's zone and language), else that one will follow.
+# recipient's zone and language), else that one will follow. Short, and in
+# GSM-7 (no á or ó), so that the SMS keeps to one segment.
 WINDOW_SENTENCES: dict[str, tuple[str, str]] = {
-    "en": ("New estimate: $when.", "We'll send you a new time as soon as we have one."),
-    "es": ("Nueva estimación: $when.", "Te enviaremos una nueva hora en cuanto la tengamos."),
-    "de": ("Neue Schätzung: $when.", "Wir schicken Ihnen eine neue Zeit, sobald wir sie kennen."),
+    "en": ("Now expected $when.", "A new time will follow."),
+    "es": ("Nueva hora prevista: $when.", "Te daremos una nueva hora."),
+    "de": ("Jetzt erwartet: $when.", "Eine neue Zeit folgt."),
 }
 
 
