@@ -122,3 +122,56 @@ def test_the_shipment_page_lists_the_messages_it_caused(admin_client, shipment, 
         assert reverse("admin:notifications_notification_change", args=[row.pk]) in html
     for row in others:
         assert reverse("admin:notifications_notification_change", args=[row.pk]) not in html
+
+
+def test_brand_settings_choose_the_alert_messages_and_the_webhook_notices(admin_client, brand):
+    add = reverse("admin:notifications_brandnotificationsettings_add")
+    html = admin_client.get(add).content.decode()
+    assert 'name="alert_sms" value="late"' in html and 'name="alert_email" value="missed_scan"' in html
+    assert 'name="webhook_notices" value="alert_opened"' in html
+    assert 'value="customer_contacted"' not in html  # not a webhook event
+    response = admin_client.post(
+        add,
+        {
+            "brand": brand.pk,
+            "notify_recipient": "on",
+            "alert_sms": ["missed_scan"],
+            "alert_email": ["late", "missed_scan"],
+            "webhook_notices": ["alert_opened"],
+        },
+    )
+    assert response.status_code == 302
+    saved = BrandNotificationSettings.objects.get(brand=brand)
+    assert (saved.alert_sms, saved.alert_email, saved.webhook_notices) == (
+        ["missed_scan"],
+        ["late", "missed_scan"],
+        ["alert_opened"],
+    )
+    refused = admin_client.post(
+        reverse("admin:notifications_brandnotificationsettings_change", args=[saved.pk]),
+        {"brand": brand.pk, "alert_sms": ["looking_into_it"], "webhook_notices": ["customer_contacted"]},
+    )
+    assert refused.status_code == 200  # the form again, with its errors
+    assert "Select a valid choice" in refused.content.decode()
+
+
+def test_the_template_form_offers_the_alert_topics_and_previews_the_late_message(admin_client, brand):
+    add = reverse("admin:notifications_messagetemplate_add")
+    html = admin_client.get(add).content.decode()
+    assert '<optgroup label="Alert messages">' in html
+    for topic in ("late", "missed_scan", "looking_into_it", "redelivery"):
+        assert f'<option value="{topic}">' in html
+    response = admin_client.post(
+        add, {"brand": brand.pk, "status": "late", "language": "es", "sms_text": "$first_name: retraso. $window"}
+    )
+    assert response.status_code == 302
+    template = MessageTemplate.objects.get(brand=brand, status="late")
+    html = admin_client.get(reverse("admin:notifications_messagetemplate_change", args=[template.pk])).content.decode()
+    assert "Ada: retraso. Nueva hora prevista:" in html
+    assert "$window" in html  # named among the placeholders
+    assert "Tu paquete va con retraso" in html  # the default subject, in Spanish
+    preview = admin_client.get(reverse("admin:notifications_messagetemplate_email_preview", args=[template.pk]))
+    assert preview.status_code == 200 and "Nueva hora prevista:" in preview.content.decode()
+    duplicate = admin_client.post(add, {"brand": brand.pk, "status": "late", "language": "es"})
+    assert duplicate.status_code == 200  # one template per topic and language
+    assert MessageTemplate.objects.filter(brand=brand, status="late").count() == 1
