@@ -22,7 +22,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from notifications import tasks
+from notifications import rules, tasks
 from notifications.models import BrandNotificationSettings, Notification, State, WebhookAttempt
 from shipments import services as shipment_services
 from shipments.models import NoticeKind, StatusChange
@@ -333,3 +333,70 @@ def test_a_notice_s_webhook_survives_a_killed_worker_and_is_sent_once_more_only(
     assert endpoint.received[0]["body"] == endpoint.received[1]["body"]
     assert b"Behind the blue gate" in endpoint.received[1]["body"]
     assert Notification.objects.filter(notice=notice).count() == 1
+
+
+def test_an_alert_s_messages_survive_a_killed_worker_each_sent_once_and_the_webhook_resent_under_its_id(
+    workers, endpoint, brand, make_shipment, settings
+):
+    """A late alert opens: a real worker plans the customer's SMS and email
+    and the brand's webhook from its Notice and sends them in that order;
+    it is SIGKILLed with the webhook in flight. The customer's messages,
+    recorded as sent, are never sent again (by the sweep, a redelivered
+    planning task or the next worker); the webhook is resent once its
+    lease runs out, under the same webhook-id."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shipments import alerts
+    from shipments.alert_rules import AlertKind
+    from shipments.models import Notice
+
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    brand.webhook_url, brand.webhook_secret = endpoint.url, SECRET
+    brand.save()
+    BrandNotificationSettings.objects.create(
+        brand=brand, webhook_notices=[NoticeKind.ALERT_OPENED.value, NoticeKind.ALERT_RESOLVED.value]
+    )
+    # A zone where it is day now: quiet hours would hold the SMS, and this
+    # test is about the send.
+    zone = next(z for z in ("UTC", "Pacific/Auckland") if not rules.in_quiet_hours(timezone.now(), z))
+    shipment = make_shipment(recipient_phone="+447700900555", recipient_timezone=zone)
+    endpoint.hang.set()
+    worker_env = {"NOTIFICATION_LEASE_SECONDS": "3", "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"}
+    first = workers.start("first", **worker_env)
+
+    now = timezone.now()
+    alerts.open_alert(
+        shipment=shipment,
+        kind=AlertKind.LATE,
+        now=now,
+        detail={"window_end": (now - timedelta(hours=1)).isoformat(), "eta": (now + timedelta(hours=2)).isoformat()},
+    )
+    wait_for(lambda: endpoint.received, what="the first worker's webhook POST")
+    notice = Notice.objects.get(shipment=shipment, kind=NoticeKind.ALERT_OPENED)
+    by_channel = {n.channel: n for n in Notification.objects.filter(notice=notice)}
+    assert set(by_channel) == {"sms", "email", "webhook"}
+    assert (by_channel["sms"].state, by_channel["email"].state) == (State.SENT, State.SENT)
+    webhook = by_channel["webhook"]
+    assert webhook.state == State.SENDING
+    first_lease_until = webhook.lease_until.timestamp()
+
+    workers.kill(first)
+    endpoint.hang.clear()
+    workers.start("second", NOTIFICATION_SWEEP_GRACE_SECONDS="1", **worker_env)
+    wait_for(lambda: time.time() > first_lease_until, what="lease expiry")
+    tasks.sweep_task.delay()
+    wait_for(lambda: Notification.objects.get(pk=webhook.pk).state == State.SENT, what="the webhook's resend")
+
+    # A redelivered planning task and more sweeps send nothing new.
+    tasks.enqueue_notice_plans([notice.pk])
+    tasks.sweep_task.delay()
+    time.sleep(2)
+    logs = workers.log("first") + workers.log("second")
+    assert re.findall(r"--- SMS to (\+\d+) ", logs) == ["+447700900555"]
+    assert logs.count("Subject: Your parcel is running late") == 1
+    assert [r["id"] for r in endpoint.received] == [f"msg_notification_{webhook.pk}"] * 2
+    assert endpoint.received[0]["body"] == endpoint.received[1]["body"]
+    assert Notification.objects.filter(notice=notice).count() == 3
+    assert set(Notification.objects.filter(notice=notice).values_list("state", flat=True)) == {State.SENT}
