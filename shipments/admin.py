@@ -14,6 +14,7 @@ from . import (
     admin_forms,
     admin_media,
     admin_routes,  # noqa: F401  (registers the drivers' and routes' pages)
+    admin_search,
     edits,
     keys,
     selectors,
@@ -205,8 +206,8 @@ class ShipmentAdmin(BrandScopedAdmin):
         "updated_at",
     ]
     list_filter = [("brand", VisibleBrandsFilter), "status", "carrier", "substatus", HasInstructionsFilter]
-    search_fields = ["=tracking_number", "=order_ref", "=recipient_phone", "=recipient_email"]
-    search_help_text = _("Tracking number, order reference, phone or email (exact).")
+    search_fields = admin_search.search_fields()
+    search_help_text = admin_search.HELP_TEXT
     list_select_related = ["brand"]
     list_per_page = 50
     show_full_result_count = False
@@ -316,7 +317,8 @@ class ShipmentAdmin(BrandScopedAdmin):
         phone = normalise_phone_query(search_term) if search_term else None
         if phone and phone != search_term:
             return queryset.filter(recipient_phone=phone), False
-        return super().get_search_results(request, queryset, search_term.strip())
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term.strip())
+        return admin_search.with_compact_postcodes(queryset, results, search_term), may_have_duplicates
 
     def get_urls(self):
         return [

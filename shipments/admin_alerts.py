@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, register_brand_path
 
 from . import admin_alert_forms as forms
-from . import alert_work
+from . import admin_search, alert_work
 from .alert_models import ActivityAction, Resolution
 from .models import Alert, AlertActivity, AlertState, BrandAlertSettings
 
@@ -111,15 +111,8 @@ class AlertAdmin(BrandScopedAdmin):
     list_display = ["kind_column", "tracking_number", "brand", "age_column", "assigned_to", "latest_note"]
     list_display_links = ["kind_column"]
     list_filter = [StateFilter, "kind", ("shipment__brand", VisibleBrandsFilter), AssignedFilter]
-    search_fields = [
-        "=shipment__tracking_number",
-        "shipment__recipient_name",
-        "^shipment__recipient_email",
-        "shipment__destination_postcode",
-    ]
-    search_help_text = _(
-        "Tracking number (exact), part of the recipient's name or postcode, or the start of their email."
-    )
+    search_fields = admin_search.search_fields("shipment__")
+    search_help_text = admin_search.HELP_TEXT
     list_select_related = ["shipment__brand", "assigned_to"]
     # "open" sorts before "resolved": with both shown, what is open comes first.
     ordering = ["state", "opened_at", "pk"]
@@ -135,6 +128,10 @@ class AlertAdmin(BrandScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return admin_search.with_compact_postcodes(queryset, results, search_term, "shipment__"), may_have_duplicates
 
     def get_queryset(self, request):
         latest_note = AlertActivity.objects.filter(alert=OuterRef("pk"), action=ActivityAction.NOTE).order_by(
