@@ -2,10 +2,12 @@
 another origin (127.0.0.2): only the brand's origins may frame them."""
 
 import contextlib
+import datetime as dt
 import time
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from shipments import services
@@ -176,4 +178,29 @@ def test_the_frames_have_no_serious_accessibility_violations(asgi_server, browse
     ):
         page.goto(asgi_server + path)
         assert serious_violations(page) == [], path
+    page.close()
+
+
+def test_a_late_parcel_runs_late_in_the_frame_too(asgi_server, browser, brand, make_shipment, artifacts):
+    now = timezone.now()
+    late = make_shipment(
+        promised_window_start=now - dt.timedelta(hours=4),
+        promised_window_end=now - dt.timedelta(minutes=30),
+        eta=now + dt.timedelta(minutes=45),
+    )
+    services.record_event(shipment_id=late.pk, event=scan("out_for_delivery", 240, "On the van", "l1"))
+    frame_url = asgi_server + reverse("pages:embed_tracking", args=[late.public_token])
+    with shop([frame_url]) as shop_origin:
+        allow(brand, shop_origin)
+        page = browser.new_page(viewport=PHONE)
+        page.goto(shop_origin)
+        frame = page.frame_locator("iframe")
+        expect(frame.locator("#status .late-flag")).to_have_text("Running late")
+        expect(frame.locator("#status")).to_contain_text("Now expected around")
+        expect(frame.locator("#status .when-was del")).to_be_visible()
+        page.screenshot(path=artifacts / "widget-running-late-390x844.png", full_page=True)
+        page.close()
+    page = browser.new_page(viewport=PHONE)
+    page.goto(frame_url)
+    assert serious_violations(page) == []
     page.close()

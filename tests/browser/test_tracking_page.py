@@ -8,8 +8,9 @@ from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from shipments import keys, services
-from shipments.models import Driver, Route, Stop
+from shipments import alerts, keys, services
+from shipments.customer import report_problem
+from shipments.models import Alert, Driver, Route, Stop
 from shipments.services import NewEvent
 
 pytestmark = pytest.mark.browser
@@ -238,4 +239,106 @@ def test_a_live_update_keeps_the_visitors_subscription_confirmation(asgi_server,
     expect(page.locator("#instructions")).to_have_count(0)
     # ...and this visitor's confirmation stayed.
     expect(page.locator("#notify .notify-done")).to_contain_text("@example.com")
+    context.close()
+
+
+@pytest.fixture
+def late_parcel(make_shipment):
+    """Out for delivery, promised a window that ended an hour ago."""
+    now = timezone.now().replace(second=0, microsecond=0)
+    shipment = make_shipment(
+        recipient_timezone="Europe/London",
+        promised_window_start=now - dt.timedelta(hours=4),
+        promised_window_end=now - dt.timedelta(hours=1),
+    )
+    services.record_events(
+        shipment_id=shipment.pk,
+        events=[
+            scan("in_transit", 400, "Arrived at the London depot", "l1"),
+            scan("out_for_delivery", 300, "On the van", "l2"),
+        ],
+    )
+    return shipment
+
+
+def test_running_late_shows_and_an_alert_turns_an_open_page_late(asgi_server, browser, parcel, late_parcel, artifacts):
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    page.goto(asgi_server + late_parcel.get_absolute_url())
+    flag = page.locator("#status .late-flag")
+    expect(flag).to_have_text("Running late")
+    # Not in the page's normal colour: the warning's.
+    assert flag.evaluate("el => getComputedStyle(el).color") == "rgb(120, 53, 15)"
+    expect(page.locator("#status .when-was del")).to_be_visible()
+    expect(page.locator("#status")).not_to_contain_text("Delivery window")
+    page.screenshot(path=artifacts / "tracking-running-late-390x844.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_timeout(200)
+    page.screenshot(path=artifacts / "tracking-running-late-1280x800.png", full_page=True)
+
+    # A page open on time hears of the alert and of the driver's missed scan.
+    page.set_viewport_size(PHONE)
+    page.goto(asgi_server + parcel.get_absolute_url())
+    expect(page.locator("#status")).to_contain_text("Delivery window")
+    expect(page.locator("#live.connected")).to_be_attached(timeout=5000)
+    alerts.open_alert(shipment=parcel, kind="late", now=timezone.now())
+    expect(page.locator("#status .late-flag")).to_have_text("Running late", timeout=3000)
+    alerts.open_alert(shipment=parcel, kind="missed_scan", now=timezone.now())
+    expect(page.locator("#status .checking")).to_contain_text("checking on your parcel with the driver", timeout=3000)
+    page.screenshot(path=artifacts / "tracking-late-and-checking-390x844.png", full_page=True)
+    context.close()
+
+
+def test_the_customer_reports_a_problem_with_javascript(asgi_server, browser, parcel, artifacts):
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(asgi_server + parcel.get_absolute_url())
+    form = page.locator("#actions #report form")
+    expect(form).to_be_visible()
+    # Not yet delivered: "not received" is not offered.
+    expect(form.get_by_role("radio")).to_have_count(2)
+    form.scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "report-form-390x844.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.wait_for_timeout(200)
+    page.screenshot(path=artifacts / "report-form-1280x800.png", full_page=True)
+
+    form.get_by_role("radio", name="It is damaged").check()
+    form.get_by_label("Tell us more (optional)").fill("The box is <crushed> & wet")
+    form.get_by_role("button", name="Send to support").click()
+    expect(page).to_have_url(asgi_server + parcel.get_absolute_url() + "#report")
+    expect(page.locator("#report")).to_contain_text("We passed your report to the support team at Acme Parcels")
+    expect(page.locator("#report form")).to_have_count(0)
+    (alert,) = Alert.objects.filter(shipment=parcel, kind="customer_report", state="open")
+    assert alert.detail == {"problem": "damaged", "text": "The box is <crushed> & wet"}
+    assert errors == []
+    context.close()
+
+
+def test_the_late_page_and_the_report_form_have_no_serious_accessibility_violations(asgi_server, browser, late_parcel):
+    alerts.open_alert(shipment=late_parcel, kind="missed_scan", now=timezone.now())
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    found = {}
+    for name, path in [
+        ("late and checking", late_parcel.get_absolute_url()),
+        ("report form", late_parcel.get_absolute_url() + "actions/"),
+    ]:
+        page.goto(asgi_server + path)
+        page.wait_for_load_state("networkidle")
+        found[name] = serious_violations(page)
+    # The server's answer to a report without a choice (the browser's own
+    # check of the required choice taken away), then a report passed on.
+    page.evaluate("document.querySelectorAll('[name=problem]').forEach(radio => { radio.required = false; })")
+    page.get_by_label("Tell us more (optional)").fill("x")
+    page.get_by_role("button", name="Send to support").click()
+    expect(page.locator("#problem-error")).to_be_visible()
+    found["report form with an error"] = serious_violations(page)
+    report_problem(shipment_id=late_parcel.pk, problem="other", text="Where is it?")
+    page.goto(asgi_server + late_parcel.get_absolute_url())
+    page.wait_for_load_state("networkidle")
+    found["reported"] = serious_violations(page)
+    assert found == {name: [] for name in found}
     context.close()
