@@ -292,6 +292,23 @@ def point_broker_at(url: str) -> None:
     celery_app.amqp._producer_pool = None
 
 
+def resent_by_a_second_worker(workers, notification, first_lease_until: float, **env) -> None:
+    """Start a second worker, let the dead one's lease run out, sweep, and
+    wait for the notification to be sent."""
+    workers.start("second", NOTIFICATION_SWEEP_GRACE_SECONDS="1", **env)
+    wait_for(lambda: time.time() > first_lease_until, what="lease expiry")
+    tasks.sweep_task.delay()
+    wait_for(lambda: Notification.objects.get(pk=notification.pk).state == State.SENT, what="the resend")
+
+
+def planned_again_and_swept(notice) -> None:
+    """A redelivered planning task and another sweep, given time to send
+    anything they would (they should send nothing new)."""
+    tasks.enqueue_notice_plans([notice.pk])
+    tasks.sweep_task.delay()
+    time.sleep(2)
+
+
 def test_a_notice_s_webhook_survives_a_killed_worker_and_is_sent_once_more_only(
     workers, endpoint, webhook_brand, make_shipment, settings
 ):
@@ -315,20 +332,10 @@ def test_a_notice_s_webhook_survives_a_killed_worker_and_is_sent_once_more_only(
 
     workers.kill(first)
     endpoint.hang.clear()
-    workers.start(
-        "second",
-        NOTIFICATION_LEASE_SECONDS="3",
-        NOTIFICATION_SWEEP_GRACE_SECONDS="1",
-        WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
+    resent_by_a_second_worker(
+        workers, notification, first_lease_until, NOTIFICATION_LEASE_SECONDS="3", WEBHOOK_ALLOW_PRIVATE_NETWORKS="true"
     )
-    wait_for(lambda: time.time() > first_lease_until, what="lease expiry")
-    tasks.sweep_task.delay()
-    wait_for(lambda: Notification.objects.get(pk=notification.pk).state == State.SENT, what="the resend")
-
-    # A redelivered planning task and more sweeps send nothing new.
-    tasks.enqueue_notice_plans([notice.pk])
-    tasks.sweep_task.delay()
-    time.sleep(2)
+    planned_again_and_swept(notice)
     assert [r["id"] for r in endpoint.received] == [f"msg_notification_{notification.pk}"] * 2
     assert endpoint.received[0]["body"] == endpoint.received[1]["body"]
     assert b"Behind the blue gate" in endpoint.received[1]["body"]
@@ -384,15 +391,8 @@ def test_an_alert_s_messages_survive_a_killed_worker_each_sent_once_and_the_webh
 
     workers.kill(first)
     endpoint.hang.clear()
-    workers.start("second", NOTIFICATION_SWEEP_GRACE_SECONDS="1", **worker_env)
-    wait_for(lambda: time.time() > first_lease_until, what="lease expiry")
-    tasks.sweep_task.delay()
-    wait_for(lambda: Notification.objects.get(pk=webhook.pk).state == State.SENT, what="the webhook's resend")
-
-    # A redelivered planning task and more sweeps send nothing new.
-    tasks.enqueue_notice_plans([notice.pk])
-    tasks.sweep_task.delay()
-    time.sleep(2)
+    resent_by_a_second_worker(workers, webhook, first_lease_until, **worker_env)
+    planned_again_and_swept(notice)
     logs = workers.log("first") + workers.log("second")
     assert re.findall(r"--- SMS to (\+\d+) ", logs) == ["+447700900555"]
     assert logs.count("Subject: Your parcel is running late") == 1
