@@ -1,5 +1,11 @@
 """Demo data for a newcomer: a brand, shipments in every status, a driver
-with today's route. Safe to run again: it adds only what is missing."""
+with today's route. Safe to run again: it adds only what is missing.
+
+Among them, faults for the alerts to find: a parcel stuck at the depot (in
+transit, last scanned more than a day ago) and one with a carrier exception.
+The demo brand's alert settings wait a shorter time at a door before a
+missed scan, because the demo day (simulate_deliveries) runs a route in
+minutes rather than hours."""
 
 import os
 from datetime import timedelta
@@ -11,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from shipments import services
+from shipments.alert_models import BrandAlertSettings
 from shipments.embedding import embed_origins, new_embed_secret
 from shipments.models import Brand, Driver, EventSource, Route, Stop
 from shipments.services import NewEvent
@@ -33,7 +40,11 @@ RECIPIENTS = [
     ("Donald Knuth", "9 Tufton Street", "SW1P 3QB", 51.4971, -0.1282),
     ("Frances Allen", "14 Romney Street", "SW1P 3RD", 51.4966, -0.1291),
     ("Edsger Dijkstra", "33 Causton Street", "SW1P 4AU", 51.4920, -0.1305),
+    ("Radia Perlman", "27 Greycoat Place", "SW1P 1SB", 51.4975, -0.1335),
 ]
+# The demo day's driver waits at a door this long (the shortest dwell a
+# brand may set) before driving on without a scan: a missed scan.
+DEMO_MISSED_SCAN_DWELL_SECONDS = 30
 
 # Each demo shipment's story so far: (status, minutes before now, carrier code, text, city).
 HISTORY = {
@@ -80,8 +91,19 @@ HISTORY = {
     ],
 }
 
-# Twelve shipments: every status once, two more on the van for a real route.
-PLAN = [*HISTORY, "out_for_delivery", "out_for_delivery"]
+# A fault: in transit, last scanned at the depot more than a day ago.
+STORIES = {
+    **HISTORY,
+    "stuck_at_depot": [
+        ("info_received", 3200, "LBL", "Label created", "Reading"),
+        ("in_transit", 2600, "DEP", "Left the Reading hub", "Reading"),
+        ("in_transit", 1900, "ARR", "Arrived at the London depot", "London"),
+    ],
+}
+
+# Thirteen shipments: every status once, two more on the van for a real
+# route, and one stuck at the depot.
+PLAN = [*HISTORY, "out_for_delivery", "out_for_delivery", "stuck_at_depot"]
 
 
 def open_to_the_demo_shop(brand: Brand) -> None:
@@ -101,7 +123,10 @@ def open_to_the_demo_shop(brand: Brand) -> None:
 
 
 class Command(BaseCommand):
-    help = "Load demo data (a brand, a dozen shipments in every status, a driver with a route). Idempotent."
+    help = (
+        "Load demo data (a brand, a dozen shipments in every status and one stuck at the depot, "
+        "a driver with a route). Idempotent."
+    )
 
     def handle(self, *args, **options):
         with transaction.atomic():
@@ -118,6 +143,9 @@ class Command(BaseCommand):
                 },
             )
             driver, _ = Driver.objects.get_or_create(brand=brand, ref=DEMO_DRIVER, defaults={"name": "Sam"})
+            BrandAlertSettings.objects.get_or_create(
+                brand=brand, defaults={"missed_scan_dwell_seconds": DEMO_MISSED_SCAN_DWELL_SECONDS}
+            )
             open_to_the_demo_shop(brand)
         now = timezone.now()
         created = 0
@@ -156,7 +184,7 @@ class Command(BaseCommand):
                         description=text,
                         location_city=city,
                     )
-                    for i, (s, ago, code, text, city) in enumerate(HISTORY[status])
+                    for i, (s, ago, code, text, city) in enumerate(STORIES[status])
                 ]
                 if events:
                     services.record_events(shipment_id=shipment.pk, events=events)

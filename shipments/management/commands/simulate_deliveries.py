@@ -7,6 +7,13 @@ drives from stop to stop: GPS pings every few seconds, a scan on arrival, a
 failed attempt at one stop, a delivery with proof (photo, signature, name)
 at the others. Then the next round starts.
 
+Each round also brings faults for the alerts to open live: at one new
+parcel's door the driver waits longer than the demo brand's missed-scan
+dwell and drives on without a scan (a missed scan; delivered next round,
+which resolves it), and another new parcel comes with a promised window
+that has already ended (running late, until it is delivered). load_demo
+adds a parcel stuck at the depot.
+
 ``make run`` starts it beside the server. It needs the server to be up and
 makes its own API key for the demo brand, revoked however it stops: at the
 end of its rounds, on Ctrl+C (SIGINT) or SIGTERM, or on an error.
@@ -32,6 +39,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from shipments import keys
+from shipments.alert_models import BrandAlertSettings
+from shipments.alert_rules import DEFAULTS
 from shipments.models import Brand, Shipment
 from shipments.statuses import Status
 
@@ -45,6 +54,12 @@ RECEIVERS = ["the resident", "a neighbour at number 4", "the concierge", "the re
 KEY_NAME = "simulate_deliveries"
 # Answers without a key or a database read: the server is up once it does.
 READY_PATH = "/problems/validation-error"
+# Waiting at a door, the driver's phone pings this often; it waits this
+# many pings beyond the brand's missed-scan dwell.
+WAITING_PING_SECONDS = 5.0
+WAITING_PINGS_BEYOND_DWELL = 2
+# The late parcel's promised window ended this long before it was loaded.
+LATE_BY = dt.timedelta(minutes=20)
 
 
 @dataclass
@@ -83,6 +98,19 @@ def signature_image() -> bytes:
         return (20, 30, 60) if abs(y - curve) < 1.6 and 12 < x < 150 else (255, 255, 255)
 
     return png(160, 60, pixel)
+
+
+def pause(seconds: float) -> None:
+    """The demo day's waits (between pings, at a door), in one place so a
+    test can let the time pass at once."""
+    time.sleep(seconds)
+
+
+def missed_scan_dwell(brand: Brand) -> float:
+    """How long, in seconds, a visit to a door lasts before a scan is due,
+    by the brand's alert settings."""
+    own = BrandAlertSettings.objects.filter(brand=brand).first()
+    return (own.thresholds() if own else DEFAULTS).missed_scan_dwell.total_seconds()
 
 
 class Stopped(BaseException):
@@ -148,6 +176,7 @@ class Command(BaseCommand):
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self.interval = interval
         self.position = DEPOT
+        self.dwell = missed_scan_dwell(brand)
         try:
             with stopped_by_signals(), simulator_key(brand) as raw_key:
                 self.client = httpx.Client(
@@ -191,12 +220,16 @@ class Command(BaseCommand):
     def drive_round(self, brand: Brand, number: int) -> None:
         stops, new_numbers = self.load_the_van(brand, number)
         self.say(f"round {number}: {len(stops)} stops: {', '.join(s.tracking_number for s in stops)}")
-        # One new parcel a round finds nobody home; it goes out again next round.
-        failing = next(i for i, s in enumerate(stops) if s.tracking_number == new_numbers[0])
+        # One new parcel a round finds nobody home; it goes out again next
+        # round. At another's door the driver waits and leaves without a
+        # scan; it stays on the van for the next round.
+        failing, unscanned = new_numbers[0], new_numbers[1]
         for index, stop in enumerate(stops):
             self.drive_to((stop.lat, stop.lng))
-            if index == failing:
+            if stop.tracking_number == failing:
                 self.scan(stop, "failed_attempt", "Nobody home; we will try again tomorrow", "recipient_unavailable")
+            elif stop.tracking_number == unscanned:
+                self.wait_at_the_door(stop)
             else:
                 self.deliver(stop, RECEIVERS[index % len(RECEIVERS)])
         self.drive_to(DEPOT)
@@ -208,6 +241,10 @@ class Command(BaseCommand):
         for n in range(NEW_PARCELS_PER_ROUND):
             name, street, postcode, lat, lng = RECIPIENTS[(number * NEW_PARCELS_PER_ROUND + n) % len(RECIPIENTS)]
             tracking_number = f"SIM{run}{number:03d}{n}"
+            # The last new parcel of a round missed its window at the depot.
+            late = n == NEW_PARCELS_PER_ROUND - 1
+            window_end = now - LATE_BY if late else now + dt.timedelta(hours=3)
+            window_start = window_end - dt.timedelta(hours=3)
             self.post(
                 "/shipments",
                 {
@@ -227,10 +264,7 @@ class Command(BaseCommand):
                         "lat": lat,
                         "lng": lng,
                     },
-                    "promised_window": {
-                        "start": now.isoformat(),
-                        "end": (now + dt.timedelta(hours=3)).isoformat(),
-                    },
+                    "promised_window": {"start": window_start.isoformat(), "end": window_end.isoformat()},
                 },
             )
             new_numbers.append(tracking_number)
@@ -298,24 +332,38 @@ class Command(BaseCommand):
             fraction = step / PINGS_PER_LEG
             lat = start[0] + (target[0] - start[0]) * fraction
             lng = start[1] + (target[1] - start[1]) * fraction
-            self.post(
-                "/locations",
-                {
-                    "driver_ref": DEMO_DRIVER,
-                    "pings": [
-                        {
-                            "lat": round(lat, 6),
-                            "lng": round(lng, 6),
-                            "recorded_at": timezone.now().isoformat(),
-                            "accuracy_m": 5.0,
-                            "speed_mps": 6.5,
-                            "heading_deg": round(heading, 1),
-                        }
-                    ],
-                },
-            )
-            time.sleep(self.interval)
+            self.ping(lat, lng, speed_mps=6.5, heading_deg=heading)
+            pause(self.interval)
         self.position = target
+
+    def wait_at_the_door(self, stop: Stop) -> None:
+        """Stay at the stop, pinging, a little longer than the missed-scan
+        dwell, then drive on without a scan."""
+        pings = math.ceil(self.dwell / WAITING_PING_SECONDS) + WAITING_PINGS_BEYOND_DWELL
+        for _ in range(pings):
+            pause(WAITING_PING_SECONDS)
+            self.ping(stop.lat, stop.lng, speed_mps=0.0, heading_deg=0.0)
+        self.say(
+            f"{stop.tracking_number}: waited {pings * WAITING_PING_SECONDS:.0f} s at the door, left without a scan"
+        )
+
+    def ping(self, lat: float, lng: float, *, speed_mps: float, heading_deg: float) -> None:
+        self.post(
+            "/locations",
+            {
+                "driver_ref": DEMO_DRIVER,
+                "pings": [
+                    {
+                        "lat": round(lat, 6),
+                        "lng": round(lng, 6),
+                        "recorded_at": timezone.now().isoformat(),
+                        "accuracy_m": 5.0,
+                        "speed_mps": speed_mps,
+                        "heading_deg": round(heading_deg, 1),
+                    }
+                ],
+            },
+        )
 
     def event(self, tracking_number, status, text, external_id, substatus="", minutes=0) -> dict:
         return {
