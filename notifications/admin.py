@@ -216,7 +216,7 @@ class BrandNotificationSettingsForm(forms.ModelForm):
 @admin.register(BrandNotificationSettings)
 class BrandNotificationSettingsAdmin(BrandScopedAdmin):
     form = BrandNotificationSettingsForm
-    list_display = ["brand", "notify_recipient", "sms_on", "email_on", "webhook_on"]
+    list_display = ["brand", "notify_recipient", "sms_on", "email_on", "webhook_on", "alerts_on"]
 
     @admin.display(description=_("SMS on"))
     def sms_on(self, obj):
@@ -229,6 +229,10 @@ class BrandNotificationSettingsAdmin(BrandScopedAdmin):
     @admin.display(description=_("Webhook on"))
     def webhook_on(self, obj):
         return ", ".join(obj.webhook_statuses)
+
+    @admin.display(description=_("Alerts told by SMS / email"))
+    def alerts_on(self, obj):
+        return f"{', '.join(obj.alert_sms) or '-'} / {', '.join(obj.alert_email) or '-'}"
 
 
 def sample_shipment(brand) -> Shipment:

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from shipments.alert_models import ContactTopic
+from shipments.alert_models import ALERT_KIND_LABELS, ContactTopic
 from shipments.labels import STATUS_CHOICES
 from shipments.models import Brand, Notice, NoticeKind, Shipment, StatusChange
 
@@ -119,10 +119,16 @@ class Notification(models.Model):
     @property
     def about(self) -> str:
         """What the message tells of, for people: the new status, or the
-        kind of notice."""
+        kind of notice (with the alert's kind, or the topic staff chose)."""
         if self.status_change_id:
             return str(self.status_change.get_new_status_display())
-        return str(NoticeKind(self.notice.kind).label) if self.notice_id else ""
+        if not self.notice_id:
+            return ""
+        label = str(NoticeKind(self.notice.kind).label)
+        data = self.notice.data if isinstance(self.notice.data, dict) else {}
+        kind, topic = str(data.get("kind", "")), str(data.get("topic", ""))
+        detail = ALERT_KIND_LABELS.get(kind) or dict(ContactTopic.choices).get(topic)
+        return f"{label}: {detail}" if detail else label
 
 
 class Subscription(models.Model):

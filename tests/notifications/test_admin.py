@@ -147,6 +147,8 @@ def test_brand_settings_choose_the_alert_messages_and_the_webhook_notices(admin_
         ["late", "missed_scan"],
         ["alert_opened"],
     )
+    listed = admin_client.get(reverse("admin:notifications_brandnotificationsettings_changelist"))
+    assert "missed_scan / late, missed_scan" in listed.content.decode()
     refused = admin_client.post(
         reverse("admin:notifications_brandnotificationsettings_change", args=[saved.pk]),
         {"brand": brand.pk, "alert_sms": ["looking_into_it"], "webhook_notices": ["customer_contacted"]},

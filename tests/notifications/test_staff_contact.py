@@ -204,3 +204,23 @@ def test_settings_saved_before_alerts_hear_alert_webhooks_after_the_migration(br
         "other": ["instructions_updated", "alert_opened", "alert_resolved"],
         "third": ["alert_opened", "alert_resolved"],
     }
+
+
+@time_machine.travel(NOON, tick=False)
+def test_the_message_log_says_what_each_alert_message_was_about(shipment, agent_user):
+    notice = contact(shipment, agent_user, ContactTopic.REDELIVERY, ["sms"])
+    opened = Notice.objects.get(kind=NoticeKind.ALERT_OPENED)
+    odd = Notice.objects.create(shipment=shipment, kind=NoticeKind.ALERT_OPENED, data={"kind": ["late"]})
+    about = {
+        n.notice_id: n.about
+        for n in [
+            Notification(notice=notice, shipment=shipment),
+            Notification(notice=opened, shipment=shipment),
+            Notification(notice=odd, shipment=shipment),
+        ]
+    }
+    assert about == {
+        notice.pk: "Customer contacted by staff: Let's arrange a new delivery",
+        opened.pk: "Alert opened: Stuck",
+        odd.pk: "Alert opened",
+    }
