@@ -11,6 +11,7 @@ from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, Visible
 
 from . import (
     admin_alerts,  # registers the alerts' queue
+    admin_columns,
     admin_forms,
     admin_media,
     admin_routes,  # noqa: F401  (registers the drivers' and routes' pages)
@@ -194,17 +195,7 @@ def normalise_phone_query(term: str) -> str | None:
 @admin.register(Shipment)
 class ShipmentAdmin(BrandScopedAdmin):
     form = admin_forms.ShipmentAdminForm
-    list_display = [
-        "tracking_number",
-        "brand",
-        "status_badge",
-        "carrier",
-        "order_ref",
-        "recipient_name",
-        "destination_city",
-        "eta",
-        "updated_at",
-    ]
+    list_display = admin_columns.SHIPMENT_COLUMNS
     list_filter = [("brand", VisibleBrandsFilter), "status", "carrier", "substatus", HasInstructionsFilter]
     search_fields = admin_search.search_fields()
     search_help_text = admin_search.HELP_TEXT
@@ -213,6 +204,10 @@ class ShipmentAdmin(BrandScopedAdmin):
     show_full_result_count = False
     date_hierarchy = "created_at"
     inlines = [TrackingEventInline, StatusChangeInline, NoticeInline]
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     readonly_fields = [
         "delivery_instructions",
         "delivery_instructions_at",
@@ -303,7 +298,7 @@ class ShipmentAdmin(BrandScopedAdmin):
 
     @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
-        return format_html('<span class="status status-{}">{}</span>', obj.status, obj.get_status_display())
+        return admin_columns.status_badge(obj)
 
     @admin.display(description=_("Tracking link"))
     def tracking_link(self, obj):
@@ -312,6 +307,9 @@ class ShipmentAdmin(BrandScopedAdmin):
         return format_html(
             '<a href="{}" target="_blank" rel="noopener">{}</a>', obj.get_absolute_url(), _("Open the customer's page")
         )
+
+    def get_list_display(self, request):
+        return admin_columns.shipment_columns(request)
 
     def get_search_results(self, request, queryset, search_term):
         phone = normalise_phone_query(search_term) if search_term else None
