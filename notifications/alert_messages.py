@@ -72,7 +72,7 @@ def _proactive(notice: Notice, data: dict, now: datetime) -> list[Notification]:
     if now - notice.created_at > planning.STALE_AFTER:
         logger.info("Alert notice %s is older than %s: no SMS or email for it.", notice.pk, planning.STALE_AFTER)
         return []
-    if not _is_open(data.get("alert_id")):
+    if not _is_open(data.get("alert_id"), notice):
         logger.info("The alert of notice %s was resolved before it was planned: the customer is not told.", notice.pk)
         return []
     if _told_lately(notice, topic, now):
@@ -176,8 +176,11 @@ def still_wanted(notification: Notification) -> str | None:
     if notice is None or notice.kind != NoticeKind.ALERT_OPENED or notification.channel == Channel.WEBHOOK:
         return None
     alert_id = notice.data.get("alert_id") if isinstance(notice.data, dict) else None
-    return None if _is_open(alert_id) else "The alert was resolved before the message went out."
+    return None if _is_open(alert_id, notice) else "The alert was resolved before the message went out."
 
 
-def _is_open(alert_id) -> bool:
-    return isinstance(alert_id, int) and Alert.objects.filter(pk=alert_id, state=AlertState.OPEN).exists()
+def _is_open(alert_id, notice: Notice) -> bool:
+    """Whether the notice's alert (of the notice's own parcel) is open."""
+    if not isinstance(alert_id, int) or isinstance(alert_id, bool):
+        return False
+    return Alert.objects.filter(pk=alert_id, shipment_id=notice.shipment_id, state=AlertState.OPEN).exists()

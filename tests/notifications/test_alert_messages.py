@@ -296,17 +296,30 @@ def test_a_second_late_alert_within_hours_does_not_message_again(shipment):
 @pytest.mark.parametrize(
     "data",
     [
-        {"alert_id": "1", "kind": "late"},  # not an id
-        {"kind": "late"},
-        {"alert_id": 10**9, "kind": "late"},  # no such alert
-        {"alert_id": 1, "kind": ["late"]},
-        ["late"],
+        lambda pk: {"alert_id": str(pk), "kind": "late"},  # not an id
+        lambda pk: {"kind": "late"},
+        lambda pk: {"alert_id": pk + 1, "kind": "late"},  # no such alert
+        lambda pk: {"alert_id": True, "kind": "late"},  # a bool is no id, even where pk is 1
+        lambda pk: {"alert_id": pk, "kind": ["late"]},
+        lambda pk: ["late"],
     ],
 )
 def test_a_malformed_alert_notice_plans_nothing_and_is_stamped(shipment, data):
-    notice = Notice.objects.create(shipment=shipment, kind=NoticeKind.ALERT_OPENED, data=data)
+    alert, _notice = open_late(shipment)  # an open alert, which these notices must not borrow
+    notice = Notice.objects.create(shipment=shipment, kind=NoticeKind.ALERT_OPENED, data=data(alert.pk))
     assert notices.plan_notices(notice_ids=[notice.pk]) == []
     assert Notice.objects.get(pk=notice.pk).processed_at is not None
+
+
+@time_machine.travel(NOON, tick=False)
+def test_a_notice_naming_another_parcel_s_alert_tells_nobody(make_shipment):
+    mine, theirs = make_shipment(), make_shipment()
+    alert, _notice = open_late(theirs)
+    notice = Notice.objects.create(
+        shipment=mine, kind=NoticeKind.ALERT_OPENED, data={"alert_id": alert.pk, "kind": "late"}
+    )
+    assert notices.plan_notices(notice_ids=[notice.pk]) == []
+    assert not Notification.objects.filter(shipment=mine).exists()
 
 
 @pytest.fixture
