@@ -7,6 +7,11 @@ recipient) constraint) and stamps it processed in the same transaction.
 Rows due now may be inserted already claimed by the planner, for
 notifications.sending to deliver at once. What planning misses, the sweep
 (notifications.sweep) finds.
+
+Only status changes are planned here. An ETA that moves past the promised
+window is told by the late alert's message (notifications.alert_messages),
+which stands in for an ``eta_changed`` message: whatever comes to message
+customers about ETA moves must leave that move to it, or they hear twice.
 """
 
 from __future__ import annotations
