@@ -296,10 +296,6 @@ class ShipmentAdmin(BrandScopedAdmin):
             for shipment in queryset:
                 edits.delete_shipment(shipment=shipment, user=request.user)
 
-    @admin.display(description=_("Status"), ordering="status")
-    def status_badge(self, obj):
-        return admin_columns.status_badge(obj)
-
     @admin.display(description=_("Tracking link"))
     def tracking_link(self, obj):
         if not obj.pk:

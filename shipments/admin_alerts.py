@@ -26,7 +26,7 @@ from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, Visible
 
 from . import admin_alert_forms as forms
 from . import admin_search, alert_work
-from .alert_models import ActivityAction, Resolution
+from .alert_models import ActivityAction, ContactTopic, Resolution
 from .models import Alert, AlertActivity, AlertState, BrandAlertSettings
 
 register_brand_path(Alert, "shipment__brand")
@@ -100,6 +100,16 @@ def age(alert: Alert, now) -> str:
     if seconds < 48 * 3600:
         return _("%(n)d h") % {"n": seconds // 3600}
     return _("%(n)d d") % {"n": seconds // 86400}
+
+
+def labelled(activity) -> list[AlertActivity]:
+    """The trail's rows with their reason and topic codes in words."""
+    reasons, topics = dict(Resolution.choices), dict(ContactTopic.choices)
+    rows = list(activity)
+    for row in rows:
+        row.reason_label = reasons.get(row.data.get("reason"), row.data.get("reason", ""))
+        row.topic_label = topics.get(row.data.get("topic"), row.data.get("topic", ""))
+    return rows
 
 
 def kind_badge(alert: Alert) -> str:
@@ -227,7 +237,7 @@ class AlertAdmin(BrandScopedAdmin):
             "age": age(alert, timezone.now()),
             "kind_badge": kind_badge(alert),
             "detail": sorted(alert.detail.items()) if isinstance(alert.detail, dict) else [],
-            "activity": alert.activity.select_related("user").order_by("at", "pk"),
+            "activity": labelled(alert.activity.select_related("user").order_by("at", "pk")),
             "can_act": self.has_change_permission(request, alert),
             "is_open": alert.state == AlertState.OPEN,
             "assigned_to_me": alert.assigned_to_id == request.user.pk,
