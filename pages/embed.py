@@ -210,6 +210,7 @@ def embed_tracking(request, token: str):
         # Framed where the parcel's widget is, so that it says so there.
         return not_found(request, origins)
     language = _page_language(shipment, explicit, accepted)
+    until = cached_until(shipment)  # before rendering, as the tracking page does
     html = _render_parcel(template_name, page, language, explicit)
     page_cache.store(
         token,
@@ -217,7 +218,7 @@ def embed_tracking(request, token: str):
         found,
         html=_stored(origins, shipment.brand.slug, html),
         language=language,
-        expires_at=cached_until(shipment),
+        expires_at=until,
     )
     return _parcel_response(request, html.encode(), language, origins)
 

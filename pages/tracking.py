@@ -233,8 +233,11 @@ def tracking(request, token: str):
     if is_expired(shipment):
         return _expired(request, shipment)
     language = _page_language(shipment, explicit, accepted)
+    # Before rendering: a moment that passes while the page is rendered
+    # then ends the cached page at once rather than being missed.
+    until = cached_until(shipment)
     html = _render_page(template_name, page, language)
-    page_cache.store(token, variant, found, html=html, language=language, expires_at=cached_until(shipment))
+    page_cache.store(token, variant, found, html=html, language=language, expires_at=until)
     return _respond(request, html.encode(), language)
 
 
