@@ -42,9 +42,11 @@ scan. ``settings.ALERTS_DETECT_ON_PINGS = False`` turns it off.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 
 from django.core.validators import MaxValueValidator
@@ -84,11 +86,23 @@ def follow_pings(*, driver: Driver, pings: Sequence) -> int:
     if not stops:
         return 0
     thresholds = _thresholds(stops[0])
+    grid = _PingGrid(pings, thresholds.missed_scan_near_m)
     changed, due = [], []
     for stop in stops:
         destination = (stop.shipment.destination_lat, stop.shipment.destination_lng)
         before = visit = Visit(stop.visit_started_at, stop.visit_near_at, stop.visit_left_at)
-        for ping in pings:
+        # Away from the stop, only a ping within the near distance can
+        # change its visit: the grid's candidates; in a visit, every ping.
+        near = grid.candidates(destination)
+        index = 0
+        while index < len(pings):
+            if visit.started_at is None or visit.left_at is not None:
+                at = bisect.bisect_left(near, index)
+                if at == len(near):
+                    break
+                index = near[at]
+            ping = pings[index]
+            index += 1
             step = follow_visit(
                 visit, lat=ping.lat, lng=ping.lng, at=ping.recorded_at, destination=destination, thresholds=thresholds
             )
@@ -120,6 +134,32 @@ def follow_pings(*, driver: Driver, pings: Sequence) -> int:
         )
         opened += alert is not None
     return opened
+
+
+class _PingGrid:
+    """The batch's pings in cells a little larger than the near distance,
+    so that the pings that may be near a point are those of its cell and
+    the eight around it: a batch of n pings and m stops costs about n + m
+    distance computations rather than n * m."""
+
+    def __init__(self, pings: Sequence, near_m: float):
+        # 1% wider than the near distance, for the flat-earth degrees.
+        self.lat_step = near_m * 1.01 / METRES_PER_DEGREE
+        farthest = min(max(abs(p.lat) for p in pings) + self.lat_step, 89.9)
+        self.lng_step = near_m * 1.01 / (METRES_PER_DEGREE * math.cos(math.radians(farthest)))
+        self.cells: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for index, ping in enumerate(pings):
+            self.cells[self._cell(ping.lat, ping.lng)].append(index)
+
+    def _cell(self, lat: float, lng: float) -> tuple[int, int]:
+        return math.floor(lat / self.lat_step), math.floor(lng / self.lng_step)
+
+    def candidates(self, point: tuple[float, float]) -> list[int]:
+        """The indices, in order, of the pings that may be within the near
+        distance of the point."""
+        row, column = self._cell(*point)
+        found = [i for dr in (-1, 0, 1) for dc in (-1, 0, 1) for i in self.cells.get((row + dr, column + dc), ())]
+        return sorted(found)
 
 
 def _watched_stops(driver: Driver, pings: Sequence) -> list[Stop]:

@@ -12,9 +12,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from shipments import alerts, drivers
+from shipments import alerts, drivers, visits
 from shipments import services as shipment_services
 from shipments.alert_models import ActivityAction, BrandAlertSettings, Resolution
+from shipments.alert_rules import distance_m
 from shipments.models import Alert, AlertActivity, AlertState, Notice, NoticeKind, Stop
 
 from ..conftest import T0, event
@@ -283,3 +284,23 @@ def test_one_open_alert_per_stop_however_often_it_is_opened(brand, on_route):
     )
     assert again is None
     assert len(missed(shipment)) == 1
+
+
+@pytest.mark.parametrize("latitude", [0.0, 51.5, 69.6, -54.8])
+def test_the_ping_grid_never_leaves_out_a_ping_within_the_near_distance(latitude):
+    rng = random.Random(latitude)
+    pings = [
+        drivers.Ping(lat=latitude + rng.uniform(-0.01, 0.01), lng=rng.uniform(-0.02, 0.02), recorded_at=T0)
+        for _ in range(400)
+    ]
+    near_m = 75.0
+    grid = visits._PingGrid(pings, near_m)
+    found = 0
+    for _ in range(200):
+        point = (latitude + rng.uniform(-0.01, 0.01), rng.uniform(-0.02, 0.02))
+        within = [i for i, p in enumerate(pings) if distance_m(p.lat, p.lng, *point) <= near_m]
+        candidates = grid.candidates(point)
+        assert set(within) <= set(candidates)
+        assert candidates == sorted(candidates)
+        found += len(within)
+    assert found > 50
