@@ -53,7 +53,9 @@ def compact_postcode(term: str) -> str | None:
     compact = term.upper()
     if len(compact) not in COMPACT_POSTCODE_LENGTHS or not compact.isascii() or not compact.isalnum():
         return None
-    if not any(ch.isdigit() for ch in compact):
+    # Postcodes with a space in them mix letters and digits (SW1A 1AA,
+    # 1012 AB, K1A 0B1); all-digit ones have no space to leave out.
+    if not (any(ch.isdigit() for ch in compact) and any(ch.isalpha() for ch in compact)):
         return None
     return compact
 
