@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from shipments import alert_work, alerts
 from shipments.alert_models import ActivityAction
-from shipments.models import Alert, AlertActivity, AlertState, Notice, NoticeKind
+from shipments.models import Alert, AlertActivity, AlertState, BrandAlertSettings, Notice, NoticeKind
 
-from .admin_helpers import brand_staff
+from .admin_helpers import brand_staff, change_form_data
 
 LIST = "/admin/shipments/alert/"
 ACTIONS = ["assign", "unassign", "note", "contact", "resolve"]
@@ -272,16 +272,32 @@ def test_the_queue_searches_names_postcodes_and_email_prefixes(agent_client, mak
 
 
 def test_brand_alert_settings_are_an_inline_on_the_brand_scoped_to_its_staff(agent_client, brand, other_brand):
-    response = agent_client.get(reverse("admin:shipments_brand_change", args=[brand.pk]))
+    url = reverse("admin:shipments_brand_change", args=[brand.pk])
+    response = agent_client.get(url)
     assert response.status_code == 200
     assert "alert_settings-0-stuck_in_transit_hours" in response.content.decode()
     assert agent_client.get(reverse("admin:shipments_brand_change", args=[other_brand.pk])).status_code in (302, 404)
 
+    # Just past a bound is a form error; at it, saved.
+    too_many = change_form_data(response, **{"alert_settings-0-stuck_in_transit_hours": "337"})
+    refused = agent_client.post(url, too_many)
+    assert "less than or equal to 336" in refused.content.decode()
+    assert not BrandAlertSettings.objects.filter(brand=brand).exists()
+    at_most = change_form_data(response, **{"alert_settings-0-stuck_in_transit_hours": "336"})
+    assert agent_client.post(url, at_most).status_code == 302
+    assert BrandAlertSettings.objects.get(brand=brand).stuck_in_transit_hours == 336
+    assert not BrandAlertSettings.objects.filter(brand=other_brand).exists()
 
-def test_staff_without_the_brand_in_their_brands_cannot_be_given_a_bulk_alert(client, alert, other_brand):
-    # A superuser may assign to themselves anything; a stranger with every
-    # permission still sees none of it.
-    stranger = brand_staff(other_brand, username="stranger")
-    client.force_login(stranger)
+
+def test_a_stranger_with_every_permission_cannot_bulk_assign_another_brands_alert(client, alert, other_brand):
+    client.force_login(brand_staff(other_brand, username="stranger"))
     client.post(LIST, {"action": "assign_to_me", "_selected_action": [alert.pk]})
     assert Alert.objects.get(pk=alert.pk).assigned_to is None
+
+
+def test_an_alerts_page_reads_a_bounded_number_of_queries(agent_client, alert, agent, django_assert_max_num_queries):
+    for index in range(15):
+        alert_work.add_note(alert=alert, user=agent, text=f"note {index}")
+    agent_client.get(page(alert))
+    with django_assert_max_num_queries(12):
+        assert agent_client.get(page(alert)).status_code == 200
