@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, VisibleBrandsFilter, register_brand_path
@@ -183,19 +184,36 @@ class AlertAdmin(BrandScopedAdmin):
             )
         return chosen[:BULK_LIMIT]
 
-    @admin.action(description=_("Assign the selected alerts to me"), permissions=["change"])
-    def assign_to_me(self, request, queryset):
+    def _each(self, request, queryset, work) -> int:
+        """Do ``work`` to each chosen alert; one that changed under our
+        feet (resolved meanwhile) is skipped, not a failed page."""
         done = 0
         for alert in self._bulk(request, queryset):
-            done += alert_work.assign(alert=alert, user=request.user)
-        messages.success(request, _("%(n)d alerts assigned to you.") % {"n": done})
+            try:
+                done += work(alert)
+            except alert_work.Refused:
+                continue
+        return done
+
+    @admin.action(description=_("Assign the selected alerts to me"), permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        done = self._each(request, queryset, lambda alert: alert_work.assign(alert=alert, user=request.user))
+        messages.success(
+            request, ngettext("%(n)d alert assigned to you.", "%(n)d alerts assigned to you.", done) % {"n": done}
+        )
 
     @admin.action(description=_("Resolve the selected alerts as a false alarm"), permissions=["change"])
     def resolve_as_false_alarm(self, request, queryset):
-        done = 0
-        for alert in self._bulk(request, queryset):
-            done += alert_work.resolve(alert=alert, user=request.user, reason=Resolution.FALSE_ALARM)
-        messages.success(request, _("%(n)d alerts resolved as a false alarm.") % {"n": done})
+        done = self._each(
+            request,
+            queryset,
+            lambda alert: alert_work.resolve(alert=alert, user=request.user, reason=Resolution.FALSE_ALARM),
+        )
+        messages.success(
+            request,
+            ngettext("%(n)d alert resolved as a false alarm.", "%(n)d alerts resolved as a false alarm.", done)
+            % {"n": done},
+        )
 
     # The alert's page and its actions.
 

@@ -301,3 +301,18 @@ def test_an_alerts_page_reads_a_bounded_number_of_queries(agent_client, alert, a
     agent_client.get(page(alert))
     with django_assert_max_num_queries(12):
         assert agent_client.get(page(alert)).status_code == 200
+
+
+def test_a_bulk_action_works_through_the_oldest_up_to_its_limit(agent_client, make_shipment, agent, monkeypatch):
+    from shipments import admin_alerts
+
+    monkeypatch.setattr(admin_alerts, "BULK_LIMIT", 2)
+    chosen = [open_alert(make_shipment(), hours_ago=hours) for hours in (1, 3, 2)]
+    response = agent_client.post(
+        LIST, {"action": "assign_to_me", "_selected_action": [a.pk for a in chosen]}, follow=True
+    )
+    html = response.content.decode()
+    assert "2 alerts assigned to you." in html and "Only the oldest 2 were changed" in html
+    assert {a.pk for a in Alert.objects.filter(assigned_to=agent)} == {chosen[1].pk, chosen[2].pk}
+    response = agent_client.post(LIST, {"action": "assign_to_me", "_selected_action": [chosen[0].pk]}, follow=True)
+    assert "1 alert assigned to you." in response.content.decode()
