@@ -131,7 +131,7 @@ TOPIC_TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
         "en": (
             "$brand: your parcel $tracking_number is running late. $window $link",
             "Your parcel is running late",
-            "Hi $first_name,\n\nsorry: your parcel $tracking_number from $brand is running late.\n\n$window\n\n"
+            "Hi $first_name,\n\nwe're sorry: your parcel $tracking_number from $brand is running late.\n\n$window\n\n"
             "The tracking page always has the latest.",
         ),
         "es": (
