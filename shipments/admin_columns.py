@@ -3,7 +3,7 @@ the admin's navigation and filters: the status with the ETA under it, who
 and where in one cell, the brand only for staff who see more than one."""
 
 from django.contrib import admin
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -40,7 +40,7 @@ def status_and_eta(shipment):
         status_badge(shipment),
         _("ETA"),
         moment.isoformat(),
-        moment.strftime("%d %b %H:%M"),
+        formats.date_format(moment, "j M H:i"),
     )
 
 

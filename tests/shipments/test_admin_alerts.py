@@ -200,6 +200,7 @@ def test_another_brands_staff_get_404_for_the_page_and_every_action(agent_client
     # A page that does not exist looks the same as one that is not theirs.
     assert agent_client.get(f"{LIST}999999/change/").status_code == 404
     assert agent_client.post(f"{LIST}999999/do/assign/").status_code == 404
+    assert agent_client.get(f"{LIST}not-a-number/change/").status_code == 404
 
 
 def test_another_brands_alerts_are_untouched_by_the_bulk_actions(agent_client, alert, theirs, agent):
