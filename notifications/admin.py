@@ -104,6 +104,7 @@ class NotificationAdmin(BrandScopedAdmin):
         "state",
         "channel",
         "status_change__new_status",
+        "notice__kind",
         ("shipment__brand", VisibleBrandsFilter),
         "created_at",
     ]

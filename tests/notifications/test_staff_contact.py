@@ -224,3 +224,15 @@ def test_the_message_log_says_what_each_alert_message_was_about(shipment, agent_
         opened.pk: "Alert opened: Stuck",
         odd.pk: "Alert opened",
     }
+
+
+@time_machine.travel(NOON, tick=False)
+def test_the_message_log_filters_by_kind_of_notice(client, shipment, agent_user):
+    contact(shipment, agent_user, ContactTopic.REDELIVERY, ["sms"])
+    notices.plan_notices(notice_ids=list(Notice.objects.values_list("pk", flat=True)))
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    url = "/admin/notifications/notification/"
+    staff = client.get(url, {"notice__kind": "customer_contacted"}).content.decode()
+    assert "Customer contacted by staff: Let&#x27;s arrange a new delivery" in staff
+    assert "result_list" in staff
+    assert "result_list" not in client.get(url, {"notice__kind": "alert_opened"}).content.decode()
