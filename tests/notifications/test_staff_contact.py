@@ -236,3 +236,16 @@ def test_the_message_log_filters_by_kind_of_notice(client, shipment, agent_user)
     assert "Customer contacted by staff: Let&#x27;s arrange a new delivery" in staff
     assert "result_list" in staff
     assert "result_list" not in client.get(url, {"notice__kind": "alert_opened"}).content.decode()
+
+
+@time_machine.travel(NOON, tick=False)
+def test_with_notify_recipient_off_staff_reach_only_opted_in_addresses(shipment, brand, agent_user):
+    from notifications.models import Subscription
+
+    BrandNotificationSettings.objects.create(brand=brand, notify_recipient=False)
+    Subscription.objects.create(shipment=shipment, channel="email", address="fan@example.com", source="tracking_page")
+    notice = contact(shipment, agent_user, ContactTopic.LOOKING_INTO_IT, ["sms", "email"])
+    notices.plan_notices(notice_ids=[notice.pk])
+    assert list(Notification.objects.filter(notice=notice).values_list("channel", "recipient")) == [
+        ("email", "fan@example.com")
+    ]
