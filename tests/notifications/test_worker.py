@@ -400,3 +400,63 @@ def test_an_alert_s_messages_survive_a_killed_worker_each_sent_once_and_the_webh
     assert endpoint.received[0]["body"] == endpoint.received[1]["body"]
     assert Notification.objects.filter(notice=notice).count() == 3
     assert set(Notification.objects.filter(notice=notice).values_list("state", flat=True)) == {State.SENT}
+
+
+def test_a_worker_killed_mid_sms_loses_none_of_an_alert_s_messages(workers, endpoint, brand, make_shipment, tmp_path):
+    """The same, with the worker killed while the provider holds the SMS
+    (the first of the three sends): the email and the webhook, never
+    tried, are sent once by the next worker; the SMS, whose fate the dead
+    worker never learned, is tried again once its lease runs out."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shipments import alerts
+    from shipments.alert_rules import AlertKind
+    from shipments.models import Notice
+
+    brand.webhook_url, brand.webhook_secret = endpoint.url, SECRET
+    brand.save()
+    BrandNotificationSettings.objects.create(brand=brand, webhook_notices=[NoticeKind.ALERT_OPENED.value])
+    zone = next(z for z in ("UTC", "Pacific/Auckland") if not rules.in_quiet_hours(timezone.now(), z))
+    shipment = make_shipment(recipient_phone="+447700900556", recipient_timezone=zone)
+    hang = tmp_path / "hang-sms"
+    hang.touch()
+    worker_env = {
+        "NOTIFICATION_LEASE_SECONDS": "3",
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+        "SMS_BACKEND": "tests.notifications.hanging_sms.HangingSmsTransport",
+        "HANG_SMS_FILE": str(hang),
+    }
+    first = workers.start("first", **worker_env)
+
+    alerts.open_alert(shipment=shipment, kind=AlertKind.MISSED_SCAN, now=timezone.now(), detail={})
+    wait_for(lambda: "--- SMS asked for" in workers.log("first"), what="the first worker's SMS")
+    notice = Notice.objects.get(shipment=shipment, kind=NoticeKind.ALERT_OPENED)
+    by_channel = {n.channel: n for n in Notification.objects.filter(notice=notice)}
+    assert {channel: n.state for channel, n in by_channel.items()} == {
+        "sms": State.SENDING,
+        "email": State.QUEUED,
+        "webhook": State.QUEUED,
+    }
+    first_lease_until = by_channel["sms"].lease_until.timestamp()
+
+    workers.kill(first)
+    hang.unlink()
+    # Due for a while now: the sweep's grace has passed for the queued two.
+    Notification.objects.filter(notice=notice, state=State.QUEUED).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=5)
+    )
+    resent_by_a_second_worker(workers, by_channel["sms"], first_lease_until, **worker_env)
+    wait_for(
+        lambda: set(Notification.objects.filter(notice=notice).values_list("state", flat=True)) == {State.SENT},
+        what="every message to be sent",
+    )
+    planned_again_and_swept(notice)
+
+    logs = workers.log("first") + workers.log("second")
+    assert re.findall(r"--- SMS asked for (\+\d+)", logs) == ["+447700900556"] * 2
+    assert re.findall(r"--- SMS to (\+\d+) ", logs) == ["+447700900556"]
+    assert logs.count("Subject: We're checking on your parcel") == 1
+    assert [r["id"] for r in endpoint.received] == [f"msg_notification_{by_channel['webhook'].pk}"]
+    assert Notification.objects.get(pk=by_channel["sms"].pk).attempts == 2
