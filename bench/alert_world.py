@@ -92,7 +92,9 @@ class World:
         self.timeline.append((at, len(self.timeline), what, payload))
 
     def mark(self, number: str, case: str) -> None:
-        self.cases.setdefault(number, case)
+        """Name what happened to an ordinary stop (a fault's name stays)."""
+        if self.cases.get(number, "normal") == "normal":
+            self.cases[number] = case
         self.parcels[number].case = case
 
 
@@ -197,6 +199,16 @@ class Generator:
         cases += ["missed_scan_parked"] if rng.random() < 0.5 else []
         cases += ["normal"] * max(0, len(fresh) - len(cases))
         rng.shuffle(cases)
+        # A van that stood at the previous door within the near distance of
+        # this one, then drove to a wrong address beyond the leave distance,
+        # made a missed scan by the rule's letter: keep far parking off
+        # same-street stops.
+        for i, case in enumerate(cases[: len(fresh)]):
+            if case == "delivered_away" and i and distance_m(*fresh[i - 1], *fresh[i]) < 250:
+                for j in range(1, len(fresh)):
+                    if cases[j] == "normal" and distance_m(*fresh[j - 1], *fresh[j]) >= 250:
+                        cases[i], cases[j] = cases[j], cases[i]
+                        break
         waits = [self.wait(case) for case in cases[: len(fresh)]]
         stops = [(p, c, w) for p, c, w in zip(fresh, cases, waits, strict=False)]
 
@@ -278,8 +290,9 @@ class Generator:
             pings.append(Ping(driver, lat, lng, at, round(accuracy, 1), round(speed, 1)))
 
         clock = self.next_ping = legs[0][3]
-        for index, (start, point, speed, _, _, case, wait) in enumerate(legs):
-            number = numbers[index]
+        here = legs[0][0]
+        for index, (_, point, speed, _, _, case, wait) in enumerate(legs):
+            number, start = numbers[index], here
             if breakdown and breakdown[0] == index:
                 _, seconds, spot = breakdown
                 clock = self.travel(clock, start, spot, speed, ping)
@@ -292,8 +305,9 @@ class Generator:
                     if parcel.case == "normal":
                         world.mark(later, "van_late")
                 start = spot
-            park = self.parking(point, case)
+            park = self.parking(point, case, [leg[1] for leg in legs if leg[1] != point])
             clock = self.stand(self.travel(clock, start, park, speed, ping), park, wait, ping)
+            here = park
             door = offset(*point, rng.gauss(0, sigma), rng.gauss(0, sigma))
             if case in ("delivered_away", "away_150m"):
                 door = offset(*park, rng.gauss(0, sigma / 3), rng.gauss(0, sigma / 3))
@@ -316,15 +330,18 @@ class Generator:
                 missed.append((number, case, point, clock, late_scan))
             else:
                 self.event(clock, number, "delivered", where=door)
-            if case == "drive_by" and index + 2 < len(legs):
+            if case == "drive_by" and index + 2 < len(legs) and distance_m(*point, *legs[index + 1][1]) >= APART_M:
                 # On to the next stop by way of a later stop's door, slowing
-                # there for up to 90 s (a junction), without stopping.
+                # there for up to 45 s (a junction), without stopping. Never
+                # from a stop on the next one's street: a wait there, a
+                # detour beyond the leave distance and a return is a missed
+                # scan by the rule's letter (a trap the rule cannot tell).
                 later = rng.randrange(index + 2, len(legs))
                 by = offset(*legs[later][1], rng.uniform(-20, 20), rng.uniform(-20, 20))
-                clock = self.stand(self.travel(clock, park, by, speed, ping), by, rng.uniform(0, 90), ping)
+                clock = self.stand(self.travel(clock, park, by, speed, ping), by, rng.uniform(0, 45), ping)
                 world.mark(numbers[later], "driven_by")
-                legs[index + 1] = (by, *legs[index + 1][1:])
-        self.travel(clock, park, depot, legs[-1][2], ping)  # back to the depot
+                here = by
+        self.travel(clock, here, depot, legs[-1][2], ping)  # back to the depot
         for p in pings:
             world.add(p.recorded_at, "ping", p)
         for number, case, point, scan_due, late_scan in missed:
@@ -333,13 +350,19 @@ class Generator:
             )
             world.missed_scans.append(MissedScan(number, case, left, late_scan))
 
-    def parking(self, point, case):
-        """Where the van stands for a stop: at the kerb, or as the case says."""
+    def parking(self, point, case, others):
+        """Where the van stands for a stop: at the kerb, or as the case says,
+        but never within 160 m of another stop's door (or standing there
+        would be a dwell at that stop too)."""
         distance = {"parked_60m": (55, 62), "missed_scan_parked": (50, 60), "away_150m": (140, 155)}
         distance["delivered_away"] = (260, 600)
         lo, hi = distance.get(case, (3, 20))
-        angle, r = self.rng.uniform(0, 2 * math.pi), self.rng.uniform(lo, hi)
-        return offset(*point, r * math.cos(angle), r * math.sin(angle))
+        for _ in range(100):
+            angle, r = self.rng.uniform(0, 2 * math.pi), self.rng.uniform(lo, hi)
+            park = offset(*point, r * math.cos(angle), r * math.sin(angle))
+            if r < 25 or all(distance_m(*park, *other) >= 160 for other in others):
+                break
+        return park
 
     def travel(self, clock, start, end, speed, ping) -> datetime:
         """Drive from start to end in a straight line (20 s to pull in),
