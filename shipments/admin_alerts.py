@@ -254,7 +254,11 @@ class AlertAdmin(BrandScopedAdmin):
             "shipment": shipment,
             "age": age(alert, timezone.now()),
             "kind_badge": kind_badge(alert),
-            "detail": sorted(alert.detail.items()) if isinstance(alert.detail, dict) else [],
+            # What the rule saw when it opened ("last_event_at": …), as said.
+            "detail": [
+                (key.replace("_", " ").capitalize(), value)
+                for key, value in sorted(alert.detail.items() if isinstance(alert.detail, dict) else [])
+            ],
             "activity": labelled(alert.activity.select_related("user").order_by("at", "pk")),
             "can_act": self.has_change_permission(request, alert),
             "is_open": alert.state == AlertState.OPEN,

@@ -119,6 +119,14 @@ def test_the_alerts_page_shows_its_facts_shipment_and_trail_newest_last(agent_cl
         assert f'action="{do(alert, action)}"' in html
 
 
+def test_the_alerts_page_says_what_the_rule_saw(agent_client, shipment):
+    alert = alerts.open_alert(
+        shipment=shipment, kind="stuck", now=timezone.now(), detail={"last_event_at": "2026-11-26T08:00:00+00:00"}
+    )
+    html = agent_client.get(page(alert)).content.decode()
+    assert "<dt>Last event at</dt><dd>2026-11-26T08:00:00+00:00</dd>" in html
+
+
 def test_each_action_does_its_thing_and_leaves_its_row(agent_client, alert, agent):
     assert agent_client.post(do(alert, "assign")).status_code == 302
     assert Alert.objects.get(pk=alert.pk).assigned_to == agent
