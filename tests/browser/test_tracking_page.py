@@ -342,3 +342,24 @@ def test_the_late_page_and_the_report_form_have_no_serious_accessibility_violati
     found["reported"] = serious_violations(page)
     assert found == {name: [] for name in found}
     context.close()
+
+
+def test_a_delivered_parcel_is_reported_not_received_without_javascript(asgi_server, browser, parcel, artifacts):
+    services.record_event(shipment_id=parcel.pk, event=scan("delivered", 5, "Left in the porch", "d1"))
+    context = browser.new_context(viewport=PHONE, locale="en-GB", java_script_enabled=False)
+    page = context.new_page()
+    page.goto(asgi_server + parcel.get_absolute_url())
+    page.get_by_role("link", name="Report a problem").click()
+    expect(page).to_have_url(asgi_server + parcel.get_absolute_url() + "actions/#report")
+    form = page.locator("#report form")
+    expect(form.get_by_role("radio")).to_have_count(3)
+    form.get_by_role("radio", name="I have not received it").check()
+    form.get_by_role("button", name="Send to support").click()
+    expect(page).to_have_url(asgi_server + parcel.get_absolute_url() + "#report")
+    expect(page.locator("#report")).to_contain_text("They will be in touch.")
+    page.screenshot(path=artifacts / "reported-delivered-390x844.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.screenshot(path=artifacts / "reported-delivered-1280x800.png", full_page=True)
+    (alert,) = Alert.objects.filter(shipment=parcel, kind="customer_report", state="open")
+    assert alert.detail == {"problem": "not_received", "text": ""}
+    context.close()
