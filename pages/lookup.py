@@ -45,7 +45,7 @@ from shipments.links import is_expired
 from shipments.models import Brand
 from tracking_portal.clients import client_address
 
-from . import reads
+from . import lookup_reads
 from .forms import LookupForm
 from .headers import keep_out_of_search, remember_language
 from .tracking import SUPPORTED_LANGUAGES, _explicit_language, _see_other
@@ -117,7 +117,7 @@ def find_for_lookup(tracking_number: str, postcode_or_email: str, *, brand_slug:
     is given (an unknown slug finds nothing, after the same query); at most
     one per brand, as a brand's tracking numbers are unique."""
     matches = _matcher(postcode_or_email)
-    candidates = reads.lookup_candidates(
+    candidates = lookup_reads.lookup_candidates(
         {tracking_number, tracking_number.upper()}, brand_slug=brand_slug, limit=MAX_CANDIDATES
     )
     return [
@@ -135,7 +135,7 @@ def find_parcels_or_order(reference: str, postcode_or_email: str, *, brand_slug:
     sent elsewhere is not shown. One query, whatever it finds."""
     matches = _matcher(postcode_or_email)
     references = {reference, reference.upper()}
-    candidates = reads.reference_candidates(
+    candidates = lookup_reads.reference_candidates(
         references, brand_slug=brand_slug, per_brand=MAX_ORDER_PARCELS, limit=MAX_ORDER_CANDIDATES
     )
     brands: dict[int, tuple[str, str, dict[int, Parcel]]] = {}

@@ -1,7 +1,6 @@
-"""What the public pages read: the tracking page's shipment and its brand,
-its timeline, its stop on a day's route and its open alerts (written out as
-SQL), the delivery's rating, and the look-up's candidates (parcels by tracking number,
-the parcels of orders by order reference).
+"""What the tracking page reads: the shipment and its brand, its timeline,
+its stop on a day's route and its open alerts (written out as SQL), and the
+delivery's rating. The look-up's reads are in pages.lookup_reads.
 
 A freshly changed page is rendered on the request's path, and building the
 tracking page's queries with the ORM cost more CPU than running them
@@ -14,9 +13,10 @@ values that the ORM applies (dates on SQLite, for one), so the results are
 the ORM's own: model instances for the shipment and its brand, tuples for
 the rest (tests/pages/test_reads.py compares them with their ORM twins).
 
-On PostgreSQL, page_rows() is one statement, the timeline and the stops
-coming as JSON arrays: two round trips and statements fewer than on other
-databases, which bench/page_profile.py and bench/tracking_page.py measure.
+On PostgreSQL, page_rows() is one statement, the timeline, the stops and
+the open alerts' kinds coming as JSON arrays: three round trips and
+statements fewer than on other databases, which bench/page_profile.py and
+bench/tracking_page.py measure.
 """
 
 from __future__ import annotations
@@ -29,12 +29,10 @@ from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, F, Field, Q, Value, When, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Field
 from django.utils import timezone
 
 from shipments.bulk import column, quote
-from shipments.links import ENDED_AT
 from shipments.models import Alert, AlertState, Brand, DeliveryRating, Driver, Route, Shipment, Stop, TrackingEvent
 from shipments.selectors import TIMELINE_ORDER
 
@@ -355,47 +353,3 @@ def page_rows(
 def rating_of(shipment: Shipment) -> DeliveryRating | None:
     """The delivery's rating, if the customer left one."""
     return DeliveryRating.objects.filter(shipment=shipment).first()
-
-
-def lookup_candidates(tracking_numbers: set[str], *, brand_slug: str | None, limit: int) -> list[Shipment]:
-    """Shipments with one of these tracking numbers (of the brand with
-    ``brand_slug`` only, when it is given), in the brand's name order, with
-    what the look-up compares and shows: the tracking number, status and
-    link's token, the postcode and email, and the brand's name and slug."""
-    candidates = Shipment.objects.filter(tracking_number__in=tracking_numbers)
-    if brand_slug is not None:
-        candidates = candidates.filter(brand__slug=brand_slug)
-    candidates = candidates.select_related("brand").only(*_LOOKUP_FIELDS)
-    return list(candidates.order_by("brand__name", "pk")[:limit])
-
-
-def reference_candidates(references: set[str], *, brand_slug: str | None, per_brand: int, limit: int) -> list[Shipment]:
-    """In one query, shipments with one of these tracking numbers or order
-    references (of the brand with ``brand_slug`` only, when it is given),
-    with what lookup_candidates() gives and what says whether their link
-    still works (shipments.links.is_expired): at most ``per_brand`` of each
-    brand, those by tracking number first, so that one brand's parcels
-    under another's reference never crowd that brand's own out, and
-    ``limit`` in all, in the brand's name order."""
-    by_number = Q(tracking_number__in=references)
-    candidates = Shipment.objects.filter(by_number | Q(order_ref__in=references - {""}))
-    if brand_slug is not None:
-        candidates = candidates.filter(brand__slug=brand_slug)
-    first = Case(When(by_number, then=Value(0)), default=Value(1))
-    candidates = candidates.annotate(
-        _in_brand=Window(RowNumber(), partition_by=[F("brand_id")], order_by=[first, F("tracking_number"), F("pk")])
-    ).filter(_in_brand__lte=per_brand)
-    candidates = candidates.select_related("brand").only(*_LOOKUP_FIELDS, "order_ref", *ENDED_AT)
-    return list(candidates.order_by("brand__name", "brand_id", "tracking_number", "pk")[:limit])
-
-
-# What the look-up compares and shows of a candidate.
-_LOOKUP_FIELDS = (
-    "tracking_number",
-    "status",
-    "public_token",
-    "destination_postcode",
-    "recipient_email",
-    "brand__name",
-    "brand__slug",
-)
