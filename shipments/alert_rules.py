@@ -14,13 +14,15 @@ the rule never resolves it; ``customer_report`` is opened from the page.
 shipment's facts: ``follow_visit`` takes a stop's visit state and one ping
 and says the new state and whether a missed scan is due;
 ``scan_answers_visit`` says whether a delivered or failed-attempt scan
-answers (resolves) it.
+answers (resolves) it, and ``visit_served_another_stop`` whether the visit
+was the driver's to a neighbouring stop, scanned there.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -244,3 +246,16 @@ def scan_answers_visit(scan_at: datetime, visit_started_at: datetime) -> bool:
     for this visit: made during it, after it (arriving late or not), or
     shortly before the pings came near."""
     return scan_at >= visit_started_at - SCAN_LEAD
+
+
+def visit_served_another_stop(visit: Visit, other_scans: Iterable[datetime], thresholds: Thresholds = DEFAULTS) -> bool:
+    """Whether a visit that ended without a scan was the driver's visit to
+    a neighbouring stop: another stop of the route was scanned during it
+    (its occurred_at between the visit's start and its end), and less than
+    the dwell went by between the last such scan and the leaving. Doors
+    within the near distance of each other share a visit; the one scanned
+    had it."""
+    if visit.started_at is None or visit.left_at is None:
+        return False
+    during = [at for at in other_scans if visit.started_at <= at <= visit.left_at]
+    return bool(during) and visit.left_at - max(during) < thresholds.missed_scan_dwell

@@ -50,16 +50,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from django.core.validators import MaxValueValidator
-from django.db.models import F, Q
+from django.db.models import F, FloatField, Q, Value
+from django.db.models.functions import Coalesce
 
 from . import alerts
 from .alert_models import BrandAlertSettings
-from .alert_rules import DEFAULTS, SCAN_STATUSES, Thresholds, Visit, follow_visit
-from .models import Driver, Stop
+from .alert_rules import DEFAULTS, SCAN_STATUSES, Thresholds, Visit, follow_visit, visit_served_another_stop
+from .models import Driver, Stop, TrackingEvent
 from .statuses import TERMINAL, Status
 
 WATCHED_STATUSES = [s.value for s in Status if s not in TERMINAL and s not in SCAN_STATUSES]
-VISIT_FIELDS = ["visit_started_at", "visit_near_at", "visit_left_at"]
+VISIT_FIELDS = ("visit_started_at", "visit_near_at", "visit_left_at")
 METRES_PER_DEGREE = 111_195.0
 
 
@@ -68,10 +69,22 @@ def _most(field: str) -> float:
     return float(max(v.limit_value for v in validators if isinstance(v, MaxValueValidator)))
 
 
-# A stop not in a visit matters to a batch only if a ping can come near it:
-# the database is asked for those within the largest near distance a brand
-# may set of the batch's pings.
+# The largest near distance a brand may set: it widens the longitude margin
+# enough whatever the brand's own.
 NEAR_M_MOST = _most("missed_scan_near_m")
+
+
+@dataclasses.dataclass
+class _Watched:
+    """A watched stop, as the one query reads it."""
+
+    pk: int
+    shipment_id: int
+    route_id: int
+    sequence: int
+    route_date: dt.date
+    destination: tuple[float, float]
+    visit: Visit
 
 
 def follow_pings(*, driver: Driver, pings: Sequence) -> int:
@@ -82,18 +95,16 @@ def follow_pings(*, driver: Driver, pings: Sequence) -> int:
     if not pings:
         return 0
     pings = sorted(pings, key=lambda p: p.recorded_at)
-    stops = _watched_stops(driver, pings)
+    stops, thresholds = _watched_stops(driver, pings)
     if not stops:
         return 0
-    thresholds = _thresholds(stops[0])
     grid = _PingGrid(pings, thresholds.missed_scan_near_m)
-    changed, due = [], []
+    due = []
     for stop in stops:
-        destination = (stop.shipment.destination_lat, stop.shipment.destination_lng)
-        before = visit = Visit(stop.visit_started_at, stop.visit_near_at, stop.visit_left_at)
+        before = visit = stop.visit
         # Away from the stop, only a ping within the near distance can
         # change its visit: the grid's candidates; in a visit, every ping.
-        near = grid.candidates(destination)
+        near = grid.candidates(stop.destination)
         index = 0
         while index < len(pings):
             if visit.started_at is None or visit.left_at is not None:
@@ -104,22 +115,26 @@ def follow_pings(*, driver: Driver, pings: Sequence) -> int:
             ping = pings[index]
             index += 1
             step = follow_visit(
-                visit, lat=ping.lat, lng=ping.lng, at=ping.recorded_at, destination=destination, thresholds=thresholds
+                visit,
+                lat=ping.lat,
+                lng=ping.lng,
+                at=ping.recorded_at,
+                destination=stop.destination,
+                thresholds=thresholds,
             )
             visit = step.visit
             if step.missed_scan:
                 due.append((stop, visit, step.distance_m))
         if visit != before:
-            stop.visit_started_at, stop.visit_near_at, stop.visit_left_at = (
-                visit.started_at,
-                visit.dwelled_at,
-                visit.left_at,
+            # Usually one stop a batch, when at all: an UPDATE each is
+            # cheaper than a bulk one.
+            Stop.objects.filter(pk=stop.pk).update(
+                visit_started_at=visit.started_at, visit_near_at=visit.dwelled_at, visit_left_at=visit.left_at
             )
-            changed.append(stop)
-    if changed:
-        Stop.objects.bulk_update(changed, VISIT_FIELDS)
     opened = 0
     for stop, visit, distance in due:
+        if _for_another_stop(stop, visit, thresholds):
+            continue
         alert = alerts.open_missed_scan(
             shipment_id=stop.shipment_id,
             now=visit.left_at,
@@ -134,6 +149,19 @@ def follow_pings(*, driver: Driver, pings: Sequence) -> int:
         )
         opened += alert is not None
     return opened
+
+
+def _for_another_stop(stop: _Watched, visit: Visit, thresholds: Thresholds) -> bool:
+    """Whether the driver scanned another stop of the route during this
+    visit, too late in it for what remained to be a visit of its own (one
+    query, at a visit's end only)."""
+    scans = TrackingEvent.objects.filter(
+        shipment__stops__route_id=stop.route_id,
+        status__in=list(SCAN_STATUSES),
+        occurred_at__gte=visit.started_at,
+        occurred_at__lte=visit.left_at,
+    ).exclude(shipment_id=stop.shipment_id)
+    return visit_served_another_stop(visit, scans.values_list("occurred_at", flat=True), thresholds)
 
 
 class _PingGrid:
@@ -162,18 +190,28 @@ class _PingGrid:
         return sorted(found)
 
 
-def _watched_stops(driver: Driver, pings: Sequence) -> list[Stop]:
+def _watched_stops(driver: Driver, pings: Sequence) -> tuple[list[_Watched], Thresholds]:
     """The stops of the driver's routes around the pings' days that the
-    batch may start, dwell or end a visit at (one query), one per shipment."""
+    batch may start, dwell or end a visit at, one per shipment, and the
+    brand's thresholds (one query: the settings are joined in, and the
+    stops near the pings are those within the brand's own near distance)."""
     days = sorted({p.recorded_at.astimezone(dt.UTC).date() + dt.timedelta(days=d) for p in pings for d in (-1, 0, 1)})
     lats = [p.lat for p in pings]
     lngs = [p.lng for p in pings]
-    lat_margin = NEAR_M_MOST / METRES_PER_DEGREE
-    widest = max(abs(min(lats) - lat_margin), abs(max(lats) + lat_margin))
-    lng_margin = NEAR_M_MOST / (METRES_PER_DEGREE * max(math.cos(math.radians(min(widest, 89.9))), 1e-6))
+    settings_of = "route__driver__brand__alert_settings__"
+    # The near distance in degrees of latitude and (at the batch's
+    # farthest latitude from the equator) of longitude, a little wide.
+    near_m = Coalesce(
+        F(settings_of + "missed_scan_near_m"), Value(DEFAULTS.missed_scan_near_m), output_field=FloatField()
+    )
+    lat_margin = near_m * Value(1.01 / METRES_PER_DEGREE)
+    widest = min(max(abs(min(lats)), abs(max(lats))) + NEAR_M_MOST / METRES_PER_DEGREE, 89.9)
+    lng_margin = near_m * Value(1.01 / (METRES_PER_DEGREE * math.cos(math.radians(widest))))
     near_the_pings = Q(
-        shipment__destination_lat__range=(min(lats) - lat_margin, max(lats) + lat_margin),
-        shipment__destination_lng__range=(min(lngs) - lng_margin, max(lngs) + lng_margin),
+        shipment__destination_lat__gte=Value(min(lats)) - lat_margin,
+        shipment__destination_lat__lte=Value(max(lats)) + lat_margin,
+        shipment__destination_lng__gte=Value(min(lngs)) - lng_margin,
+        shipment__destination_lng__lte=Value(max(lngs)) + lng_margin,
     )
     in_a_visit = Q(visit_started_at__isnull=False, visit_left_at__isnull=True)
     rows = (
@@ -185,36 +223,40 @@ def _watched_stops(driver: Driver, pings: Sequence) -> list[Stop]:
             shipment__destination_lat__isnull=False,
             shipment__destination_lng__isnull=False,
         )
-        .select_related("shipment")
-        .only(
-            "sequence",
+        .order_by("shipment_id", "-route__date")
+        .values_list(
+            "pk",
             "shipment_id",
-            *VISIT_FIELDS,
+            "route_id",
+            "sequence",
+            "route__date",
             "shipment__destination_lat",
             "shipment__destination_lng",
+            *VISIT_FIELDS,
+            settings_of + "missed_scan_near_m",
+            settings_of + "missed_scan_dwell_seconds",
+            settings_of + "missed_scan_leave_m",
         )
-        .annotate(
-            route_date=F("route__date"),
-            near_m=F("route__driver__brand__alert_settings__missed_scan_near_m"),
-            dwell_seconds=F("route__driver__brand__alert_settings__missed_scan_dwell_seconds"),
-            leave_m=F("route__driver__brand__alert_settings__missed_scan_leave_m"),
-        )
-        .order_by("shipment_id", "-route_date")
     )
-    latest: dict[int, Stop] = {}
-    for stop in rows:
-        latest.setdefault(stop.shipment_id, stop)
-    return list(latest.values())
+    latest: dict[int, _Watched] = {}
+    thresholds = DEFAULTS
+    for pk, shipment_id, route_id, sequence, date, lat, lng, started, near_at, left, *own in rows:
+        if shipment_id not in latest:
+            latest[shipment_id] = _Watched(
+                pk, shipment_id, route_id, sequence, date, (lat, lng), Visit(started, near_at, left)
+            )
+        thresholds = _thresholds(*own)
+    return list(latest.values()), thresholds
 
 
-def _thresholds(stop: Stop) -> Thresholds:
-    """The brand's missed-scan thresholds, joined into the stop's row (the
-    defaults when it has no settings)."""
-    if stop.near_m is None:
+def _thresholds(near_m: int | None, dwell_seconds: int | None, leave_m: int | None) -> Thresholds:
+    """The brand's missed-scan thresholds (the defaults when it has no
+    settings)."""
+    if near_m is None:
         return DEFAULTS
     return dataclasses.replace(
         DEFAULTS,
-        missed_scan_near_m=float(stop.near_m),
-        missed_scan_dwell=dt.timedelta(seconds=stop.dwell_seconds),
-        missed_scan_leave_m=float(stop.leave_m),
+        missed_scan_near_m=float(near_m),
+        missed_scan_dwell=dt.timedelta(seconds=dwell_seconds),
+        missed_scan_leave_m=float(leave_m),
     )

@@ -28,6 +28,7 @@ from shipments.alert_rules import (
     is_late,
     is_stuck,
     scan_answers_visit,
+    visit_served_another_stop,
 )
 from shipments.statuses import TERMINAL, Status
 
@@ -298,3 +299,14 @@ def test_a_scan_answers_the_visit_from_shortly_before_it_on():
     assert scan_answers_visit(NOW - SCAN_LEAD, NOW)
     assert not scan_answers_visit(NOW - SCAN_LEAD - SECOND, NOW)
     assert scan_answers_visit(NOW + timedelta(hours=3), NOW)
+
+
+def test_a_visit_that_served_a_neighbouring_stop():
+    visit = Visit(started_at=NOW, dwelled_at=NOW + DWELL, left_at=NOW + 5 * MINUTE)
+    # The neighbour scanned just under the dwell before the leave: its visit.
+    assert visit_served_another_stop(visit, [NOW + 5 * MINUTE - DWELL + SECOND])
+    # Scanned just over the dwell before: what came after is a visit of its own.
+    assert not visit_served_another_stop(visit, [NOW + 5 * MINUTE - DWELL - SECOND])
+    # Scanned before this visit began, or none: nothing served.
+    assert not visit_served_another_stop(visit, [NOW - SECOND])
+    assert not visit_served_another_stop(visit, [])

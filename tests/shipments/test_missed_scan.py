@@ -304,3 +304,38 @@ def test_the_ping_grid_never_leaves_out_a_ping_within_the_near_distance(latitude
         assert candidates == sorted(candidates)
         found += len(within)
     assert found > 50
+
+
+def test_waiting_at_a_neighbours_door_is_not_a_missed_scan_at_this_one(brand, make_shipment):
+    here, next_door = make_shipment(), make_shipment(destination_lat=DEST[0] + 40 / 111_195)
+    for s in (here, next_door):
+        shipment_services.record_event(shipment_id=s.pk, event=event("out_for_delivery", -60))
+    drivers.set_route(
+        brand=brand,
+        driver_ref="van-1",
+        date=T0.date(),
+        tracking_numbers=[next_door.tracking_number, here.tracking_number],
+    )
+    # Parked between the two doors for four minutes, the neighbour's parcel
+    # scanned a minute before driving off.
+    send(brand, ping(20, 0), ping(20, 60), ping(20, 130), ping(20, 180))
+    shipment_services.record_event(shipment_id=next_door.pk, event=event("delivered", 3))
+    send(brand, ping(20, 230), ping(600, 240))
+    assert missed(here) == []
+    assert missed(next_door) == []
+
+
+def test_a_long_wait_after_the_neighbours_scan_is_a_missed_scan_here(brand, make_shipment):
+    here, next_door = make_shipment(), make_shipment(destination_lat=DEST[0] + 40 / 111_195)
+    for s in (here, next_door):
+        shipment_services.record_event(shipment_id=s.pk, event=event("out_for_delivery", -60))
+    drivers.set_route(
+        brand=brand,
+        driver_ref="van-1",
+        date=T0.date(),
+        tracking_numbers=[next_door.tracking_number, here.tracking_number],
+    )
+    send(brand, ping(20, 0), ping(20, 60))
+    shipment_services.record_event(shipment_id=next_door.pk, event=event("delivered", 1))
+    send(brand, ping(20, 120), ping(20, 200), ping(600, 240))
+    assert len(missed(here)) == 1
