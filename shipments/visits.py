@@ -45,18 +45,21 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 
 from django.core.validators import MaxValueValidator
+from django.db import connection
 from django.db.models import F, FloatField, Q, Value
 from django.db.models.functions import Coalesce
 
 from . import alerts
 from .alert_models import BrandAlertSettings
 from .alert_rules import DEFAULTS, SCAN_STATUSES, Thresholds, Visit, follow_visit, visit_served_another_stop
-from .models import Driver, Stop, TrackingEvent
+from .bulk import column, quote
+from .models import Driver, Route, Shipment, Stop, TrackingEvent
 from .statuses import TERMINAL, Status
 
 WATCHED_STATUSES = [s.value for s in Status if s not in TERMINAL and s not in SCAN_STATUSES]
@@ -192,33 +195,152 @@ class _PingGrid:
 
 def _watched_stops(driver: Driver, pings: Sequence) -> tuple[list[_Watched], Thresholds]:
     """The stops of the driver's routes around the pings' days that the
-    batch may start, dwell or end a visit at, one per shipment, and the
-    brand's thresholds (one query: the settings are joined in, and the
-    stops near the pings are those within the brand's own near distance)."""
-    days = sorted({p.recorded_at.astimezone(dt.UTC).date() + dt.timedelta(days=d) for p in pings for d in (-1, 0, 1)})
+    batch may start, dwell or end a visit at, one per shipment (on its
+    latest route), and the brand's thresholds: one written-out query
+    (``WATCHED_SQL``; compiling its ORM twin, ``watched_rows_orm``, cost
+    more than the rest of recording a ping, as bench/alerts.py measures)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_watched_sql(connection.vendor), _watched_params(driver, pings))
+        rows = cursor.fetchall()
+    convert = _row_converters()
+    latest: dict[int, _Watched] = {}
+    thresholds = DEFAULTS
+    for row in rows:
+        pk, shipment_id, route_id, sequence, date, lat, lng, started, near_at, left, *own = convert(row)
+        if shipment_id not in latest:
+            latest[shipment_id] = _Watched(
+                pk, shipment_id, route_id, sequence, date, (lat, lng), Visit(started, near_at, left)
+            )
+        thresholds = _thresholds(*own)
+    return list(latest.values()), thresholds
+
+
+# (model, field) of each selected column, in order.
+WATCHED_COLUMNS = (
+    (Stop, "id"),
+    (Stop, "shipment"),
+    (Stop, "route"),
+    (Stop, "sequence"),
+    (Route, "date"),
+    (Shipment, "destination_lat"),
+    (Shipment, "destination_lng"),
+    (Stop, "visit_started_at"),
+    (Stop, "visit_near_at"),
+    (Stop, "visit_left_at"),
+    (BrandAlertSettings, "missed_scan_near_m"),
+    (BrandAlertSettings, "missed_scan_dwell_seconds"),
+    (BrandAlertSettings, "missed_scan_leave_m"),
+)
+_ALIASES = {Stop: "st", Route: "r", Shipment: "sh", BrandAlertSettings: "bs"}
+
+WATCHED_SQL = """
+SELECT {columns}
+FROM {stop} st
+JOIN {route} r ON r.{route_pk} = st.{route_id}
+JOIN {shipment} sh ON sh.{shipment_pk} = st.{shipment_id}
+LEFT JOIN {settings} bs ON bs.{settings_brand} = %s
+WHERE r.{driver_id} = %s AND r.{date} >= %s AND r.{date} <= %s
+  AND sh.{status} IN ({statuses})
+  AND sh.{lat} IS NOT NULL AND sh.{lng} IS NOT NULL
+  AND ((st.{started} IS NOT NULL AND st.{left} IS NULL)
+       OR (sh.{lat} >= %s - COALESCE(bs.{near_m}, %s) * %s AND sh.{lat} <= %s + COALESCE(bs.{near_m}, %s) * %s
+           AND sh.{lng} >= %s - COALESCE(bs.{near_m}, %s) * %s AND sh.{lng} <= %s + COALESCE(bs.{near_m}, %s) * %s))
+ORDER BY st.{shipment_id}, r.{date} DESC
+"""
+
+
+@functools.cache
+def _watched_sql(vendor: str) -> str:
+    return WATCHED_SQL.format(
+        columns=", ".join(f"{_ALIASES[model]}.{column(model, name)}" for model, name in WATCHED_COLUMNS),
+        stop=quote(Stop._meta.db_table),
+        route=quote(Route._meta.db_table),
+        shipment=quote(Shipment._meta.db_table),
+        settings=quote(BrandAlertSettings._meta.db_table),
+        route_pk=quote(Route._meta.pk.column),
+        shipment_pk=quote(Shipment._meta.pk.column),
+        route_id=column(Stop, "route"),
+        shipment_id=column(Stop, "shipment"),
+        settings_brand=column(BrandAlertSettings, "brand"),
+        driver_id=column(Route, "driver"),
+        date=column(Route, "date"),
+        status=column(Shipment, "status"),
+        statuses=", ".join(["%s"] * len(WATCHED_STATUSES)),
+        lat=column(Shipment, "destination_lat"),
+        lng=column(Shipment, "destination_lng"),
+        started=column(Stop, "visit_started_at"),
+        left=column(Stop, "visit_left_at"),
+        near_m=column(BrandAlertSettings, "missed_scan_near_m"),
+    )
+
+
+def _watched_params(driver: Driver, pings: Sequence) -> list:
+    """The query's parameters: the days around the pings' UTC days, and the
+    box around the pings widened by the brand's near distance in degrees of
+    latitude and (at the batch's farthest latitude from the equator) of
+    longitude, a little wide."""
+    days = [p.recorded_at.astimezone(dt.UTC).date() for p in pings]
     lats = [p.lat for p in pings]
     lngs = [p.lng for p in pings]
-    settings_of = "route__driver__brand__alert_settings__"
-    # The near distance in degrees of latitude and (at the batch's
-    # farthest latitude from the equator) of longitude, a little wide.
-    near_m = Coalesce(
-        F(settings_of + "missed_scan_near_m"), Value(DEFAULTS.missed_scan_near_m), output_field=FloatField()
-    )
-    lat_margin = near_m * Value(1.01 / METRES_PER_DEGREE)
     widest = min(max(abs(min(lats)), abs(max(lats))) + NEAR_M_MOST / METRES_PER_DEGREE, 89.9)
-    lng_margin = near_m * Value(1.01 / (METRES_PER_DEGREE * math.cos(math.radians(widest))))
+    per_lat = 1.01 / METRES_PER_DEGREE
+    per_lng = 1.01 / (METRES_PER_DEGREE * math.cos(math.radians(widest)))
+    near = DEFAULTS.missed_scan_near_m
+    return [
+        driver.brand_id,
+        driver.pk,
+        connection.ops.adapt_datefield_value(min(days) - dt.timedelta(days=1)),
+        connection.ops.adapt_datefield_value(max(days) + dt.timedelta(days=1)),
+        *WATCHED_STATUSES,
+        *(min(lats), near, per_lat, max(lats), near, per_lat),
+        *(min(lngs), near, per_lng, max(lngs), near, per_lng),
+    ]
+
+
+@functools.cache
+def _row_converters():
+    """Turns a row as the database gives it into Python values as the ORM
+    would (dates and aware datetimes on SQLite)."""
+    converters = []
+    for index, (model, name) in enumerate(WATCHED_COLUMNS):
+        col = model._meta.get_field(name).get_col(_ALIASES[model])
+        functions = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if functions:
+            converters.append((index, col, tuple(functions)))
+
+    def convert(row: tuple) -> list:
+        values = list(row)
+        for index, col, functions in converters:
+            for function in functions:
+                values[index] = function(values[index], col, connection)
+        return values
+
+    return convert
+
+
+def watched_rows_orm(driver: Driver, pings: Sequence) -> list[tuple]:
+    """The ORM twin of ``WATCHED_SQL`` (the rows it returns, in order), for
+    the test that they agree."""
+    params = _watched_params(driver, pings)
+    days = [p.recorded_at.astimezone(dt.UTC).date() for p in pings]
+    first, last = min(days) - dt.timedelta(days=1), max(days) + dt.timedelta(days=1)
+    lats = [p.lat for p in pings]
+    lngs = [p.lng for p in pings]
+    per_lat, per_lng = params[-10], params[-4]
+    own = "route__driver__brand__alert_settings__"
+    near = Coalesce(F(own + "missed_scan_near_m"), Value(DEFAULTS.missed_scan_near_m), output_field=FloatField())
     near_the_pings = Q(
-        shipment__destination_lat__gte=Value(min(lats)) - lat_margin,
-        shipment__destination_lat__lte=Value(max(lats)) + lat_margin,
-        shipment__destination_lng__gte=Value(min(lngs)) - lng_margin,
-        shipment__destination_lng__lte=Value(max(lngs)) + lng_margin,
+        shipment__destination_lat__gte=Value(min(lats)) - near * Value(per_lat),
+        shipment__destination_lat__lte=Value(max(lats)) + near * Value(per_lat),
+        shipment__destination_lng__gte=Value(min(lngs)) - near * Value(per_lng),
+        shipment__destination_lng__lte=Value(max(lngs)) + near * Value(per_lng),
     )
     in_a_visit = Q(visit_started_at__isnull=False, visit_left_at__isnull=True)
-    rows = (
+    return list(
         Stop.objects.filter(
             near_the_pings | in_a_visit,
             route__driver=driver,
-            route__date__in=days,
+            route__date__range=(first, last),
             shipment__status__in=WATCHED_STATUSES,
             shipment__destination_lat__isnull=False,
             shipment__destination_lng__isnull=False,
@@ -233,20 +355,11 @@ def _watched_stops(driver: Driver, pings: Sequence) -> tuple[list[_Watched], Thr
             "shipment__destination_lat",
             "shipment__destination_lng",
             *VISIT_FIELDS,
-            settings_of + "missed_scan_near_m",
-            settings_of + "missed_scan_dwell_seconds",
-            settings_of + "missed_scan_leave_m",
+            own + "missed_scan_near_m",
+            own + "missed_scan_dwell_seconds",
+            own + "missed_scan_leave_m",
         )
     )
-    latest: dict[int, _Watched] = {}
-    thresholds = DEFAULTS
-    for pk, shipment_id, route_id, sequence, date, lat, lng, started, near_at, left, *own in rows:
-        if shipment_id not in latest:
-            latest[shipment_id] = _Watched(
-                pk, shipment_id, route_id, sequence, date, (lat, lng), Visit(started, near_at, left)
-            )
-        thresholds = _thresholds(*own)
-    return list(latest.values()), thresholds
 
 
 def _thresholds(near_m: int | None, dwell_seconds: int | None, leave_m: int | None) -> Thresholds:

@@ -339,3 +339,38 @@ def test_a_long_wait_after_the_neighbours_scan_is_a_missed_scan_here(brand, make
     shipment_services.record_event(shipment_id=next_door.pk, event=event("delivered", 1))
     send(brand, ping(20, 120), ping(20, 200), ping(600, 240))
     assert len(missed(here)) == 1
+
+
+def test_the_watched_stops_query_returns_what_its_orm_twin_does(brand, make_shipment, other_brand):
+    """In a visit, near the pings, far, delivered, on another day's route,
+    with and without the brand's own near distance."""
+    rng = random.Random(7)
+    numbers = []
+    for i in range(30):
+        lat, lng = point(rng.uniform(0, 900), rng.uniform(0, 360))
+        s = make_shipment(destination_lat=lat, destination_lng=lng)
+        shipment_services.record_event(
+            shipment_id=s.pk, event=event("delivered" if i % 7 == 0 else "out_for_delivery", -60)
+        )
+        numbers.append(s.tracking_number)
+    drivers.set_route(brand=brand, driver_ref="van-1", date=T0.date(), tracking_numbers=numbers[:20])
+    drivers.set_route(
+        brand=brand, driver_ref="van-1", date=T0.date() - timedelta(days=1), tracking_numbers=numbers[15:]
+    )
+    drivers.set_route(brand=brand, driver_ref="van-1", date=T0.date() + timedelta(days=5), tracking_numbers=numbers[:5])
+    Stop.objects.filter(shipment__tracking_number__in=numbers[2:6]).update(visit_started_at=T0)
+    Stop.objects.filter(shipment__tracking_number=numbers[3]).update(visit_left_at=T0 + timedelta(minutes=3))
+    driver = drivers.Driver.objects.get(ref="van-1")
+    batch = [ping(120, 0), ping(300, 10, 200), ping(40, 20, 45)]
+    for own in (None, 200):
+        if own:
+            BrandAlertSettings.objects.create(brand=brand, missed_scan_near_m=own)
+        written = [tuple(visits._row_converters()(row)) for row in _raw_watched(driver, batch)]
+        assert written == visits.watched_rows_orm(driver, batch)
+        assert len(written) >= 3
+
+
+def _raw_watched(driver, batch):
+    with connection.cursor() as cursor:
+        cursor.execute(visits._watched_sql(connection.vendor), visits._watched_params(driver, batch))
+        return cursor.fetchall()
