@@ -9,7 +9,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from pages import reads as page_reads
-from shipments import services
+from shipments import alerts, services
 from shipments.models import Driver, Route, Shipment, Stop
 from shipments.selectors import timeline
 from shipments.statuses import STOP_DONE
@@ -181,3 +181,21 @@ def test_stop_rows_are_what_the_orm_reads(brand, make_shipment):
             expected = orm_stop_rows(parcel.pk, days=days, statuses_done=statuses_done)
             assert page_reads.stop_rows(parcel.pk, days=days, statuses_done=statuses_done) == expected
     assert [row[5] for row in page_reads.stop_rows(parcels[4].pk, days=days, statuses_done=[])] == [0, 3]
+
+
+def test_page_rows_carry_the_kinds_of_the_open_alerts_only(make_shipment):
+    shipment, other = make_shipment(), make_shipment()
+    now = timezone.now()
+    alerts.open_alert(shipment=shipment, kind="late", now=now)
+    alerts.open_alert(shipment=shipment, kind="missed_scan", now=now)
+    resolved = alerts.open_alert(shipment=shipment, kind="stuck", now=now)
+    alerts.resolve_alert(alert=resolved, now=now, reason="other")
+    alerts.open_alert(shipment=other, kind="customer_report", now=now)
+
+    page = page_of(shipment)
+    assert page.alerts == frozenset({"late", "missed_scan"})
+    # The ORM's twin, for several shipments at once.
+    kinds = page_reads.open_alert_kinds([shipment.pk, other.pk])
+    assert kinds == {shipment.pk: page.alerts, other.pk: frozenset({"customer_report"})}
+    assert page_of(other).alerts == frozenset({"customer_report"})
+    assert page_of(make_shipment()).alerts == frozenset()
