@@ -250,11 +250,11 @@ def scan_answers_visit(scan_at: datetime, visit_started_at: datetime) -> bool:
 
 def visit_served_another_stop(visit: Visit, other_scans: Iterable[datetime], thresholds: Thresholds = DEFAULTS) -> bool:
     """Whether a visit that ended without a scan was the driver's visit to
-    a neighbouring stop: another stop of the route was scanned during it
-    (its occurred_at between the visit's start and its end), and less than
-    the dwell went by between the last such scan and the leaving. Doors
-    within the near distance of each other share a visit; the one scanned
-    had it."""
+    a neighbouring stop: another stop of the route, whose door is within the
+    near distance of this one's (the caller picks those), was scanned during
+    it (its occurred_at between the visit's start and its end), and less
+    than the dwell went by between the last such scan and the leaving.
+    Doors that close share a visit; the one scanned had it."""
     if visit.started_at is None or visit.left_at is None:
         return False
     during = [at for at in other_scans if visit.started_at <= at <= visit.left_at]

@@ -57,7 +57,15 @@ from django.db.models.functions import Coalesce
 
 from . import alerts
 from .alert_models import BrandAlertSettings
-from .alert_rules import DEFAULTS, SCAN_STATUSES, Thresholds, Visit, follow_visit, visit_served_another_stop
+from .alert_rules import (
+    DEFAULTS,
+    SCAN_STATUSES,
+    Thresholds,
+    Visit,
+    distance_m,
+    follow_visit,
+    visit_served_another_stop,
+)
 from .bulk import column, quote
 from .models import Driver, Route, Shipment, Stop, TrackingEvent
 from .statuses import TERMINAL, Status
@@ -155,16 +163,26 @@ def follow_pings(*, driver: Driver, pings: Sequence) -> int:
 
 
 def _for_another_stop(stop: _Watched, visit: Visit, thresholds: Thresholds) -> bool:
-    """Whether the driver scanned another stop of the route during this
-    visit, too late in it for what remained to be a visit of its own (one
-    query, at a visit's end only)."""
-    scans = TrackingEvent.objects.filter(
-        shipment__stops__route_id=stop.route_id,
-        status__in=list(SCAN_STATUSES),
-        occurred_at__gte=visit.started_at,
-        occurred_at__lte=visit.left_at,
-    ).exclude(shipment_id=stop.shipment_id)
-    return visit_served_another_stop(visit, scans.values_list("occurred_at", flat=True), thresholds)
+    """Whether the driver scanned another stop of the route, whose door is
+    within the near distance of this one's, during this visit, too late in
+    it for what remained to be a visit of its own (one query, at a visit's
+    end only)."""
+    scans = (
+        TrackingEvent.objects.filter(
+            shipment__stops__route_id=stop.route_id,
+            status__in=list(SCAN_STATUSES),
+            occurred_at__gte=visit.started_at,
+            occurred_at__lte=visit.left_at,
+            shipment__destination_lat__isnull=False,
+            shipment__destination_lng__isnull=False,
+        )
+        .exclude(shipment_id=stop.shipment_id)
+        .values_list("occurred_at", "shipment__destination_lat", "shipment__destination_lng")
+    )
+    next_door = [
+        at for at, lat, lng in scans if distance_m(lat, lng, *stop.destination) <= thresholds.missed_scan_near_m
+    ]
+    return visit_served_another_stop(visit, next_door, thresholds)
 
 
 class _PingGrid:

@@ -374,3 +374,21 @@ def _raw_watched(driver, batch):
     with connection.cursor() as cursor:
         cursor.execute(visits._watched_sql(connection.vendor), visits._watched_params(driver, batch))
         return cursor.fetchall()
+
+
+def test_a_scan_at_a_door_beyond_the_near_distance_does_not_take_the_visit(brand, make_shipment):
+    here, down_the_road = make_shipment(), make_shipment(destination_lat=DEST[0] + 140 / 111_195)
+    for s in (here, down_the_road):
+        shipment_services.record_event(shipment_id=s.pk, event=event("out_for_delivery", -60))
+    drivers.set_route(
+        brand=brand,
+        driver_ref="van-1",
+        date=T0.date(),
+        tracking_numbers=[here.tracking_number, down_the_road.tracking_number],
+    )
+    # Three minutes here without a scan, then on to the next door 140 m
+    # away (still short of leaving), scanned there, then away.
+    send(brand, ping(10, 0), ping(10, 60), ping(10, 180), ping(140, 200, 0))
+    shipment_services.record_event(shipment_id=down_the_road.pk, event=event("delivered", 3.5))
+    send(brand, ping(140, 215, 0), ping(400, 230, 0))
+    assert len(missed(here)) == 1
