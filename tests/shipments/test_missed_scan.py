@@ -306,16 +306,19 @@ def test_the_ping_grid_never_leaves_out_a_ping_within_the_near_distance(latitude
     assert found > 50
 
 
-def test_waiting_at_a_neighbours_door_is_not_a_missed_scan_at_this_one(brand, make_shipment):
-    here, next_door = make_shipment(), make_shipment(destination_lat=DEST[0] + 40 / 111_195)
-    for s in (here, next_door):
+def two_doors(brand, make_shipment, apart_m):
+    """Two parcels out for delivery on the van's route, their doors this far apart (north)."""
+    here, other = make_shipment(), make_shipment(destination_lat=DEST[0] + apart_m / 111_195)
+    for s in (here, other):
         shipment_services.record_event(shipment_id=s.pk, event=event("out_for_delivery", -60))
     drivers.set_route(
-        brand=brand,
-        driver_ref="van-1",
-        date=T0.date(),
-        tracking_numbers=[next_door.tracking_number, here.tracking_number],
+        brand=brand, driver_ref="van-1", date=T0.date(), tracking_numbers=[other.tracking_number, here.tracking_number]
     )
+    return here, other
+
+
+def test_waiting_at_a_neighbours_door_is_not_a_missed_scan_at_this_one(brand, make_shipment):
+    here, next_door = two_doors(brand, make_shipment, 40)
     # Parked between the two doors for four minutes, the neighbour's parcel
     # scanned a minute before driving off.
     send(brand, ping(20, 0), ping(20, 60), ping(20, 130), ping(20, 180))
@@ -326,15 +329,7 @@ def test_waiting_at_a_neighbours_door_is_not_a_missed_scan_at_this_one(brand, ma
 
 
 def test_a_long_wait_after_the_neighbours_scan_is_a_missed_scan_here(brand, make_shipment):
-    here, next_door = make_shipment(), make_shipment(destination_lat=DEST[0] + 40 / 111_195)
-    for s in (here, next_door):
-        shipment_services.record_event(shipment_id=s.pk, event=event("out_for_delivery", -60))
-    drivers.set_route(
-        brand=brand,
-        driver_ref="van-1",
-        date=T0.date(),
-        tracking_numbers=[next_door.tracking_number, here.tracking_number],
-    )
+    here, next_door = two_doors(brand, make_shipment, 40)
     send(brand, ping(20, 0), ping(20, 60))
     shipment_services.record_event(shipment_id=next_door.pk, event=event("delivered", 1))
     send(brand, ping(20, 120), ping(20, 200), ping(600, 240))
@@ -377,15 +372,7 @@ def _raw_watched(driver, batch):
 
 
 def test_a_scan_at_a_door_beyond_the_near_distance_does_not_take_the_visit(brand, make_shipment):
-    here, down_the_road = make_shipment(), make_shipment(destination_lat=DEST[0] + 140 / 111_195)
-    for s in (here, down_the_road):
-        shipment_services.record_event(shipment_id=s.pk, event=event("out_for_delivery", -60))
-    drivers.set_route(
-        brand=brand,
-        driver_ref="van-1",
-        date=T0.date(),
-        tracking_numbers=[here.tracking_number, down_the_road.tracking_number],
-    )
+    here, down_the_road = two_doors(brand, make_shipment, 140)
     # Three minutes here without a scan, then on to the next door 140 m
     # away (still short of leaving), scanned there, then away.
     send(brand, ping(10, 0), ping(10, 60), ping(10, 180), ping(140, 200, 0))
