@@ -176,10 +176,12 @@ class Rush:
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
 
-    async def load_page(self, session, token: str) -> None:
+    async def load_page(self, session, token: str, *, again: bool = False) -> None:
+        """The page, or (again) what the page's script asks for when its stream says it changed."""
+        headers = {"Accept-Language": "en", **({"HX-Request": "true", "HX-Target": "refresh"} if again else {})}
         began = time.perf_counter()
         try:
-            async with session.get(f"{self.base}/t/{token}/", headers={"Accept-Language": "en"}) as response:
+            async with session.get(f"{self.base}/t/{token}/", headers=headers) as response:
                 await response.read()
                 if response.status != 200:
                     self.error(f"page {response.status}")
@@ -207,7 +209,7 @@ class Rush:
                             self.first_change[token] = time.time()
                         self.reloading += 1
                         try:
-                            await self.load_page(session, token)
+                            await self.load_page(session, token, again=True)
                         finally:
                             self.reloading -= 1
                 finally:
