@@ -9,8 +9,9 @@ stops. The customers open their tracking page (GET /t/<token>/) over
 --open-seconds and keep its stream open (/t/<token>/events/); then the
 parcels go out for delivery through POST /api/v1/events in batches of
 --batch spread over --rush-seconds, while each driver posts a ping to
-/api/v1/locations every 5 s. When a stream says the page changed, its
-customer loads the page again, as the page's script does. Messages go out
+/api/v1/locations every 5 s. When a stream opens and whenever it says the
+page changed, its customer loads the page's fragment (htmx) again, as the
+page's script does (--reload first: only on the first change). Messages go out
 through a real Celery worker: each status change's webhook to a receiver on
 loopback (a process of its own), SMS and email to the console backends.
 
@@ -201,6 +202,9 @@ class Rush:
                     return
                 self.open_streams += 1
                 try:
+                    # The page's script looks once when its stream opens (what
+                    # changed before it was announced to nobody).
+                    await self.load_page(session, token, again=True)
                     async for line in response.content:
                         if not line.startswith((b"event: changed", b"event: final")):
                             continue
