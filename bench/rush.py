@@ -12,8 +12,9 @@ parcels go out for delivery through POST /api/v1/events in batches of
 /api/v1/locations every 5 s. When a stream opens and whenever it says the
 page changed, its customer loads the page's fragment (htmx) again, as the
 page's script does (--reload first: only on the first change). Messages go out
-through a real Celery worker: each status change's webhook to a receiver on
-loopback (a process of its own), SMS and email to the console backends.
+through a real Celery worker (beat beside it, for the sweep): each status
+change's webhook to a receiver on loopback (a process of its own), SMS and
+email to the console backends.
 
 Printed: page load p50/p95 (first opens and the loads after a change),
 event to open page p95 (from the status change's row, written in the
