@@ -1,0 +1,343 @@
+"""The morning rush on one machine: parcels go out for delivery through the
+API while their customers watch the page live and the drivers ping.
+
+    .venv/bin/python bench/rush.py [--scale 1.0] [--rush-seconds 60] [--open-seconds 30]
+                                   [--batch 100] [--web-workers 1] [--worker-concurrency 4]
+
+At --scale 1: 5,000 parcels, 5,000 customers, 50 drivers with routes of 100
+stops. The customers open their tracking page (GET /t/<token>/) over
+--open-seconds and keep its stream open (/t/<token>/events/); then the
+parcels go out for delivery through POST /api/v1/events in batches of
+--batch spread over --rush-seconds, while each driver posts a ping to
+/api/v1/locations every 5 s. When a stream opens and whenever it says the
+page changed, its customer loads the page's fragment (htmx) again, as the
+page's script does (--reload first: only on the first change). Messages go out
+through a real Celery worker (beat beside it, for the sweep): each status
+change's webhook to a receiver on loopback (a process of its own), SMS and
+email to the console backends.
+
+Printed: page load p50/p95 (first opens and the loads after a change),
+event to open page p95 (from the status change's row, written in the
+event's transaction, to the stream's message at the client), event to
+webhook p95 and max, and every error. Targets on the 2-core machine: no
+errors, page p95 < 200 ms, event to open page p95 < 1 s, every webhook
+within 10 s of its event.
+
+One uvicorn server as the Procfile runs it (--web-workers processes),
+PostgreSQL and Redis on loopback; its own database (dropped and created:
+--database-url) and --redis-url.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import _setup
+from bench.rush_setup import make_data, serve_receiver, start_celery, stop, warm_up
+
+PORT = 8460
+PING_EVERY = 5.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def summary(name: str, values: list[float], target: str) -> str:
+    p50, p95, top = percentile(values, 0.5), percentile(values, 0.95), max(values, default=float("nan"))
+    return f"  {name:<18}{len(values):>6}  p50 {p50:7.0f} ms  p95 {p95:7.0f} ms  max {top:7.0f} ms   {target}"
+
+
+class Rush:
+    """The client side: customers, the brand's batches, the drivers."""
+
+    def __init__(self, base: str, key: str, reload_every: bool = True):
+        self.reload_every = reload_every
+        self.base = base
+        self.auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        self.page_ms: list[float] = []
+        self.first_change: dict[str, float] = {}
+        self.changes_after_first = 0
+        self.errors: dict[str, int] = {}
+        self.open_streams = 0
+        self.reloading = 0
+        self.done = asyncio.Event()
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+    async def load_page(self, session, token: str, *, again: bool = False) -> None:
+        """The page, or (again) what the page's script asks for when its stream says it changed."""
+        headers = {"Accept-Language": "en", **({"HX-Request": "true", "HX-Target": "refresh"} if again else {})}
+        began = time.perf_counter()
+        try:
+            async with session.get(f"{self.base}/t/{token}/", headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    self.error(f"page {response.status}")
+                    return
+        except Exception as exc:  # every failure is counted, by kind
+            self.error(f"page {type(exc).__name__}")
+            return
+        self.page_ms.append((time.perf_counter() - began) * 1000)
+
+    async def customer(self, session, token: str) -> None:
+        await self.load_page(session, token)
+        try:
+            async with session.get(f"{self.base}/t/{token}/events/") as response:
+                if response.status != 200:
+                    self.error(f"stream {response.status}")
+                    return
+                self.open_streams += 1
+                try:
+                    # The page's script looks once when its stream opens (what
+                    # changed before it was announced to nobody).
+                    await self.load_page(session, token, again=True)
+                    async for line in response.content:
+                        if not line.startswith((b"event: changed", b"event: final")):
+                            continue
+                        if token in self.first_change:
+                            self.changes_after_first += 1
+                            if not self.reload_every:
+                                continue
+                        else:
+                            self.first_change[token] = time.time()
+                        self.reloading += 1
+                        try:
+                            await self.load_page(session, token, again=True)
+                        finally:
+                            self.reloading -= 1
+                finally:
+                    self.open_streams -= 1
+                if not self.done.is_set():
+                    self.error("stream closed by the server")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not self.done.is_set():
+                self.error(f"stream {type(exc).__name__}")
+
+    async def post(self, session, path: str, body: dict, what: str) -> dict | None:
+        try:
+            async with session.post(self.base + path, data=json.dumps(body), headers=self.auth) as response:
+                answer = await response.json(content_type=None)
+                if response.status not in (200, 201):
+                    self.error(f"{what} {response.status}")
+                    return None
+                return answer
+        except Exception as exc:
+            self.error(f"{what} {type(exc).__name__}")
+            return None
+
+    async def send_batches(self, session, numbers: list[str], batch: int, seconds: float) -> None:
+        batches = [numbers[start : start + batch] for start in range(0, len(numbers), batch)]
+        began = time.monotonic()
+        sent = []
+        for n, chunk in enumerate(batches):
+            await asyncio.sleep(max(0.0, began + n * seconds / len(batches) - time.monotonic()))
+            at = dt.datetime.now(dt.UTC).isoformat()
+            events = [
+                {"tracking_number": number, "status": "out_for_delivery", "occurred_at": at, "external_id": "van"}
+                for number in chunk
+            ]
+            sent.append(asyncio.create_task(self.post(session, "/api/v1/events", {"events": events}, "events")))
+        for answer in await asyncio.gather(*sent):
+            if answer is not None and answer.get("accepted") != len(answer.get("results", [])):
+                self.error("events not accepted")
+
+    async def driver(self, session, ref: str, offset: float) -> None:
+        await asyncio.sleep(offset)
+        lat = 51.5
+        while not self.done.is_set():
+            lat += 0.0005
+            ping = {"lat": lat, "lng": -0.12, "recorded_at": dt.datetime.now(dt.UTC).isoformat()}
+            await self.post(session, "/api/v1/locations", {"driver_ref": ref, "pings": [ping]}, "ping")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.done.wait(), PING_EVERY)
+
+
+async def run_client(args, base, key, tokens, numbers, drivers) -> Rush:
+    import aiohttp
+
+    rush = Rush(base, key, reload_every=args.reload == "every")
+    # No pool cap (aiohttp's default is 100) and no overall timeout: streams live long.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+    pages = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout)
+    api = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout)
+    async with pages, api:
+        customers = []
+        began = time.monotonic()
+        for n, token in enumerate(tokens):
+            await asyncio.sleep(max(0.0, began + n * args.open_seconds / len(tokens) - time.monotonic()))
+            customers.append(asyncio.create_task(rush.customer(pages, token)))
+        deadline = time.monotonic() + 30
+        while rush.open_streams < len(tokens) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        print(f"  {rush.open_streams} streams open; page loads so far p95 "
+              f"{percentile(rush.page_ms, 0.95):.0f} ms; the rush begins", flush=True)  # fmt: skip
+        opened_page_ms = len(rush.page_ms)
+        pingers = [
+            asyncio.create_task(rush.driver(api, ref, n * PING_EVERY / len(drivers))) for n, ref in enumerate(drivers)
+        ]
+        await rush.send_batches(api, numbers, args.batch, args.rush_seconds)
+        deadline = time.monotonic() + 15
+        while (len(rush.first_change) < len(tokens) or rush.reloading) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        rush.done.set()
+        rush.opened_page_ms = opened_page_ms
+        for task in customers:
+            task.cancel()
+        await asyncio.gather(*pingers, *customers, return_exceptions=True)
+    return rush
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="1 = 5,000 parcels and customers, 50 drivers")
+    parser.add_argument("--rush-seconds", type=float, default=60.0, help="the out-for-delivery batches' span")
+    parser.add_argument("--open-seconds", type=float, default=30.0, help="the customers' first page loads' span")
+    parser.add_argument("--batch", type=int, default=100, help="events per API call")
+    parser.add_argument("--web-workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument("--worker-concurrency", type=int, default=4, help="Celery worker processes")
+    parser.add_argument(
+        "--reload",
+        choices=["every", "first"],
+        default="every",
+        help="load the page again on every change message, as the page's script does, or only on the first "
+        "(the event's; the drivers' pings then reload nothing: what the rush would cost if they didn't)",
+    )
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench_rush")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4")
+    args = parser.parse_args()
+    parcels = max(1, round(5000 * args.scale))
+    drivers = max(1, round(50 * args.scale))
+
+    # Each stream is a socket at both ends, in this process and the server's.
+    limit = _setup.raise_open_files_limit(2 * parcels + 1000)
+    if limit < parcels + 500:
+        sys.exit(f"open files limited to {limit}: raise `ulimit -n` to at least {2 * parcels + 1000}")
+    # The receiver is on loopback, which a deployment refuses (shipments/outbound.py).
+    os.environ["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
+    os.environ["SMS_BACKEND"] = "console"
+    os.environ["EMAIL_URL"] = "consolemail://"
+    os.environ["API_RATE_LIMIT"] = os.environ.get("API_RATE_LIMIT", "1200/60")
+    _setup.recreate_database(args.database_url)
+    _setup.configure(args.database_url, args.redis_url)
+    _setup.migrate()
+
+    context = multiprocessing.get_context("spawn")
+    ports, arrivals = context.Queue(), context.Queue()
+    receiver = context.Process(target=serve_receiver, args=(ports, arrivals), daemon=True)
+    receiver.start()
+    receiver_url = f"http://127.0.0.1:{ports.get(timeout=30)}/hooks"
+
+    hooks: dict[int, float] = {}
+
+    def collect() -> None:
+        while True:
+            change_id, at = arrivals.get()
+            hooks.setdefault(change_id, at)
+
+    threading.Thread(target=collect, daemon=True).start()
+
+    print(f"Making {parcels} parcels on {drivers} routes…", flush=True)
+    tokens, numbers, driver_refs, key = make_data(parcels + 1, drivers, receiver_url)
+    # One parcel more, out for delivery before the rush: the worker's
+    # processes have imported and connected by the time it is answered.
+    warm_number, _ = numbers.pop(), tokens.pop()
+    from tracking_portal.celery import app as celery_app
+
+    celery_app.control.purge()
+    worker_log = Path(tempfile.gettempdir()) / f"rush_worker_{os.getpid()}.log"
+    worker = start_celery(
+        worker_log, "worker", "--pool", "prefork", "--concurrency", str(args.worker_concurrency),
+        "--without-heartbeat", "--without-gossip", "--without-mingle", "--hostname", f"rush-{os.getpid()}@%h",
+    )  # fmt: skip
+    # Beat's sweep sends what could not be enqueued after a commit (Redis busy).
+    schedule = Path(tempfile.mkdtemp()) / "celerybeat-schedule"
+    beat = start_celery(worker_log.with_suffix(".beat.log"), "beat", "--schedule", str(schedule))
+    server = _setup.Server(PORT, args.database_url, args.redis_url, ["--workers", str(args.web_workers)])
+    try:
+        warm_up(server.base, key, warm_number, hooks)
+        started = time.time()
+        rush = asyncio.run(run_client(args, server.base, key, tokens, numbers, driver_refs))
+        from shipments.models import StatusChange
+
+        changes = {
+            number: (change_id, at.timestamp())
+            for change_id, number, at in StatusChange.objects.filter(
+                new_status="out_for_delivery", created_at__gte=dt.datetime.fromtimestamp(started, dt.UTC)
+            ).values_list("id", "shipment__tracking_number", "created_at")
+        }
+        # The target is every webhook within 10 s of its event: wait a little longer.
+        deadline = time.monotonic() + 12
+        while not set(cid for cid, _ in changes.values()) <= set(hooks) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+        stop(worker)
+        stop(beat)
+        receiver.terminate()
+
+    by_token = dict(zip(numbers, tokens, strict=True))
+    to_page = [
+        (rush.first_change[by_token[n]] - at) * 1000
+        for n, (_, at) in changes.items()
+        if by_token[n] in rush.first_change
+    ]
+    to_hook = [(hooks[cid] - at) * 1000 for cid, at in changes.values() if cid in hooks]
+    missing_changes = parcels - len(changes)
+    missing_pages = len(changes) - len(to_page)
+    missing_hooks = len(changes) - len(to_hook)
+    for what, count in (("status changes not recorded", missing_changes), ("open pages never told", missing_pages),
+                        ("webhooks not received", missing_hooks)):  # fmt: skip
+        if count:
+            rush.errors[what] = count
+    first, after = rush.page_ms[: rush.opened_page_ms], rush.page_ms[rush.opened_page_ms :]
+    print()
+    print(
+        f"morning rush: {parcels} parcels in batches of {args.batch} over {args.rush_seconds:.0f} s, {parcels} "
+        f"customers (opened over {args.open_seconds:.0f} s), {drivers} drivers pinging every {PING_EVERY:.0f} s; "
+        f"{args.web_workers} uvicorn process(es), worker concurrency {args.worker_concurrency}"
+    )
+    print(summary("page loads", rush.page_ms, "target p95 < 200 ms"))
+    print(
+        f"{'':22}first opens p95 {percentile(first, 0.95):.0f} ms, after a change p95 {percentile(after, 0.95):.0f} ms"
+    )
+    print(summary("event → open page", to_page, "target p95 < 1 s"))
+    print(summary("event → webhook", to_hook, "target max < 10 s"))
+    print(
+        f"  later change messages (the drivers' pings): {rush.changes_after_first}, "
+        + ("each loaded the page again" if rush.reload_every else "not loaded again (--reload first)")
+    )
+    print(f"  errors: {sum(rush.errors.values())} {dict(sorted(rush.errors.items())) or ''}")
+    verdict = {
+        "no errors": not rush.errors,
+        "page p95 < 200 ms": percentile(rush.page_ms, 0.95) < 200,
+        "event → open page p95 < 1 s": percentile(to_page, 0.95) < 1000,
+        "every webhook within 10 s": not missing_hooks and max(to_hook, default=0) < 10_000,
+    }
+    print("  " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in verdict.items()))
+    print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; worker log {worker_log}")
+    if not all(verdict.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
