@@ -148,19 +148,20 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
 
 def columns_for(header: Sequence[str], mapping: dict[str, str] | None = None) -> tuple[list[str | None], list[str]]:
     """The standard column each header cell fills (None: ignored) and the
-    headers ignored. The mapping ({header: column}) comes first; a header
-    named as a standard column (any case, spaces around) fills it."""
+    headers ignored. The mapping ({header: column}, "" to ignore one) comes
+    first; a header named as a standard column (any case, spaces around)
+    fills it."""
     mapping = {key.strip().casefold(): value for key, value in (mapping or {}).items()}
     names = [cell.strip().casefold() for cell in header]
     for key, column in mapping.items():
-        if column not in STANDARD_COLUMNS:
+        if column and column not in STANDARD_COLUMNS:
             raise FileRefused(f"Cannot map to {column!r}: the columns are {', '.join(STANDARD_COLUMNS)}.")
         if key not in names:
             raise FileRefused(f"The mapping names a column {key!r} that the header (line 1) does not have.")
     targets: list[str | None] = []
     for name in names:
         if name in mapping:
-            targets.append(mapping[name])
+            targets.append(mapping[name] or None)
         elif name in STANDARD_COLUMNS and name not in mapping.values():
             targets.append(name)
         else:
