@@ -7,10 +7,21 @@ from django.urls import reverse
 
 from shipments import import_jobs, imports
 from shipments.models import Shipment
+from tracking_portal.celery import app as celery_app
 
 from .admin_helpers import brand_staff
 
 FILE = b"\xef\xbb\xbfParcel,recipient_phone,Notes\nLM1,+447700900123,x\nLM2,0770,y\nLM3,,z\n"
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    """The job runs in-process, as without REDIS_URL, whatever this run's
+    settings (a worker's run is the same function, import_jobs.run)."""
+    saved = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = saved
 
 
 @pytest.fixture(autouse=True)
@@ -142,6 +153,19 @@ def test_a_running_job_shows_its_progress_and_refreshes(agent_client, brand):
     page = agent_client.get(job_url)
     assert b'http-equiv="refresh"' in page.content
     assert b"line 2001, created 1999, unchanged 1, refused 0" in page.content
+
+
+def test_with_a_worker_the_page_answers_at_once_and_the_worker_runs_the_job(agent_client, brand, monkeypatch):
+    queued = []
+    monkeypatch.setattr(import_jobs.import_file_task, "delay", queued.append)
+    job_url = upload(agent_client, brand)["Location"]
+    page = agent_client.post(job_url, {**mapping(), "import": "1"}, follow=True)
+    assert page.context["record"]["state"] == "queued" and b'http-equiv="refresh"' in page.content
+    assert not Shipment.objects.exists()
+    import_jobs.run(*queued)  # what the worker does with the task
+    page = agent_client.get(job_url)
+    assert page.context["record"]["state"] == "done" and page.context["report"]["created"] == 2
+    assert b'http-equiv="refresh"' not in page.content
 
 
 def test_a_redelivered_task_does_not_run_a_job_twice(agent_client, brand, monkeypatch):
