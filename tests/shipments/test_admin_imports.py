@@ -182,3 +182,10 @@ def test_the_import_task_is_registered_for_the_workers():
     from tracking_portal.celery import app
 
     assert "shipments.import_csv" in app.tasks
+
+
+def test_the_upload_page_offers_only_the_users_brands(agent_client, brand, other_brand):
+    page = agent_client.get(reverse("admin:shipments_shipment_import"))
+    assert page.status_code == 200
+    assert list(page.context["form"].fields["brand"].queryset) == [brand]
+    assert b"window_start" in page.content and b'enctype="multipart/form-data"' in page.content
