@@ -11,9 +11,11 @@ is a 404, as an unknown one.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -28,23 +30,29 @@ COLUMN_CHOICES = [(IGNORE, _("— ignore —")), *((name, name) for name in impo
 LISTED_ON_PAGE = 500
 
 
+def upload_limit() -> int:
+    """The largest file the admin takes: the import's own limit, or less
+    where the server reads no bigger admin upload (tracking_portal.body_limit
+    answers 413 above ADMIN_MAX_UPLOAD_BYTES before any view runs)."""
+    return min(imports.MAX_BYTES, settings.ADMIN_MAX_UPLOAD_BYTES)
+
+
 class UploadForm(forms.Form):
     brand = forms.ModelChoiceField(queryset=Brand.objects.none(), label=_("Brand"))
-    file = forms.FileField(label=_("CSV file"), help_text=_("UTF-8, header on the first line, at most 50 MB."))
+    file = forms.FileField(label=_("CSV file"))
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["brand"].queryset = visible(Brand.objects.all(), user)
+        self.fields["file"].help_text = _("UTF-8, header on the first line, at most %(size)s and %(rows)s rows.") % {
+            "size": filesizeformat(upload_limit()),
+            "rows": f"{imports.MAX_ROWS:,}",
+        }
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > imports.MAX_BYTES:
-            raise forms.ValidationError(
-                _("The file is %(size)s bytes; the limit is %(limit)s.")
-                % {"size": f"{upload.size:,}", "limit": f"{imports.MAX_BYTES:,}"}
-            )
         try:
-            self.header = imports.check_file(upload.file)
+            self.header = imports.check_file(upload.file, max_bytes=upload_limit())
         except imports.FileRefused as refused:
             raise forms.ValidationError(str(refused)) from None
         return upload

@@ -102,12 +102,15 @@ def test_a_file_that_is_no_csv_is_a_form_error(agent_client, brand, content, mes
     assert message in response.content
 
 
-def test_a_file_over_the_limit_is_a_form_error(agent_client, brand, monkeypatch):
+def test_a_file_over_the_limit_is_a_form_error(agent_client, brand, monkeypatch, settings):
     monkeypatch.setattr(imports, "MAX_BYTES", len(FILE) - 1)
     response = upload(agent_client, brand)
     assert response.status_code == 200 and b"the limit is" in response.content
     monkeypatch.setattr(imports, "MAX_BYTES", len(FILE))
     assert upload(agent_client, brand).status_code == 302
+    # The server's own cap on admin uploads is the limit where it is lower.
+    settings.ADMIN_MAX_UPLOAD_BYTES = len(FILE) - 1
+    assert b"the limit is" in upload(agent_client, brand).content
 
 
 def test_staff_cannot_import_into_another_brand(agent_client, other_brand):
