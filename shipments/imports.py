@@ -27,6 +27,12 @@ The rules, in the order a file meets them:
   outbox row, no value taken from a sequence.
 """
 
+# The standard csv module and shipments.bulk rather than django-import-export:
+# in one run of bench/imports.py (2026-12-02, load ~13 on 2 cores) it took
+# 59 rows/s (88 for a dry run) where this module took 2,480 rows/s against
+# bulk_create's 2,294: it looks each row up on its own, and its dry run
+# writes in a transaction it rolls back (taking values from the sequences).
+
 from __future__ import annotations
 
 import codecs
