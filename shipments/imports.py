@@ -81,8 +81,7 @@ BATCH = 2_000
 MAX_LISTED = 1_000
 
 TRACKING_NUMBER = re.compile(bounds.TRACKING_NUMBER_PATTERN)
-# Read ahead to tell text from binary.
-SNIFF_BYTES = 8192
+# How much of the file the first pass reads at a time.
 READ_CHUNK = 1024 * 1024
 
 

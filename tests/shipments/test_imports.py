@@ -287,3 +287,9 @@ def test_on_postgresql_the_insert_is_one_statement_per_batch(brand, django_asser
     # Savepoint, look-up, insert, release.
     with django_assert_max_num_queries(4):
         assert run(brand, HEADER + rows).created == 50
+
+
+def test_a_cell_past_csvs_field_limit_is_refused_whole_with_its_line(brand):
+    with pytest.raises(imports.FileRefused, match=r"Line 3: not readable as CSV"):
+        run(brand, HEADER + GOOD + "LM2," + "x" * 200_000 + ",,,,,,,,,\n")
+    assert not Shipment.objects.exists()
