@@ -22,6 +22,7 @@ from datetime import datetime
 
 from django.db import connection
 from django.db.models import Model
+from django.db.models.fields.files import FieldFile
 
 
 def insert(rows: Sequence[Model], now: datetime, *, unless_present: Sequence[str] = ()) -> None:
@@ -38,7 +39,7 @@ def insert(rows: Sequence[Model], now: datetime, *, unless_present: Sequence[str
         if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
             for row in rows:
                 setattr(row, f.attname, now)
-    columns = [[getattr(row, f.attname) for row in rows] for f in fields]
+    columns = [[_stored_value(row, f) for row in rows] for f in fields]
     plain = all(not hasattr(value, "resolve_expression") for column in columns for value in column)
     if connection.vendor != "postgresql" or not plain:
         if unless_present:
@@ -69,6 +70,12 @@ def insert(rows: Sequence[Model], now: datetime, *, unless_present: Sequence[str
         row.pk = pk
         row._state.adding = False
         row._state.db = connection.alias
+
+
+def _stored_value(row: Model, field) -> object:
+    # A file field reads as a FieldFile; its column holds the file's name.
+    value = getattr(row, field.attname)
+    return value.name if isinstance(value, FieldFile) else value
 
 
 def key(row: Model, field_names: Sequence[str]) -> tuple:

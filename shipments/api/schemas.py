@@ -81,8 +81,8 @@ class WindowIn(In):
 
     @model_validator(mode="after")
     def end_after_start(self):
-        if self.end < self.start:
-            raise ValueError("The window must end after it starts.")
+        if not bounds.is_window(self.start, self.end):
+            raise ValueError(bounds.WINDOW_ERROR)
         return self
 
 
@@ -90,7 +90,10 @@ class ShipmentIn(In):
     # What can sit in a URL path segment as it is, so that GET
     # /shipments/{tracking_number} reaches every shipment made here.
     tracking_number: str = Field(
-        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", examples=["LM100001"]
+        min_length=1,
+        max_length=bounds.TRACKING_NUMBER_MAX_LENGTH,
+        pattern=bounds.TRACKING_NUMBER_PATTERN,
+        examples=["LM100001"],
     )
     carrier: str = Field("", max_length=64)
     order_ref: str = Field("", max_length=64)
