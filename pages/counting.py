@@ -25,7 +25,11 @@ def count_page(request, token: str) -> None:
     a GET of the whole page. The page's own live updates (htmx fragments)
     and HEADs from link checkers are not views."""
     if request.method == "GET" and not request.htmx:
-        counters.bump(f"{VIEW}:{token}")
+        count_view_of(token)
+
+
+def count_view_of(token: str) -> None:
+    counters.bump(f"{VIEW}:{token}")
 
 
 def count_support_click(token: str) -> None:
