@@ -5,6 +5,7 @@ folds the counts into the database (analytics.folding)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpResponseRedirect
 from django.views.decorators.http import require_safe
 
@@ -24,7 +25,7 @@ def count_page(request, token: str) -> None:
     """A view of a parcel's page (or its widget frame) that a person loaded:
     a GET of the whole page. The page's own live updates (htmx fragments)
     and HEADs from link checkers are not views."""
-    if request.method == "GET" and not request.htmx:
+    if request.method == "GET" and not request.htmx and settings.PAGE_VIEW_COUNTING:
         count_view_of(token)
 
 

@@ -197,6 +197,9 @@ CELERY_BEAT_SCHEDULE = {
     # the analytics are at most a minute old.
     "analytics-refresh": {"task": "analytics.refresh", "schedule": 60.0},
 }
+# Tracking-page views and support clicks counted for analytics (one Redis
+# HINCRBY per page); off only to measure what it costs (bench/analytics.py).
+PAGE_VIEW_COUNTING = env.bool("PAGE_VIEW_COUNTING", default=True)
 # Missed scans are detected as a driver's pings are recorded
 # (shipments.visits); False turns that off (bench/alerts.py compares the
 # ping recording rate with it on and off).
