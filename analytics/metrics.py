@@ -51,11 +51,13 @@ def day_bounds(day: dt.date, zone) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
-def parcels_of_day(brand: Brand, day: dt.date) -> QuerySet[Shipment]:
-    start, end = day_bounds(day, brand_zone(brand))
+def parcels_of_days(brand: Brand, first: dt.date, last: dt.date) -> QuerySet[Shipment]:
+    """The parcels counted on the days first to last (included)."""
+    zone = brand_zone(brand)
+    start, end = day_bounds(first, zone)[0], day_bounds(last, zone)[1]
     delivered = Q(status=Status.DELIVERED, delivered_at__gte=start, delivered_at__lt=end)
     not_delivered = ~Q(status=Status.DELIVERED) & Q(created_at__gte=start, created_at__lt=end)
-    return Shipment.objects.filter(brand=brand).filter(delivered | not_delivered)
+    return Shipment.objects.filter(brand=brand).filter(delivered | not_delivered).order_by()
 
 
 def _events(status: Status):
@@ -79,6 +81,7 @@ def parcel_rows(parcels: QuerySet[Shipment]) -> QuerySet:
         clicks=Coalesce("analytics_facts__support_clicks", Value(0)),
     ).values(
         "pk",
+        "created_at",
         "carrier",
         "status",
         "delivered_at",
@@ -182,15 +185,18 @@ def count_extras(groups: dict, group_of: dict[int, tuple], parcels: QuerySet[Shi
         setattr(group, states[row["state"]], getattr(group, states[row["state"]]) + row["n"])
 
 
-def count_day(brand: Brand, day: dt.date) -> tuple[dict[tuple[str, str], Group], list[int]]:
-    """The day's groups by (driver, carrier), and the parcels counted."""
-    parcels = parcels_of_day(brand, day)
-    groups: dict[tuple[str, str], Group] = defaultdict(Group)
-    group_of: dict[int, tuple[str, str]] = {}
+def count_days(brand: Brand, first: dt.date, last: dt.date) -> tuple[dict[tuple, Group], dict[int, dt.date]]:
+    """The groups by (day, driver, carrier) of the days first to last, in
+    one pass over their parcels; and each parcel's day."""
+    parcels = parcels_of_days(brand, first, last)
+    zone = brand_zone(brand)
+    groups: dict[tuple, Group] = defaultdict(Group)
+    group_of: dict[int, tuple] = {}
     for row in parcel_rows(parcels).iterator(chunk_size=5000):
-        key = (row["driver"], row["carrier"] or "")
+        day = day_of(status=row["status"], delivered_at=row["delivered_at"], created_at=row["created_at"], zone=zone)
+        key = (day, row["driver"], row["carrier"] or "")
         group_of[row["pk"]] = key
         count_parcel(groups[key], row)
     if group_of:
         count_extras(groups, group_of, parcels)
-    return dict(groups), list(group_of)
+    return dict(groups), {pk: key[0] for pk, key in group_of.items()}

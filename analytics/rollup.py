@@ -68,29 +68,43 @@ def days_to_count(shipment_ids: set[int]) -> dict[int, set[dt.date]]:
     return days
 
 
+def runs_of(days) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days as (first, last) runs: each run is one query."""
+    runs: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        if runs and day - runs[-1][1] == dt.timedelta(days=1):
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return [(first, last) for first, last in runs]
+
+
 @transaction.atomic
 def count_days(brand: Brand, days) -> int:
     """Replace the brand's rollup rows of these days by a fresh count;
     returns how many rows it wrote."""
     written = 0
-    for day in sorted(days):
-        groups, parcel_ids = metrics.count_day(brand, day)
-        DailyRollup.objects.filter(brand=brand, day=day).delete()
+    for first, last in runs_of(days):
+        groups, day_of_parcel = metrics.count_days(brand, first, last)
+        DailyRollup.objects.filter(brand=brand, day__gte=first, day__lte=last).delete()
         DailyRollup.objects.bulk_create(
-            DailyRollup(
-                brand=brand,
-                day=day,
-                driver_ref=driver,
-                carrier=carrier,
-                **{name: value for name, value in vars(group).items() if name not in ("alerts", "ofd_minutes")},
-                alerts=dict(group.alerts),
-                ofd_minutes={str(minutes): n for minutes, n in sorted(group.ofd_minutes.items())},
-            )
-            for (driver, carrier), group in groups.items()
+            (
+                DailyRollup(
+                    brand=brand,
+                    day=day,
+                    driver_ref=driver,
+                    carrier=carrier,
+                    **{name: value for name, value in vars(group).items() if name not in ("alerts", "ofd_minutes")},
+                    alerts=dict(group.alerts),
+                    ofd_minutes={str(minutes): n for minutes, n in sorted(group.ofd_minutes.items())},
+                )
+                for (day, driver, carrier), group in groups.items()
+            ),
+            batch_size=2000,
         )
         written += len(groups)
         ParcelFacts.objects.bulk_create(
-            [ParcelFacts(shipment_id=pk, counted_day=day) for pk in parcel_ids],
+            [ParcelFacts(shipment_id=pk, counted_day=day) for pk, day in day_of_parcel.items()],
             update_conflicts=True,
             unique_fields=["shipment"],
             update_fields=["counted_day"],

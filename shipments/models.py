@@ -172,6 +172,8 @@ class Shipment(models.Model):
             models.Index(fields=["-created_at"]),
             # The analytics rollup finds the parcels changed since its last run.
             models.Index(fields=["updated_at"], name="shipment_updated_at"),
+            # And counts a brand's parcels by their delivery day.
+            models.Index(fields=["brand", "delivered_at"], name="shipment_brand_delivered"),
         ]
         ordering = ["-created_at"]
 
