@@ -1,13 +1,13 @@
 """A day of one brand's deliveries whose figures are known (Europe/Paris,
 UTC+1 in November; D is 2026-11-26 there):
 
-| parcel | first window end | events (UTC, on D unless said)              | day   | on time | 1st attempt | OFD min | rating |
-| A      | 13:00            | OFD 08:00, delivered 10:00                  | D     | yes     | yes         | 120     | 5      |
-| B      | 11:00 (then 15:00)| OFD 11:30, delivered 12:00                 | D     | no      | yes         | 30      | -      |
-| C      | 13:00            | OFD 08:00, failed 09:00, OFD 10:00, del 10:45| D    | yes     | no          | 45      | 3      |
-| D      | none             | OFD 22:00, delivered 22:30 (23:30 in Paris) | D     | -       | yes         | 30      | -      |
-| E      | none             | OFD 23:00, delivered 23:30 (00:30 on D+1)   | D+1   | -       | yes         | 30      | -      |
-| F      | none             | created 12:00, not delivered                | D     | -       | -           | -       | -      |
+| parcel | 1st window end | events (UTC, on D unless said)          | day | on time | 1st att. | OFD min | rating |
+| A | 13:00             | OFD 08:00, delivered 10:00                     | D   | yes | yes | 120 | 5 |
+| B | 11:00 (then 15:00)| OFD 11:30, delivered 12:00                     | D   | no  | yes | 30  | - |
+| C | 13:00             | OFD 08:00, failed 09:00, OFD 10:00, del. 10:45 | D   | yes | no  | 45  | 3 |
+| D | none              | OFD 22:00, delivered 22:30 (23:30 in Paris)    | D   | -   | yes | 30  | - |
+| E | none              | OFD 23:00, delivered 23:30 (00:30 on D+1)      | D+1 | -   | yes | 30  | - |
+| F | none              | created 12:00, not delivered                   | D   | -   | -   | -   | - |
 
 Drivers: A and B on drv-1's route, C on drv-2's, D, E, F on none.
 Carriers: A, B acme-fleet; the others other-carrier.

@@ -11,7 +11,7 @@ from analytics import folding
 from analytics.models import FoldedBatch, ParcelFacts
 from pages import counting
 from tracking_portal import counters
-from tracking_portal.redis import shared_client
+from tracking_portal.redis import forget_outages, shared_client
 
 pytestmark = pytest.mark.django_db
 needs_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="Redis only with REDIS_URL")
@@ -91,8 +91,28 @@ def test_a_fold_that_dies_after_writing_counts_nothing_twice(shipment, monkeypat
 
 
 @needs_redis
-def test_counting_is_one_redis_command_and_no_query(shipment, django_assert_num_queries):
+def test_counting_writes_nothing_on_the_request_and_reaches_redis_within_the_flush(shipment, django_assert_num_queries):
     client = shared_client()
     with django_assert_num_queries(0):
         counting.count_view_of(shipment.public_token)
-    assert client.hget(counters.LIVE_KEY, f"view:{shipment.public_token}") == b"1"
+        counting.count_view_of(shipment.public_token)
+    counters.flush()
+    assert client.hget(counters.LIVE_KEY, f"view:{shipment.public_token}") == b"2"
+
+
+@needs_redis
+def test_counts_wait_in_the_process_while_redis_is_away(shipment, monkeypatch):
+    import redis
+
+    counting.count_view_of(shipment.public_token)
+
+    def away(self, *args, **kwargs):
+        raise redis.ConnectionError("away")
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", away)
+    with pytest.raises(redis.ConnectionError):
+        counters.flush()
+    monkeypatch.undo()
+    forget_outages()
+    folding.fold_counts()
+    assert views_of(shipment) == (1, 0)
