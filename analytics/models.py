@@ -77,6 +77,10 @@ class DailyRollup(models.Model):
         return f"{self.brand_id} {self.day} {self.driver_ref or '-'} {self.carrier or '-'}"
 
 
+# The rollup's watermark row (analytics.rollup writes it, the report reads it).
+ROLLUP_WATERMARK = "rollup"
+
+
 class Watermark(models.Model):
     """Until when the rollup has taken in changes (the start of its last run)."""
 

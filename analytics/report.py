@@ -28,8 +28,7 @@ from django.db.models import Sum
 
 from shipments.models import Brand
 
-from .models import DailyRollup, Watermark
-from .rollup import WATERMARK
+from .models import ROLLUP_WATERMARK, DailyRollup, Watermark
 
 # A longer range is refused (the API answers 422, the dashboard a form error).
 MAX_RANGE_DAYS = 366
@@ -136,7 +135,7 @@ def brand_report(brand: Brand, start: dt.date, end: dt.date) -> dict:
             for (value,), row in sorted(by[(key,)].items())
         ]
 
-    mark = Watermark.objects.filter(name=WATERMARK).values_list("value", flat=True).first()
+    mark = Watermark.objects.filter(name=ROLLUP_WATERMARK).values_list("value", flat=True).first()
     return {
         "from": start,
         "to": end,

@@ -29,9 +29,9 @@ from shipments.alert_models import Alert, AlertActivity
 from shipments.models import Brand, DeliveryRating, Shipment
 
 from . import metrics
+from .models import ROLLUP_WATERMARK as WATERMARK
 from .models import DailyRollup, ParcelFacts, Watermark
 
-WATERMARK = "rollup"
 # Longer than any transaction that writes what the rollup reads.
 OVERLAP = dt.timedelta(minutes=2)
 
