@@ -3,20 +3,10 @@ rollup's figures."""
 
 import pytest
 
-from shipments import keys
-from tests.shipments.api_helpers import Api, is_problem, pointers
+from tests.shipments.api_helpers import is_problem, pointers
+from tests.shipments.conftest import api, other_api  # noqa: F401 (the API tests' fixtures)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(client, brand):
-    return Api(client, keys.create_api_key(brand=brand, name="tests")[1])
-
-
-@pytest.fixture
-def other_api(client, other_brand):
-    return Api(client, keys.create_api_key(brand=other_brand, name="tests")[1])
 
 
 def test_the_brands_figures(api, rolled_up):
