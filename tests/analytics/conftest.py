@@ -24,6 +24,7 @@ from shipments import edits, services
 from shipments.alert_models import ActivityAction, Alert, AlertActivity
 from shipments.models import DeliveryRating, Driver, Route, Shipment, StatusChange, Stop
 from shipments.services import NewEvent
+from tests.shipments.conftest import api, other_api  # noqa: F401 (the API tests' key fixtures)
 from tracking_portal import counters
 
 D = dt.date(2026, 11, 26)

@@ -4,7 +4,6 @@ rollup's figures."""
 import pytest
 
 from tests.shipments.api_helpers import is_problem, pointers
-from tests.shipments.conftest import api, other_api  # noqa: F401 (the API tests' fixtures)
 
 pytestmark = pytest.mark.django_db
 
