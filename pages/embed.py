@@ -55,6 +55,7 @@ from shipments.recipients import recipient_zone
 from tracking_portal.clients import client_address
 
 from . import cache as page_cache
+from . import counting
 from .forms import LookupForm
 from .headers import keep_out_of_search
 from .lookup import ADDRESS_LIMIT, LOOKUP_NOT_FOUND, NUMBER_LIMIT, _number_key, find_parcels_or_order
@@ -197,6 +198,7 @@ def embed_tracking(request, token: str):
         brand_slug, origins, html = _unstored(found.html)
         if wanted_brand is not None and wanted_brand != brand_slug:
             return not_found(request, _origins_of(wanted_brand))
+        counting.count_page(request, token)
         return _parcel_response(request, html, found.language, origins)
 
     page = find_page(token)
@@ -209,6 +211,7 @@ def embed_tracking(request, token: str):
     if is_expired(shipment):
         # Framed where the parcel's widget is, so that it says so there.
         return not_found(request, origins)
+    counting.count_page(request, token)
     language = _page_language(shipment, explicit, accepted)
     until = cached_until(shipment)  # before rendering, as the tracking page does
     html = _render_parcel(template_name, page, language, explicit)

@@ -29,6 +29,7 @@ from shipments.recipients import recipient_language, recipient_zone
 from tracking_portal.clients import client_address
 
 from . import cache as page_cache
+from . import counting
 from .forms import InstructionsForm, ProblemForm, RatingForm
 from .headers import keep_out_of_search, remember_language
 from .presenters import customer_actions, find_page, find_shipment, page_context
@@ -224,6 +225,7 @@ def tracking(request, token: str):
 
     found = page_cache.lookup(token, variant)
     if found.html is not None and not found.expired:
+        counting.count_page(request, token)
         return _respond(request, found.html, found.language)
 
     page = find_page(token)
@@ -232,6 +234,7 @@ def tracking(request, token: str):
     shipment = page.shipment
     if is_expired(shipment):
         return _expired(request, shipment)
+    counting.count_page(request, token)
     language = _page_language(shipment, explicit, accepted)
     # Before rendering: a moment that passes while the page is rendered
     # then ends the cached page at once rather than being missed.

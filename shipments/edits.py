@@ -110,11 +110,16 @@ def edit_shipment(*, shipment: Shipment, fields: Mapping[str, object], user=None
     if refused:
         raise EditRefused("Not editable here: " + ", ".join(sorted(refused)))
     with transaction.atomic():
-        current = Shipment.objects.select_for_update().only("version", "status").get(pk=shipment.pk)
+        current = Shipment.objects.select_for_update().only("version", "status", "first_window_end").get(pk=shipment.pk)
         for name, value in fields.items():
             setattr(shipment, name, value)
         shipment.version = current.version
-        save_and_announce(shipment, fields, status=current.status)
+        saved = list(fields)
+        if current.first_window_end is None and fields.get("promised_window_end"):
+            # The first promise is kept for good; later windows don't replace it.
+            shipment.first_window_end = fields["promised_window_end"]
+            saved.append("first_window_end")
+        save_and_announce(shipment, saved, status=current.status)
     _log_edit(user, "shipment", shipment.pk, fields)
     return shipment
 

@@ -131,6 +131,9 @@ class Shipment(models.Model):
 
     promised_window_start = models.DateTimeField(null=True, blank=True)
     promised_window_end = models.DateTimeField(null=True, blank=True)
+    # The end of the first window ever promised, kept when a later one
+    # replaces it: on-time is measured against the first promise (analytics).
+    first_window_end = models.DateTimeField(null=True, blank=True, editable=False)
     eta = models.DateTimeField(null=True, blank=True)
 
     # Written only by shipments.services.record_event (and its batch form).
@@ -167,6 +170,10 @@ class Shipment(models.Model):
             models.Index(fields=["recipient_email"]),
             models.Index(fields=["status", "brand"]),
             models.Index(fields=["-created_at"]),
+            # The analytics rollup finds the parcels changed since its last run.
+            models.Index(fields=["updated_at"], name="shipment_updated_at"),
+            # And counts a brand's parcels by their delivery day.
+            models.Index(fields=["brand", "delivered_at"], name="shipment_brand_delivered"),
         ]
         ordering = ["-created_at"]
 

@@ -422,7 +422,10 @@ def create_shipment(*, brand: Brand, tracking_number: str, **fields) -> tuple[Sh
         return existing, False
     try:
         with transaction.atomic():
-            return Shipment.objects.create(brand=brand, tracking_number=tracking_number, **fields), True
+            first_window_end = fields.get("promised_window_end")
+            return Shipment.objects.create(
+                brand=brand, tracking_number=tracking_number, first_window_end=first_window_end, **fields
+            ), True
     except IntegrityError:
         return Shipment.objects.get(brand=brand, tracking_number=tracking_number), False
 

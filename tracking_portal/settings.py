@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "shipments",
     "pages",
     "notifications",
+    "analytics",
     # Last: its admin.py joins the apps' admin pages once both are loaded.
     "tracking_portal",
 ]
@@ -192,7 +193,13 @@ CELERY_BEAT_SCHEDULE = {
     "shipments-purge-location-pings": {"task": "shipments.purge_location_pings", "schedule": 3600.0},
     # Alerts that time alone opens (stuck, late, no retry): at least every 30 s.
     "shipments-evaluate-alerts": {"task": "shipments.evaluate_alerts", "schedule": 30.0},
+    # Page views into the database, then the days touched into the rollup:
+    # the analytics are at most a minute old.
+    "analytics-refresh": {"task": "analytics.refresh", "schedule": 60.0},
 }
+# Tracking-page views and support clicks counted for analytics (one Redis
+# HINCRBY per page); off only to measure what it costs (bench/analytics.py).
+PAGE_VIEW_COUNTING = env.bool("PAGE_VIEW_COUNTING", default=True)
 # Missed scans are detected as a driver's pings are recorded
 # (shipments.visits); False turns that off (bench/alerts.py compares the
 # ping recording rate with it on and off).

@@ -8,6 +8,7 @@ admin.site.site_header = "Parcel tracking — support"
 admin.site.site_title = "Parcel tracking"
 
 urlpatterns = [
+    path("admin/analytics/", include("analytics.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),

@@ -6,6 +6,7 @@ from ninja import NinjaAPI, Schema
 
 from . import problems
 from .alerts import router as alerts_router
+from .analytics import router as analytics_router
 from .auth import BrandKey
 from .common import ProblemOut
 from .drivers import router as drivers_router
@@ -51,6 +52,7 @@ api.add_router("", events_router)
 api.add_router("", drivers_router)
 api.add_router("", webhooks_router)
 api.add_router("", alerts_router)
+api.add_router("", analytics_router)
 
 
 class ProblemType(Schema):
