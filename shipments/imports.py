@@ -394,7 +394,9 @@ def _write_batch(
         if report.dry_run:
             report.created += 1
         else:
-            new.append(Shipment(brand=brand, tracking_number=tracking_number, **fields))
+            # The first promise is kept for the on-time rate, as the API's create keeps it.
+            first = fields.get("promised_window_end")
+            new.append(Shipment(brand=brand, tracking_number=tracking_number, first_window_end=first, **fields))
     if not new:
         return
     with transaction.atomic():

@@ -41,6 +41,8 @@ def test_a_good_row_becomes_a_shipment_as_the_api_would_make_it(brand):
     assert shipment.destination_line1 == "1 Example Street"
     assert shipment.promised_window_start == datetime(2026, 11, 26, 9, tzinfo=UTC)
     assert shipment.promised_window_end == datetime(2026, 11, 26, 12, tzinfo=UTC)
+    # The on-time rate is against the first promise, as for the API's create.
+    assert shipment.first_window_end == shipment.promised_window_end
     assert shipment.status == "pending" and shipment.version == 1
     assert len(shipment.public_token) >= 40
     # Nothing announced or queued: no status changed.
