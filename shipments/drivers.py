@@ -123,11 +123,15 @@ def record_locations(*, brand: Brand, driver_ref: str, pings: Sequence[Ping]) ->
     return PingsRecorded(driver=driver, stored=len(fresh), duplicates=len(pings) - len(fresh), moved=moved)
 
 
+STOP_HISTORY = ("completed_at", "visit_started_at", "visit_near_at", "visit_left_at")
+
+
 def set_route(*, brand: Brand, driver_ref: str, date: dt.date, tracking_numbers: Sequence[str]) -> Route:
     """Make a driver's route for a day the given stops, in order, replacing
     whatever was posted before. Every stop must be one of the brand's
     shipments, each once; otherwise nothing changes. A stop already marked
-    completed keeps that mark if it stays on the route.
+    completed keeps that mark if it stays on the route, and the visit the
+    missed-scan rule is following.
     """
     repeated = sorted(n for n, count in Counter(tracking_numbers).items() if count > 1)
     if repeated:
@@ -145,21 +149,23 @@ def set_route(*, brand: Brand, driver_ref: str, date: dt.date, tracking_numbers:
         driver, _ = Driver.objects.get_or_create(brand=brand, ref=driver_ref)
         route, _ = Route.objects.get_or_create(driver=driver, date=date)
         route = Route.objects.select_for_update().get(pk=route.pk)
-        before = dict(route.stops.values_list("shipment_id", "completed_at"))
-        completed = {shipment_id: at for shipment_id, at in before.items() if at is not None}
+        # What a stop has seen (its completion, the driver's visit the
+        # missed-scan rule is following) stays with it when it stays on the
+        # route, whatever its new place.
+        kept = {row.pop("shipment_id"): row for row in route.stops.values("shipment_id", *STOP_HISTORY)}
         route.stops.all().delete()
         Stop.objects.bulk_create(
             Stop(
                 route=route,
                 shipment=shipments[number],
                 sequence=sequence,
-                completed_at=completed.get(shipments[number].pk),
+                **kept.get(shipments[number].pk, {}),
             )
             for sequence, number in enumerate(tracking_numbers, start=1)
         )
         # Pages of parcels on the route before or after show the stops ahead
         # and the driver, which just changed: as for a staff edit of the
         # route's stops, their versions move on.
-        affected = set(before) | {s.pk for s in shipments.values()}
+        affected = set(kept) | {s.pk for s in shipments.values()}
         bump_and_announce(Shipment.objects.filter(pk__in=affected), sender=Route)
     return route

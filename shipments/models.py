@@ -403,8 +403,9 @@ class Stop(models.Model):
     sequence = models.PositiveIntegerField()
     completed_at = models.DateTimeField(null=True, blank=True)
     # The driver's visit to the destination, as the missed_scan rule follows
-    # it from the pings (recorded_at times): the first and the latest ping
-    # near it, and when a long enough visit ended by going away.
+    # it from the pings (recorded_at times): the first ping near it, the
+    # first near one a dwell later (written once, not on every ping while
+    # parked), and when such a visit ended by going away.
     visit_started_at = models.DateTimeField(null=True, blank=True)
     visit_near_at = models.DateTimeField(null=True, blank=True)
     visit_left_at = models.DateTimeField(null=True, blank=True)

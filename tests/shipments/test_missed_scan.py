@@ -379,3 +379,25 @@ def test_a_scan_at_a_door_beyond_the_near_distance_does_not_take_the_visit(brand
     shipment_services.record_event(shipment_id=down_the_road.pk, event=event("delivered", 3.5))
     send(brand, ping(140, 215, 0), ping(400, 230, 0))
     assert len(missed(here)) == 1
+
+
+def test_a_route_posted_again_mid_visit_keeps_the_visit(brand, on_route, make_shipment):
+    """The driver's app reposts the day's route (a stop added) while the van
+    waits at a door: the visit goes on, and leaving without a scan is still
+    a missed scan."""
+    shipment = on_route()
+    extra = make_shipment(tracking_number="LM-EXTRA")
+    first, *rest = stop_without_scan()
+    send(brand, first, *rest[:3])
+    drivers.set_route(
+        brand=brand,
+        driver_ref="van-1",
+        date=T0.date(),
+        tracking_numbers=[extra.tracking_number, shipment.tracking_number],
+    )
+    stop = Stop.objects.get(shipment=shipment)
+    assert (stop.sequence, stop.visit_started_at) == (2, T0 + timedelta(seconds=60))
+    for p in rest[3:]:
+        send(brand, p)
+    [alert] = missed(shipment)
+    assert alert.detail["stop_sequence"] == 2
