@@ -89,6 +89,21 @@ def tracking_page_answers(url: str):
         return False
 
 
+def own_redis_db() -> str:
+    """A Redis database of this test's own, emptied: on the suite's, the
+    worker would take up the tasks other tests left queued (nobody consumes
+    them there) and be busy with them, its pool's processes killed mid-task
+    by the SIGTERM honcho sends to each process group, when it is told to
+    stop."""
+    import redis
+
+    url = urlsplit(settings.REDIS_URL)
+    db = (int(url.path.strip("/") or 0) + 8) % 16
+    own = urlunsplit(url._replace(path=f"/{db}"))
+    redis.Redis.from_url(own).flushdb()
+    return own
+
+
 def test_honcho_starts_every_process_of_the_procfile_and_sigterm_stops_them_all(tmp_path, make_shipment):
     shipment = make_shipment("BP-PROCFILE-1")
     port = free_port()
@@ -103,7 +118,7 @@ def test_honcho_starts_every_process_of_the_procfile_and_sigterm_stops_them_all(
         "DATABASE_URL": urlunsplit(database._replace(path="/" + connection.settings_dict["NAME"])),
         "DATABASE_POOL_MIN": "1",
         "DATABASE_POOL_MAX": "4",
-        "REDIS_URL": settings.REDIS_URL,
+        "REDIS_URL": own_redis_db(),
         "SMS_BACKEND": "console",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
