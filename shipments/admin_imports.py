@@ -33,8 +33,8 @@ LISTED_ON_PAGE = 500
 def upload_limit() -> int:
     """The largest file the admin takes: the import's own limit, or less
     where the server reads no bigger admin upload (tracking_portal.body_limit
-    answers 413 above ADMIN_MAX_UPLOAD_BYTES before any view runs)."""
-    return min(imports.MAX_BYTES, settings.ADMIN_MAX_UPLOAD_BYTES)
+    answers 413 above ADMIN_MAX_IMPORT_BYTES before any view runs)."""
+    return min(imports.MAX_BYTES, settings.ADMIN_MAX_IMPORT_BYTES)
 
 
 class UploadForm(forms.Form):

@@ -32,6 +32,7 @@ from django.utils.translation import gettext
 from shipments.api.problems import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
 
 UPLOAD_PATH = re.compile(r"^/api/v1/shipments/[^/]+/proof-of-delivery/?$")
+IMPORT_PATH = "/admin/shipments/shipment/import/"
 DISCONNECT = {"type": "http.disconnect"}
 # What every refusal carries besides its body: it is no page to keep or
 # refer from, and the connection goes with it, its unread body unread.
@@ -52,7 +53,7 @@ def limit_for(path: str, *, has_session: bool = False) -> int:
         # Uploads are for signed-in staff: without a session (the login
         # page, anyone not signed in) an admin form is as small as a page's,
         # so nobody unknown gets megabytes spooled to disk.
-        return settings.ADMIN_MAX_UPLOAD_BYTES
+        return settings.ADMIN_MAX_IMPORT_BYTES if path == IMPORT_PATH else settings.ADMIN_MAX_UPLOAD_BYTES
     return settings.PUBLIC_MAX_BODY_BYTES
 
 

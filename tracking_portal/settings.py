@@ -376,6 +376,9 @@ API_MAX_UPLOAD_BYTES = env.int("API_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 # Every other body (tracking_portal/body_limit.py answers 413 above these,
 # before reading): the admin's uploads, and the public pages' forms.
 ADMIN_MAX_UPLOAD_BYTES = env.int("ADMIN_MAX_UPLOAD_BYTES", default=12 * 1024 * 1024)
+# The CSV import's upload page takes a day's spreadsheet (100,000 rows are
+# about 18 MB); the import itself refuses more than 50 MB.
+ADMIN_MAX_IMPORT_BYTES = env.int("ADMIN_MAX_IMPORT_BYTES", default=50 * 1024 * 1024)
 PUBLIC_MAX_BODY_BYTES = env.int("PUBLIC_MAX_BODY_BYTES", default=64 * 1024)
 # Django reads no form or JSON body beyond the largest those limits let
 # through, and keeps bodies up to that size in memory: only an upload above

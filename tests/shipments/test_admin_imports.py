@@ -109,7 +109,7 @@ def test_a_file_over_the_limit_is_a_form_error(agent_client, brand, monkeypatch,
     monkeypatch.setattr(imports, "MAX_BYTES", len(FILE))
     assert upload(agent_client, brand).status_code == 302
     # The server's own cap on admin uploads is the limit where it is lower.
-    settings.ADMIN_MAX_UPLOAD_BYTES = len(FILE) - 1
+    settings.ADMIN_MAX_IMPORT_BYTES = len(FILE) - 1
     assert b"the limit is" in upload(agent_client, brand).content
 
 

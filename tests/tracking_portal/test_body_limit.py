@@ -57,6 +57,10 @@ def test_each_path_has_its_limit(settings):
     assert limit_for("/api/v1/events") == settings.API_MAX_BODY_BYTES
     assert limit_for("/api/v1/webhooks/easypost/acme") == settings.API_MAX_BODY_BYTES
     assert limit_for("/admin/shipments/brand/1/change/", has_session=True) == settings.ADMIN_MAX_UPLOAD_BYTES
+    # A day's spreadsheet of shipments is bigger than a logo or a photo.
+    assert settings.ADMIN_MAX_IMPORT_BYTES > settings.ADMIN_MAX_UPLOAD_BYTES
+    assert limit_for("/admin/shipments/shipment/import/", has_session=True) == settings.ADMIN_MAX_IMPORT_BYTES
+    assert limit_for("/admin/shipments/shipment/import/") == settings.PUBLIC_MAX_BODY_BYTES
     # Without a session (not signed in), and on the login page, an admin
     # form is as small as any page's.
     assert limit_for("/admin/shipments/brand/1/change/") == settings.PUBLIC_MAX_BODY_BYTES
