@@ -268,7 +268,7 @@ def test_running_late_shows_and_an_alert_turns_an_open_page_late(asgi_server, br
     flag = page.locator("#status .late-flag")
     expect(flag).to_have_text("Running late")
     # Not in the page's normal colour: the warning's.
-    assert flag.evaluate("el => getComputedStyle(el).color") == "rgb(120, 53, 15)"
+    expect(flag).to_have_css("color", "rgb(120, 53, 15)")
     expect(page.locator("#status .when-was del")).to_be_visible()
     expect(page.locator("#status")).not_to_contain_text("Delivery window")
     page.screenshot(path=artifacts / "tracking-running-late-390x844.png", full_page=True)

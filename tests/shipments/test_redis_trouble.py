@@ -12,6 +12,7 @@ import pytest
 from pages import cache as page_cache
 from shipments import limiter
 from shipments.models import StatusChange, TrackingEvent
+from tracking_portal import counters
 from tracking_portal import redis as redis_factory
 from tracking_portal.celery import app as celery_app
 
@@ -67,6 +68,9 @@ def redis_at(settings, monkeypatch):
 
     def point(url: str) -> str:
         settings.REDIS_URL = url
+        # Page views other tests counted would otherwise be sent to this
+        # URL by the counters' flusher thread: connections nobody here made.
+        counters.forget_local()
         monkeypatch.setattr(redis_factory, "_shared", None)
         limiter.reset()
         redis_factory.forget_outages()
