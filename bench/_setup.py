@@ -16,6 +16,26 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
 
+def parcel_fields(now) -> dict:
+    """The benches' one kind of parcel: a London recipient with every
+    contact, a destination on the map and a three-hour window from now."""
+    from datetime import timedelta
+
+    return {
+        "recipient_name": "Ada Lovelace",
+        "recipient_phone": "+447700900123",
+        "recipient_email": "ada@example.com",
+        "recipient_timezone": "Europe/London",
+        "destination_line1": "1 Example Street",
+        "destination_city": "London",
+        "destination_postcode": "SW1A 2AA",
+        "destination_lat": 51.5034,
+        "destination_lng": -0.1276,
+        "promised_window_start": now,
+        "promised_window_end": now + timedelta(hours=3),
+    }
+
+
 def configure(database_url: str, redis_url: str) -> None:
     """Point this process at the benchmark's database and Redis, and set Django up."""
     sys.path.insert(0, str(ROOT))

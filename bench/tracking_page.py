@@ -93,17 +93,7 @@ def make_data(count: int):
         shipment, _ = services.create_shipment(
             brand=brand,
             tracking_number=f"BP{n:07d}",
-            recipient_name="Ada Lovelace",
-            recipient_phone="+447700900123",
-            recipient_email="ada@example.com",
-            recipient_timezone="Europe/London",
-            destination_line1="1 Example Street",
-            destination_city="London",
-            destination_postcode="SW1A 2AA",
-            destination_lat=51.5034,
-            destination_lng=-0.1276,
-            promised_window_start=now,
-            promised_window_end=now + dt.timedelta(hours=3),
+            **_setup.parcel_fields(now),
         )
         services.record_events(
             shipment_id=shipment.pk,
