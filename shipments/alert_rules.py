@@ -15,12 +15,14 @@ shipment's facts: ``follow_visit`` takes a stop's visit state and one ping
 and says the new state and whether a missed scan is due;
 ``scan_answers_visit`` says whether a delivered or failed-attempt scan
 answers (resolves) it, and ``visit_served_another_stop`` whether the visit
-was the driver's to a neighbouring stop, scanned there.
+was the driver's to a neighbouring stop, scanned there (``time_nearest``
+says how long the driver stood nearer this door than the neighbour's).
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -248,14 +250,50 @@ def scan_answers_visit(scan_at: datetime, visit_started_at: datetime) -> bool:
     return scan_at >= visit_started_at - SCAN_LEAD
 
 
-def visit_served_another_stop(visit: Visit, other_scans: Iterable[datetime], thresholds: Thresholds = DEFAULTS) -> bool:
+def visit_served_another_stop(
+    visit: Visit,
+    other_scans: Iterable[datetime],
+    thresholds: Thresholds = DEFAULTS,
+    *,
+    own_time: timedelta | None = None,
+) -> bool:
     """Whether a visit that ended without a scan was the driver's visit to
     a neighbouring stop: another stop of the route, whose door is within the
     near distance of this one's (the caller picks those), was scanned during
     it (its occurred_at between the visit's start and its end), and less
     than the dwell went by between the last such scan and the leaving.
-    Doors that close share a visit; the one scanned had it."""
+    Doors that close share a visit; the one scanned had it, unless the
+    driver stood nearer this door than the scanned one's for a dwell or
+    more (``own_time``, from ``time_nearest``): a van that waited at this
+    door and then walked next door to scan there missed this one."""
     if visit.started_at is None or visit.left_at is None:
+        return False
+    if own_time is not None and own_time >= thresholds.missed_scan_dwell:
         return False
     during = [at for at in other_scans if visit.started_at <= at <= visit.left_at]
     return bool(during) and visit.left_at - max(during) < thresholds.missed_scan_dwell
+
+
+# How much nearer one door than the other a ping must be to count as at
+# it: a van parked halfway between two doors, its fixes scattered by GPS
+# noise of a few metres, is at neither.
+NEAREST_MARGIN_M = 15.0
+
+
+def time_nearest(
+    pings: Iterable[tuple[datetime, float, float]],
+    door: tuple[float, float],
+    other_doors: Iterable[tuple[float, float]],
+    near_m: float,
+) -> timedelta:
+    """How long the pings (recorded_at, lat, lng; any order) put the driver
+    within ``near_m`` of this door and ``NEAREST_MARGIN_M`` nearer it than
+    any of the other doors: each ping counts until the next one."""
+    others = list(other_doors)
+    ordered = sorted(pings)
+    total = timedelta(0)
+    for (at, lat, lng), (then, _, _) in itertools.pairwise(ordered):
+        own = distance_m(lat, lng, *door)
+        if own <= near_m and all(own + NEAREST_MARGIN_M <= distance_m(lat, lng, *o) for o in others):
+            total += then - at
+    return total

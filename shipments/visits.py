@@ -32,6 +32,13 @@ BrandAlertSettings, or the defaults 75 m, 2 min, 300 m without a row):
   ``visit_left_at`` and ``left_distance_m`` (how far from the destination
   the leaving ping was, in whole metres): never the driver's position or
   the address, because the detail goes to the brand's webhooks.
+- Doors close together share a visit: one that ends without a scan opens
+  nothing if another stop of the route, whose door is within the near
+  distance, was scanned during it less than the dwell before the leave
+  (the driver was there for the neighbour) — unless the visit's pings put
+  the driver a dwell or more at this door, ``NEAREST_MARGIN_M`` nearer it
+  than the scanned one's (``alert_rules.time_nearest``): waiting here and
+  then walking next door to scan there missed this door's scan.
 
 Cost on the ping path: one query per batch that has pings newer than the
 driver's last position (the watched stops near the batch's pings or in a
@@ -64,10 +71,11 @@ from .alert_rules import (
     Visit,
     distance_m,
     follow_visit,
+    time_nearest,
     visit_served_another_stop,
 )
 from .bulk import column, quote
-from .models import Driver, Route, Shipment, Stop, TrackingEvent
+from .models import Driver, LocationPing, Route, Shipment, Stop, TrackingEvent
 from .statuses import TERMINAL, Status
 
 WATCHED_STATUSES = [s.value for s in Status if s not in TERMINAL and s not in SCAN_STATUSES]
@@ -144,7 +152,7 @@ def follow_pings(*, driver: Driver, pings: Sequence) -> int:
             )
     opened = 0
     for stop, visit, distance in due:
-        if _for_another_stop(stop, visit, thresholds):
+        if _for_another_stop(driver, stop, visit, thresholds):
             continue
         alert = alerts.open_missed_scan(
             shipment_id=stop.shipment_id,
@@ -162,11 +170,12 @@ def follow_pings(*, driver: Driver, pings: Sequence) -> int:
     return opened
 
 
-def _for_another_stop(stop: _Watched, visit: Visit, thresholds: Thresholds) -> bool:
+def _for_another_stop(driver: Driver, stop: _Watched, visit: Visit, thresholds: Thresholds) -> bool:
     """Whether the driver scanned another stop of the route, whose door is
     within the near distance of this one's, during this visit, too late in
-    it for what remained to be a visit of its own (one query, at a visit's
-    end only)."""
+    it for what remained to be a visit of its own, and did not stand nearer
+    this door than the scanned ones' for a dwell (one query at a visit's
+    end, and one more for the visit's pings when a neighbour was scanned)."""
     scans = (
         TrackingEvent.objects.filter(
             shipment__stops__route_id=stop.route_id,
@@ -180,9 +189,18 @@ def _for_another_stop(stop: _Watched, visit: Visit, thresholds: Thresholds) -> b
         .values_list("occurred_at", "shipment__destination_lat", "shipment__destination_lng")
     )
     next_door = [
-        at for at, lat, lng in scans if distance_m(lat, lng, *stop.destination) <= thresholds.missed_scan_near_m
+        (at, (lat, lng))
+        for at, lat, lng in scans
+        if distance_m(lat, lng, *stop.destination) <= thresholds.missed_scan_near_m
     ]
-    return visit_served_another_stop(visit, next_door, thresholds)
+    scanned_at = [at for at, _ in next_door]
+    if not visit_served_another_stop(visit, scanned_at, thresholds):
+        return False
+    pings = LocationPing.objects.filter(
+        driver=driver, recorded_at__gte=visit.started_at, recorded_at__lte=visit.left_at
+    ).values_list("recorded_at", "lat", "lng")
+    own_time = time_nearest(pings, stop.destination, {door for _, door in next_door}, thresholds.missed_scan_near_m)
+    return visit_served_another_stop(visit, scanned_at, thresholds, own_time=own_time)
 
 
 class _PingGrid:

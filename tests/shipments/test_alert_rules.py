@@ -28,6 +28,7 @@ from shipments.alert_rules import (
     is_late,
     is_stuck,
     scan_answers_visit,
+    time_nearest,
     visit_served_another_stop,
 )
 from shipments.statuses import TERMINAL, Status
@@ -310,3 +311,29 @@ def test_a_visit_that_served_a_neighbouring_stop():
     # Scanned before this visit began, or none: nothing served.
     assert not visit_served_another_stop(visit, [NOW - SECOND])
     assert not visit_served_another_stop(visit, [])
+
+
+def test_time_nearest_counts_each_ping_nearer_this_door_until_the_next():
+    door, other = (51.5, -0.1), (51.5 + 40 / 111_195, -0.1)
+    at_door = (51.5 + 2 / 111_195, -0.1)
+    midway = (51.5 + 20 / 111_195, -0.1)
+    at_other = (51.5 + 39 / 111_195, -0.1)
+    pings = [
+        (NOW + 60 * SECOND, *midway),
+        (NOW, *at_door),
+        (NOW + 90 * SECOND, *at_other),
+        (NOW + 100 * SECOND, *at_door),
+    ]
+    # At the door from 0 to 60 s; halfway counts for neither; the last ping
+    # has no next one.
+    assert time_nearest(pings, door, [other], near_m=75) == 60 * SECOND
+    assert time_nearest(pings, other, [door], near_m=75) == 10 * SECOND
+    # Without a neighbour, every ping within the near distance counts.
+    assert time_nearest(pings, door, [], near_m=75) == 100 * SECOND
+
+
+def test_standing_a_dwell_at_this_door_keeps_the_visit_its_own():
+    visit = Visit(started_at=NOW, dwelled_at=NOW + DWELL, left_at=NOW + 5 * MINUTE)
+    neighbour_scan = [NOW + 5 * MINUTE - 30 * SECOND]
+    assert visit_served_another_stop(visit, neighbour_scan, own_time=DWELL - SECOND)
+    assert not visit_served_another_stop(visit, neighbour_scan, own_time=DWELL)

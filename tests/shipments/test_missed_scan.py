@@ -319,13 +319,40 @@ def two_doors(brand, make_shipment, apart_m):
 
 def test_waiting_at_a_neighbours_door_is_not_a_missed_scan_at_this_one(brand, make_shipment):
     here, next_door = two_doors(brand, make_shipment, 40)
-    # Parked between the two doors for four minutes, the neighbour's parcel
+    # Parked halfway between the two doors (20 m north of this one, the
+    # neighbour's 40 m north) for four minutes, the neighbour's parcel
     # scanned a minute before driving off.
-    send(brand, ping(20, 0), ping(20, 60), ping(20, 130), ping(20, 180))
+    send(brand, ping(20, 0, 0), ping(20, 60, 0), ping(20, 130, 0), ping(20, 180, 0))
     shipment_services.record_event(shipment_id=next_door.pk, event=event("delivered", 3))
-    send(brand, ping(20, 230), ping(600, 240))
+    send(brand, ping(20, 230, 0), ping(600, 240, 0))
     assert missed(here) == []
     assert missed(next_door) == []
+
+
+def test_waiting_at_this_door_then_scanning_next_door_is_a_missed_scan_here(brand, make_shipment):
+    here, next_door = two_doors(brand, make_shipment, 40)
+    # Four minutes at this door (5 m from it, 35 m from the neighbour's),
+    # then a walk next door, its parcel scanned half a minute before
+    # driving off: the dwell was this door's, and it has no scan.
+    send(brand, ping(5, 0, 0), ping(5, 60, 0), ping(5, 120, 0), ping(5, 180, 0), ping(5, 240, 0))
+    send(brand, ping(38, 250, 0), ping(39, 260, 0))
+    shipment_services.record_event(shipment_id=next_door.pk, event=event("delivered", 4.5))
+    send(brand, ping(39, 290, 0), ping(600, 300, 0))
+    assert len(missed(here)) == 1
+    assert missed(next_door) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_van_noisy_around_the_midpoint_is_still_the_neighbours_visit(brand, make_shipment, seed):
+    rng = random.Random(seed)
+    here, next_door = two_doors(brand, make_shipment, 40)
+    # Halfway between the doors, GPS noise of a few metres: the time nearer
+    # this door stays short of the dwell.
+    noisy = [ping(20 + rng.gauss(0, 4), 10 * i, rng.gauss(0, 8)) for i in range(24)]
+    send(brand, *noisy)
+    shipment_services.record_event(shipment_id=next_door.pk, event=event("delivered", 3.8))
+    send(brand, ping(20, 240, 0), ping(600, 250, 0))
+    assert missed(here) == []
 
 
 def test_a_long_wait_after_the_neighbours_scan_is_a_missed_scan_here(brand, make_shipment):
