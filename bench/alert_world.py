@@ -34,6 +34,13 @@ METRES_PER_DEGREE = 111_320.0
 # wait at one stop is never a dwell at another that comes later.
 APART_M = 200.0
 LEAVE_M = 300.0
+# How far from the door the van stands, by case (metres); at the kerb otherwise.
+PARK_DISTANCE = {
+    "parked_60m": (55, 62),
+    "missed_scan_parked": (50, 60),
+    "away_150m": (140, 155),
+    "delivered_away": (260, 600),
+}
 
 
 @dataclass(frozen=True)
@@ -209,6 +216,17 @@ class Generator:
                     if cases[j] == "normal" and distance_m(*fresh[j - 1], *fresh[j]) >= 250:
                         cases[i], cases[j] = cases[j], cases[i]
                         break
+        # A van parked 50-150 m from a door with another door nearer it is,
+        # by its pings, at that other door: no rule can tell whose stop the
+        # wait was. Keep the far-parking cases where a spot away from every
+        # other door exists (as parking() promises).
+        doors = fresh + kept
+        for i, case in enumerate(cases[: len(fresh)]):
+            if not self.can_park(fresh[i], case, doors):
+                for j in range(len(fresh)):
+                    if cases[j] == "normal" and self.can_park(fresh[j], case, doors):
+                        cases[i], cases[j] = cases[j], cases[i]
+                        break
         waits = [self.wait(case) for case in cases[: len(fresh)]]
         stops = [(p, c, w) for p, c, w in zip(fresh, cases, waits, strict=False)]
 
@@ -350,13 +368,28 @@ class Generator:
             )
             world.missed_scans.append(MissedScan(number, case, left, late_scan))
 
+    @staticmethod
+    def can_park(point, case, doors) -> bool:
+        """Whether parking() can find this case's spot for the stop: one at
+        its distance, 160 m from every other door (tried every 10 degrees
+        at the distance's middle)."""
+        lo, hi = PARK_DISTANCE.get(case, (3, 20))
+        if lo < 25:
+            return True
+        r = (lo + hi) / 2
+        others = [d for d in doors if d != point]
+        for step in range(36):
+            angle = math.radians(10 * step)
+            spot = offset(*point, r * math.cos(angle), r * math.sin(angle))
+            if all(distance_m(*spot, *other) >= 160 for other in others):
+                return True
+        return False
+
     def parking(self, point, case, others):
         """Where the van stands for a stop: at the kerb, or as the case says,
         but never within 160 m of another stop's door (or standing there
         would be a dwell at that stop too)."""
-        distance = {"parked_60m": (55, 62), "missed_scan_parked": (50, 60), "away_150m": (140, 155)}
-        distance["delivered_away"] = (260, 600)
-        lo, hi = distance.get(case, (3, 20))
+        lo, hi = PARK_DISTANCE.get(case, (3, 20))
         for _ in range(100):
             angle, r = self.rng.uniform(0, 2 * math.pi), self.rng.uniform(lo, hi)
             park = offset(*point, r * math.cos(angle), r * math.sin(angle))
