@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from analytics import buckets
 from analytics.models import DailyRollup
 from tests.shipments.admin_helpers import brand_staff
 
@@ -42,8 +43,12 @@ def month_of_figures(brand):
                     notifications_delivered=parcels,
                     notifications_sent=parcels // 2,
                     notifications_failed=1,
-                    alerts={"late": offset % 5, "stuck": offset % 2, "missed_scan": 1},
-                    ofd_minutes={"25": parcels // 2, str(40 + offset): parcels // 3, "95": parcels // 6},
+                    alerts_late=offset % 5,
+                    alerts_stuck=offset % 2,
+                    alerts_missed_scan=1,
+                    ofd_from_25=parcels // 2,
+                    **{buckets.COLUMNS[buckets.bucket_of(40 + offset)]: parcels // 3},
+                    ofd_from_90=parcels // 6,
                 )
             )
     DailyRollup.objects.bulk_create(rows)
