@@ -59,14 +59,14 @@ def serious_violations(page):
     return [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
-@pytest.mark.parametrize(("width", "name"), [(390, "phone"), (1280, "desktop")])
+@pytest.mark.parametrize(("width", "height", "name"), [(390, 844, "phone"), (1280, 900, "desktop")])
 def test_the_dashboard_reads_at_a_phones_width_and_at_1280(
-    asgi_server, browser, artifacts, brand, month_of_figures, width, name
+    asgi_server, browser, artifacts, brand, month_of_figures, width, height, name
 ):
     agent = brand_staff(brand, username="analyst")
     agent.set_password(PASSWORD)
     agent.save()
-    context = browser.new_context(viewport={"width": width, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
