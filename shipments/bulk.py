@@ -92,7 +92,7 @@ def copy_insert(
         instances = [model(**row) for row in rows]
         insert(instances, now, unless_present=unless_present)
         return {key(row, unless_present) for row in instances if row.pk is not None}
-    values = [_row_values(fields, row, now) for row in rows]
+    values = [_row_values(model, row, now) for row in rows]
     table = quote(model._meta.db_table)
     names = ", ".join(quote(f.column) for f in fields)
     with connection.cursor() as cursor:
@@ -116,30 +116,21 @@ def copy_insert(
 
 
 @functools.cache
-def _filling(model: type[Model]) -> tuple[list, dict]:
-    """The fields whose default is made per row (a token), and the other
-    defaults, made once."""
+def _filling(model: type[Model]) -> tuple[list[str], frozenset[str], list, dict]:
+    """The model's columns as attnames, those that take ``now``, the fields
+    whose default is made per row (a token), and the other defaults, made
+    once."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    per_row = [f for f in fields if f.has_default() and callable(f.default)]
-    once = {f.attname: f.get_default() for f in fields if f not in per_row}
-    return per_row, once
+    now = frozenset(f.attname for f in fields if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False))
+    per_row = [f for f in fields if f.has_default() and callable(f.default) and f.attname not in now]
+    once = {f.attname: f.get_default() for f in fields if f not in per_row and f.attname not in now}
+    return [f.attname for f in fields], now, per_row, once
 
 
-def _row_values(fields: list, row: dict, now: datetime) -> list:
-    model = fields[0].model
-    per_row, once = _filling(model)
-    made = {f.attname: f.get_default() for f in per_row if f.attname not in row}
-    values = []
-    for f in fields:
-        if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
-            values.append(now)
-        elif f.attname in row:
-            values.append(row[f.attname])
-        elif f.attname in made:
-            values.append(made[f.attname])
-        else:
-            values.append(once[f.attname])
-    return values
+def _row_values(model: type[Model], row: dict, now: datetime) -> list:
+    names, at_now, per_row, once = _filling(model)
+    values = {**once, **{f.attname: f.get_default() for f in per_row if f.attname not in row}, **row}
+    return [now if name in at_now else values[name] for name in names]
 
 
 def _stored_value(row: Model, field) -> object:
