@@ -46,9 +46,10 @@ def month_of_figures(brand):
                     alerts_late=offset % 5,
                     alerts_stuck=offset % 2,
                     alerts_missed_scan=1,
-                    ofd_from_25=parcels // 2,
-                    **{buckets.COLUMNS[buckets.bucket_of(40 + offset)]: parcels // 3},
-                    ofd_from_90=parcels // 6,
+                    # Medians from 20 to 75 minutes and p90s from 90 to 177, by day.
+                    **{buckets.COLUMNS[buckets.bucket_of(20 + offset % 12 * 5)]: parcels // 2},
+                    **{buckets.COLUMNS[buckets.bucket_of(80 + offset)]: parcels // 3},
+                    **{buckets.COLUMNS[buckets.bucket_of(90 + offset * 3)]: parcels // 6},
                 )
             )
     DailyRollup.objects.bulk_create(rows)
