@@ -89,6 +89,11 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float]], css: str = "bar") -
     top = max((value for _label, value in bars), default=0) or 1
     plot_width = WIDTH - LEFT - RIGHT
     slot = plot_width / max(len(bars), 1)
+    # A value is written over its bar only where it fits in the bar's slot
+    # (about 8 units a digit): a month of three-digit figures would overlap;
+    # each bar's <title> and the tables below still give every figure.
+    widest = max((len(_number(value)) for _label, value in bars), default=0)
+    labelled = slot >= 8 * widest
     parts, xs = [], []
     for i, (label, value) in enumerate(bars):
         x = LEFT + slot * i + slot * 0.15
@@ -96,8 +101,7 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float]], css: str = "bar") -
         xs.append(round(x + slot * 0.35, 1))
         parts.append(
             format_html(
-                '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>'
-                '<text class="value" x="{}" y="{}" text-anchor="middle">{}</text>',
+                '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>',
                 css,
                 round(x, 1),
                 y,
@@ -105,11 +109,17 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float]], css: str = "bar") -
                 round(HEIGHT - BOTTOM - y, 1),
                 label,
                 value,
-                round(x + slot * 0.35, 1),
-                max(y - 4, TOP + 8),
-                _number(value),
             )
         )
+        if labelled:
+            parts.append(
+                format_html(
+                    '<text class="value" x="{}" y="{}" text-anchor="middle">{}</text>',
+                    round(x + slot * 0.35, 1),
+                    max(y - 4, TOP + 8),
+                    _number(value),
+                )
+            )
     y_labels = [(_y(top * f, top), _number(top * f)) for f in (0, 0.5, 1)]
     return _frame(title, mark_safe("".join(parts)), y_labels, _x_ticks([b[0] for b in bars], xs, most=12))  # noqa: S308
 

@@ -25,9 +25,7 @@ from shipments.alert_models import ActivityAction, Alert, AlertActivity
 from shipments.models import Brand, Shipment, Stop, TrackingEvent
 from shipments.statuses import Status
 
-# Durations out for delivery are kept to the minute, up to this many (two
-# days); a longer one is counted as this long.
-MAX_OFD_MINUTES = 48 * 60
+from . import buckets
 
 
 def brand_zone(brand: Brand) -> zoneinfo.ZoneInfo:
@@ -113,7 +111,8 @@ class Group:
     notifications_sent: int = 0
     notifications_failed: int = 0
     alerts: Counter = field(default_factory=Counter)
-    ofd_minutes: Counter = field(default_factory=Counter)
+    # {bucket index (analytics.buckets): parcels}
+    ofd_buckets: Counter = field(default_factory=Counter)
 
 
 def count_parcel(group: Group, row: dict) -> None:
@@ -127,8 +126,9 @@ def count_parcel(group: Group, row: dict) -> None:
     - first attempt: delivered with no failed-attempt event and at most one
       out-for-delivery event up to the delivery (a redelivery is a second).
     - out for delivery → delivered: from the latest out-for-delivery event
-      up to the delivery to ``delivered_at``, in whole minutes; parcels
-      delivered without one have no duration.
+      up to the delivery to ``delivered_at``, in whole minutes, counted in
+      its bucket (analytics.buckets says which and the percentiles' error);
+      parcels delivered without one have no duration.
     - ratings: ``rated`` delivered parcels with a rating and the sum of
       their scores; unrated parcels stay in the response rate's
       denominator (delivered) and out of the average.
@@ -149,7 +149,7 @@ def count_parcel(group: Group, row: dict) -> None:
     group.first_attempt += not row["failed"] and row["ofd_count"] <= 1
     if row["last_ofd_at"] is not None and delivered_at is not None:
         minutes = int((delivered_at - row["last_ofd_at"]).total_seconds() // 60)
-        group.ofd_minutes[min(max(minutes, 0), MAX_OFD_MINUTES)] += 1
+        group.ofd_buckets[buckets.bucket_of(minutes)] += 1
     if row["rating__score"] is not None:
         group.rated += 1
         group.rating_sum += row["rating__score"]

@@ -4,7 +4,10 @@ driver, carrier) that the dashboard and the API read (analytics.rollup
 keeps it; analytics.metrics says what each figure means)."""
 
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+
+from shipments.alert_rules import AlertKind
+
+from . import buckets
 
 
 class ParcelFacts(models.Model):
@@ -62,10 +65,6 @@ class DailyRollup(models.Model):
     notifications_delivered = models.PositiveIntegerField(default=0)
     notifications_sent = models.PositiveIntegerField(default=0)
     notifications_failed = models.PositiveIntegerField(default=0)
-    alerts = models.JSONField(default=dict, blank=True, help_text=_("Alerts by kind."))
-    ofd_minutes = models.JSONField(
-        default=dict, blank=True, help_text=_("Minutes from out for delivery to delivered: {minutes: parcels}.")
-    )
 
     class Meta:
         constraints = [
@@ -75,6 +74,13 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand_id} {self.day} {self.driver_ref or '-'} {self.carrier or '-'}"
+
+
+# One column per alert kind and per duration bucket, named from the kinds
+# and the buckets' edges so that neither list is written out twice.
+ALERT_COLUMNS = {kind.value: f"alerts_{kind.value}" for kind in AlertKind}
+for _column in (*ALERT_COLUMNS.values(), *buckets.COLUMNS):
+    DailyRollup.add_to_class(_column, models.PositiveIntegerField(default=0))
 
 
 # The rollup's watermark row (analytics.rollup writes it, the report reads it).

@@ -6,7 +6,10 @@ Rates, from the rollup's sums (analytics.metrics defines each count):
 - ``on_time_rate``: on time / delivered parcels that had a promised window.
 - ``first_attempt_rate``: first attempt / delivered.
 - ``ofd_to_delivered_minutes``: the median and p90 (nearest rank) of the
-  minutes from the last out-for-delivery scan to delivery.
+  minutes from the last out-for-delivery scan to delivery, from the summed
+  fixed buckets: the middle of the bucket the exact figure lies in, off by
+  at most half its width (2 minutes under an hour, 7 under four hours, 15
+  under twelve; analytics.buckets).
 - ``rating_average``: the scores' mean over rated parcels;
   ``rating_response_rate``: rated / delivered (unrated count as unrated).
 - ``page_views_per_parcel``: page views / parcels.
@@ -22,18 +25,18 @@ Each is null when its denominator is 0.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
 
 from django.db.models import Sum
 
 from shipments.models import Brand
 
-from .models import ROLLUP_WATERMARK, DailyRollup, Watermark
+from . import buckets
+from .models import ALERT_COLUMNS, ROLLUP_WATERMARK, DailyRollup, Watermark
 
 # A longer range is refused (the API answers 422, the dashboard a form error).
 MAX_RANGE_DAYS = 366
 
-SUMMED = (
+COUNTERS = (
     "parcels",
     "delivered",
     "with_window",
@@ -47,93 +50,54 @@ SUMMED = (
     "notifications_sent",
     "notifications_failed",
 )
+# Every column a range's figures sum: a year of a million parcels is
+# ~12,000 rollup rows, summed in SQL in one GROUP BY per breakdown
+# (bench/analytics.py).
+SUMMED = (*COUNTERS, *ALERT_COLUMNS.values(), *buckets.COLUMNS)
 
 
 def _ratio(numerator: float, denominator: float, scale: float = 1.0) -> float | None:
     return round(scale * numerator / denominator, 4) if denominator else None
 
 
-def percentile(histogram: Counter, fraction: float) -> int | None:
-    """The nearest-rank percentile of a {value: count} histogram."""
-    total = sum(histogram.values())
-    if not total:
-        return None
-    rank = max(1, -(-int(fraction * total * 1000) // 1000))  # ceil, without float drift
-    seen = 0
-    for value in sorted(histogram):
-        seen += histogram[value]
-        if seen >= rank:
-            return value
-    return None
-
-
-def figures(sums: dict, alerts: Counter, minutes: Counter) -> dict:
+def figures(sums: dict) -> dict:
+    """The figures of one range's (or one breakdown row's) column sums."""
+    sums = {name: sums.get(name) or 0 for name in SUMMED}
     notified = sums["notifications_delivered"] + sums["notifications_sent"] + sums["notifications_failed"]
+    minutes = [sums[column] for column in buckets.COLUMNS]
+    alerts = {kind: sums[column] for kind, column in sorted(ALERT_COLUMNS.items()) if sums[column]}
     return {
         "parcels": sums["parcels"],
         "delivered": sums["delivered"],
         "on_time_rate": _ratio(sums["on_time"], sums["with_window"]),
         "first_attempt_rate": _ratio(sums["first_attempt"], sums["delivered"]),
-        "ofd_to_delivered_minutes": {"median": percentile(minutes, 0.5), "p90": percentile(minutes, 0.9)},
+        "ofd_to_delivered_minutes": {
+            "median": buckets.percentile(minutes, 0.5),
+            "p90": buckets.percentile(minutes, 0.9),
+        },
         "rating_average": _ratio(sums["rating_sum"], sums["rated"]),
         "rating_response_rate": _ratio(sums["rated"], sums["delivered"]),
         "page_views_per_parcel": _ratio(sums["page_views"], sums["parcels"]),
         "support_contacts_per_100_parcels": _ratio(sums["support_contacts"], sums["parcels"], 100.0),
         "notification_delivery_rate": _ratio(sums["notifications_delivered"] + sums["notifications_sent"], notified),
-        "alerts_by_kind": dict(sorted(alerts.items())),
+        "alerts_by_kind": alerts,
     }
-
-
-def _add(into: dict, counts: dict) -> None:
-    for key, n in counts.items():
-        into[key] = into.get(key, 0) + n
-
-
-def _empty() -> dict:
-    return dict.fromkeys(SUMMED, 0)
 
 
 def brand_report(brand: Brand, start: dt.date, end: dt.date) -> dict:
     """Totals and the breakdowns by day, driver and carrier, start and end
-    included. Three GROUP BYs over the rollup and one pass over its
-    histograms."""
-    rows = DailyRollup.objects.filter(brand=brand, day__gte=start, day__lte=end)
+    included: three GROUP BYs over the rollup, the totals from the days'."""
+    rows = DailyRollup.objects.filter(brand=brand, day__gte=start, day__lte=end).order_by()
     sums = {name: Sum(name) for name in SUMMED}
-    by = {
-        key: {tuple(row.pop(name) for name in key): row for row in rows.order_by().values(*key).annotate(**sums)}
-        for key in (("day",), ("driver_ref",), ("carrier",))
-    }
-    alerts: dict[tuple, Counter] = defaultdict(Counter)
-    minutes: dict[tuple, Counter] = defaultdict(Counter)
-    for day, driver, carrier, row_alerts, row_minutes in rows.values_list(
-        "day", "driver_ref", "carrier", "alerts", "ofd_minutes"
-    ).iterator(chunk_size=5000):
-        # The hot loop of a year's dashboard (bench/analytics.py): plain dict
-        # sums, and the total from the days' sums afterwards.
-        for group in (("day", day), ("driver_ref", driver), ("carrier", carrier)):
-            if row_alerts:
-                _add(alerts[group], row_alerts)
-            if row_minutes:
-                _add(minutes[group], row_minutes)
-    for (key, _value), histogram in list(minutes.items()):
-        if key == "day":
-            _add(minutes["total",], histogram)
-    for (key, _value), counted in list(alerts.items()):
-        if key == "day":
-            _add(alerts["total",], counted)
-    for histogram in minutes.values():
-        for value in [value for value in histogram if isinstance(value, str)]:
-            histogram[int(value)] += histogram.pop(value)
-    total = _empty()
-    for row in by["day",].values():
-        for name in SUMMED:
-            total[name] += row[name] or 0
 
-    def breakdown(key: str) -> list[dict]:
-        return [
-            {key: value, **figures(row, alerts[key, value], minutes[key, value])}
-            for (value,), row in sorted(by[(key,)].items())
-        ]
+    def grouped(key: str) -> list[dict]:
+        return list(rows.values(key).annotate(**sums).order_by(key))
+
+    by_day = grouped("day")
+    total = {name: sum(row[name] or 0 for row in by_day) for name in SUMMED}
+
+    def breakdown(key: str, groups: list[dict]) -> list[dict]:
+        return [{key: row[key], **figures(row)} for row in groups]
 
     mark = Watermark.objects.filter(name=ROLLUP_WATERMARK).values_list("value", flat=True).first()
     return {
@@ -141,10 +105,10 @@ def brand_report(brand: Brand, start: dt.date, end: dt.date) -> dict:
         "to": end,
         "time_zone": brand.default_timezone,
         "updated_at": mark,
-        **figures(total, alerts["total",], minutes["total",]),
-        "by_day": breakdown("day"),
-        "by_driver": breakdown("driver_ref"),
-        "by_carrier": breakdown("carrier"),
+        **figures(total),
+        "by_day": breakdown("day", by_day),
+        "by_driver": breakdown("driver_ref", grouped("driver_ref")),
+        "by_carrier": breakdown("carrier", grouped("carrier")),
     }
 
 

@@ -28,9 +28,9 @@ from notifications.models import Notification
 from shipments.alert_models import Alert, AlertActivity
 from shipments.models import Brand, DeliveryRating, Shipment
 
-from . import metrics
+from . import buckets, metrics
+from .models import ALERT_COLUMNS, DailyRollup, ParcelFacts, Watermark
 from .models import ROLLUP_WATERMARK as WATERMARK
-from .models import DailyRollup, ParcelFacts, Watermark
 
 # Longer than any transaction that writes what the rollup reads.
 OVERLAP = dt.timedelta(minutes=2)
@@ -79,6 +79,15 @@ def runs_of(days) -> list[tuple[dt.date, dt.date]]:
     return [(first, last) for first, last in runs]
 
 
+def row_of(brand: Brand, day: dt.date, driver: str, carrier: str, group: metrics.Group) -> DailyRollup:
+    """A group's sums as its rollup row: the counters as they are, the
+    alerts and the durations spread over their columns."""
+    counters = {name: value for name, value in vars(group).items() if name not in ("alerts", "ofd_buckets")}
+    alerts = {ALERT_COLUMNS[kind]: n for kind, n in group.alerts.items() if kind in ALERT_COLUMNS}
+    minutes = {buckets.COLUMNS[index]: n for index, n in group.ofd_buckets.items()}
+    return DailyRollup(brand=brand, day=day, driver_ref=driver, carrier=carrier, **counters, **alerts, **minutes)
+
+
 @transaction.atomic
 def count_days(brand: Brand, days) -> int:
     """Replace the brand's rollup rows of these days by a fresh count;
@@ -88,18 +97,7 @@ def count_days(brand: Brand, days) -> int:
         groups, day_of_parcel = metrics.count_days(brand, first, last)
         DailyRollup.objects.filter(brand=brand, day__gte=first, day__lte=last).delete()
         DailyRollup.objects.bulk_create(
-            (
-                DailyRollup(
-                    brand=brand,
-                    day=day,
-                    driver_ref=driver,
-                    carrier=carrier,
-                    **{name: value for name, value in vars(group).items() if name not in ("alerts", "ofd_minutes")},
-                    alerts=dict(group.alerts),
-                    ofd_minutes={str(minutes): n for minutes, n in sorted(group.ofd_minutes.items())},
-                )
-                for (day, driver, carrier), group in groups.items()
-            ),
+            (row_of(brand, day, driver, carrier, group) for (day, driver, carrier), group in groups.items()),
             batch_size=2000,
         )
         written += len(groups)

@@ -131,39 +131,37 @@ def job_view(model_admin):
     def view(request, job_id):
         if not model_admin.has_add_permission(request):
             raise PermissionDenied
-        record = import_jobs.load(job_id)
-        if record is None or record["user_id"] != request.user.pk:
+        job = import_jobs.load(job_id)
+        if job is None or job.user_id != request.user.pk:
             raise Http404
-        brand = visible(Brand.objects.filter(pk=record["brand_id"]), request.user).first()
+        brand = visible(Brand.objects.filter(pk=job.brand_id), request.user).first()
         if brand is None:
             raise Http404  # no longer one of the user's brands
         form = None
-        if request.method == "POST" and record["state"] in ("mapping", "done"):
-            form = MappingForm(request.POST, header=record["header"])
-            if record["state"] == "done" and not record["dry_run"]:
-                form = None  # imported: the file is gone
-            elif form.is_valid():
+        if request.method == "POST" and import_jobs.can_start(job):
+            form = MappingForm(request.POST, header=job.header)
+            if form.is_valid():
                 import_jobs.start(job_id, mapping=form.mapping, dry_run="dry_run" in request.POST)
                 return redirect(request.path)
-        record = import_jobs.load(job_id)
-        if form is None and (record["state"] == "mapping" or (record["state"] == "done" and record["dry_run"])):
-            form = MappingForm(initial=record["mapping"] and _initial(record), header=record["header"])
-        report = record["report"] or {}
+        job = import_jobs.load(job_id)
+        if form is None and import_jobs.can_start(job):
+            form = MappingForm(initial=job.mapping and _initial(job), header=job.header)
+        report = job.report or {}
         context = _context(
             model_admin,
             request,
             title=_("Import shipments from CSV"),
-            record=record,
+            record=job,
             brand=brand,
             form=form,
             report=report,
             refused=report.get("refused", [])[:LISTED_ON_PAGE],
-            refresh=record["state"] in ("queued", "running"),
+            refresh=job.state in ("queued", "running") and not job.stalled,
         )
         return render(request, "admin/shipments/import/job.html", context)
 
     return view
 
 
-def _initial(record: dict) -> dict:
-    return {f"column_{index}": record["mapping"].get(name, IGNORE) for index, name in enumerate(record["header"])}
+def _initial(job) -> dict:
+    return {f"column_{index}": job.mapping.get(name, IGNORE) for index, name in enumerate(job.header)}

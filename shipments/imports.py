@@ -19,8 +19,8 @@ The rules, in the order a file meets them:
   stored shipment the report names its line (``differing``), so that
   nobody believes a correction went in.
 - Rows are written in batches of BATCH, each batch in its own transaction
-  with one insert (shipments.bulk), so a file stopped halfway is re-imported
-  without harm. A new shipment here is what the API's create makes: the row
+  with one COPY and one insert (shipments.bulk.copy_insert), so a file
+  stopped halfway is re-imported without harm. A new shipment here is what the API's create makes: the row
   alone, with its public token; nothing is announced or queued, since no
   page of it is open yet and no status changed.
 - A dry run reads the same and writes nothing at all: no shipment, no
@@ -380,7 +380,7 @@ def _write_batch(
             "tracking_number", *compared
         )
     }
-    new: list[Shipment] = []
+    new: list[dict] = []
     for line, tracking_number, fields in batch:
         fingerprint = _fingerprint(fields, compared)
         known = seen.get(tracking_number, stored.get(tracking_number))
@@ -396,15 +396,12 @@ def _write_batch(
         else:
             # The first promise is kept for the on-time rate, as the API's create keeps it.
             first = fields.get("promised_window_end")
-            new.append(Shipment(brand=brand, tracking_number=tracking_number, first_window_end=first, **fields))
+            new.append({"brand_id": brand.pk, "tracking_number": tracking_number, "first_window_end": first, **fields})
     if not new:
         return
     with transaction.atomic():
-        bulk.insert(new, timezone.now(), unless_present=("brand", "tracking_number"))
-    for shipment in new:
-        # Left out by the insert: made meanwhile by someone else (the API,
-        # another import), so already there.
-        if shipment.pk is None:
-            report.unchanged += 1
-        else:
-            report.created += 1
+        inserted = bulk.copy_insert(Shipment, new, timezone.now(), unless_present=("brand", "tracking_number"))
+    # Left out by the insert: made meanwhile by someone else (the API,
+    # another import), so already there.
+    report.created += len(inserted)
+    report.unchanged += len(new) - len(inserted)

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from . import bounds
 from .alert_models import Alert, AlertActivity, AlertState, BrandAlertSettings  # noqa: F401 (models of the app)
 from .embedding import validate_embed_origins
+from .import_models import ImportJob  # noqa: F401 (a model of the app)
 from .labels import STATUS_CHOICES, SUBSTATUS_CHOICES
 from .outbound import RefusedDestination, check_url
 from .statuses import EVENT_ORDER, TERMINAL, Status, Substatus

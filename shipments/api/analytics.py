@@ -24,8 +24,11 @@ class RangeIn(Schema):
 
 
 class Minutes(Schema):
-    median: int | None = Field(description="Minutes from out for delivery to delivered: the median.")
-    p90: int | None
+    median: int | None = Field(
+        description="Minutes from the last out for delivery to delivered: the median, as the middle of its "
+        "fixed bucket (within 2 minutes under an hour, 7 under four hours, 15 under twelve)."
+    )
+    p90: int | None = Field(description="The 90th percentile, read the same way.")
 
 
 class Figures(Schema):

@@ -5,9 +5,10 @@ import datetime as dt
 
 import pytest
 
-from analytics import folding, rollup
+from analytics import buckets, folding, rollup
+from analytics.buckets import percentile
 from analytics.models import DailyRollup
-from analytics.report import brand_report, check_range, percentile
+from analytics.report import brand_report, check_range
 from pages import counting
 
 from .conftest import D, at, record
@@ -24,8 +25,9 @@ def test_the_days_totals(brand, rolled_up):
     assert report["on_time_rate"] == pytest.approx(2 / 3, abs=1e-4)
     # C was redelivered.
     assert report["first_attempt_rate"] == 0.75
-    # 30, 30, 45, 120 minutes: nearest-rank median and p90.
-    assert report["ofd_to_delivered_minutes"] == {"median": 30, "p90": 120}
+    # 30, 30, 45, 120 minutes: nearest-rank median and p90 are 30 and 120,
+    # reported as the middle of their buckets, [30, 35) and [120, 135).
+    assert report["ofd_to_delivered_minutes"] == {"median": 32, "p90": 127}
     # 5 and 3 of four delivered: the unrated two count as unrated.
     assert report["rating_average"] == 4.0
     assert report["rating_response_rate"] == 0.5
@@ -54,7 +56,8 @@ def test_by_driver_and_carrier(brand, rolled_up):
     assert drivers[""]["on_time_rate"] is None
     assert drivers[""]["parcels"] == 2
     carriers = {row["carrier"]: row for row in report["by_carrier"]}
-    assert carriers["acme-fleet"]["ofd_to_delivered_minutes"] == {"median": 30, "p90": 120}
+    # A 120 and B 30 minutes.
+    assert carriers["acme-fleet"]["ofd_to_delivered_minutes"] == {"median": 32, "p90": 127}
     assert carriers["other-carrier"]["delivered"] == 2
 
 
@@ -133,12 +136,25 @@ def test_range_limits(start, end, refused):
     assert bool(check_range(start, end)) is refused
 
 
-def test_percentile_nearest_rank():
-    from collections import Counter
+def test_percentile_nearest_rank_over_buckets():
+    def counts(**minutes):
+        spread = [0] * len(buckets.EDGES)
+        for value, n in minutes.items():
+            spread[buckets.bucket_of(int(value.removeprefix("m")))] += n
+        return spread
 
-    assert percentile(Counter({1: 9, 100: 1}), 0.9) == 1
-    assert percentile(Counter({1: 8, 100: 2}), 0.9) == 100
-    assert percentile(Counter(), 0.5) is None
+    assert percentile(counts(m1=9, m100=1), 0.9) == 2  # [0, 5)
+    assert percentile(counts(m1=8, m100=2), 0.9) == 97  # [90, 105)
+    assert percentile(counts(m3000=1), 0.5) == 2880  # the catch-all reports its edge
+    assert percentile(counts(), 0.5) is None
+
+
+@pytest.mark.parametrize("minutes", [0, 4, 5, 59, 60, 61, 239, 240, 719, 720, 1439, 1440, 2879])
+def test_a_bucket_reports_within_half_its_width(minutes):
+    index = buckets.bucket_of(minutes)
+    lower, upper = buckets.EDGES[index], buckets.EDGES[index + 1]
+    assert lower <= minutes < upper
+    assert abs(buckets.middle(index) - minutes) <= (upper - lower) // 2
 
 
 def test_support_links_only_lead_to_the_brands_own_contact(brand, client, day_of_deliveries):

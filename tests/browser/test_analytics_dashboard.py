@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from analytics import buckets
 from analytics.models import DailyRollup
 from tests.shipments.admin_helpers import brand_staff
 
@@ -42,8 +43,13 @@ def month_of_figures(brand):
                     notifications_delivered=parcels,
                     notifications_sent=parcels // 2,
                     notifications_failed=1,
-                    alerts={"late": offset % 5, "stuck": offset % 2, "missed_scan": 1},
-                    ofd_minutes={"25": parcels // 2, str(40 + offset): parcels // 3, "95": parcels // 6},
+                    alerts_late=offset % 5,
+                    alerts_stuck=offset % 2,
+                    alerts_missed_scan=1,
+                    # Medians from 20 to 75 minutes and p90s from 90 to 177, by day.
+                    **{buckets.COLUMNS[buckets.bucket_of(20 + offset % 12 * 5)]: parcels // 2},
+                    **{buckets.COLUMNS[buckets.bucket_of(80 + offset)]: parcels // 3},
+                    **{buckets.COLUMNS[buckets.bucket_of(90 + offset * 3)]: parcels // 6},
                 )
             )
     DailyRollup.objects.bulk_create(rows)
@@ -54,14 +60,14 @@ def serious_violations(page):
     return [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
-@pytest.mark.parametrize(("width", "name"), [(390, "phone"), (1280, "desktop")])
+@pytest.mark.parametrize(("width", "height", "name"), [(390, 844, "phone"), (1280, 900, "desktop")])
 def test_the_dashboard_reads_at_a_phones_width_and_at_1280(
-    asgi_server, browser, artifacts, brand, month_of_figures, width, name
+    asgi_server, browser, artifacts, brand, month_of_figures, width, height, name
 ):
     agent = brand_staff(brand, username="analyst")
     agent.set_password(PASSWORD)
     agent.save()
-    context = browser.new_context(viewport={"width": width, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)

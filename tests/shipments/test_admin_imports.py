@@ -1,11 +1,15 @@
 """The admin's CSV import: upload into one's own brand, map, dry run,
 import, results; nobody else's brand or job."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from shipments import import_jobs, imports
+from shipments.import_models import STALLED_AFTER, ImportJob
 from shipments.models import Shipment
 from tracking_portal.celery import app as celery_app
 
@@ -52,7 +56,7 @@ def test_upload_map_dry_run_then_import(agent_client, brand, media):
 
     dry = agent_client.post(job_url, {**mapping(), "dry_run": "1"}, follow=True)
     assert not Shipment.objects.exists()
-    assert dry.context["record"]["state"] == "done"
+    assert dry.context["record"].state == "done"
     assert dry.context["report"]["created"] == 2
     assert dry.context["refused"] == [[3, "LM2", "recipient_phone: Use the international form, like +447700900123."]]
     assert b"Dry run: nothing was written" in dry.content
@@ -148,11 +152,9 @@ def test_without_the_add_permission_there_is_no_import(client, brand):
 def test_a_running_job_shows_its_progress_and_refreshes(agent_client, brand):
     job_url = upload(agent_client, brand)["Location"]
     job_id = job_url.rstrip("/").rsplit("/", 1)[1]
-    record = import_jobs.load(job_id)
-    record.update(
+    ImportJob.objects.filter(pk=job_id).update(
         state="running", dry_run=False, report={"last_line": 2001, "created": 1999, "unchanged": 1, "refused_count": 0}
     )
-    import_jobs.save(job_id, record)
     page = agent_client.get(job_url)
     assert b'http-equiv="refresh"' in page.content
     assert b"line 2001, created 1999, unchanged 1, refused 0" in page.content
@@ -163,11 +165,11 @@ def test_with_a_worker_the_page_answers_at_once_and_the_worker_runs_the_job(agen
     monkeypatch.setattr(import_jobs.import_file_task, "delay", queued.append)
     job_url = upload(agent_client, brand)["Location"]
     page = agent_client.post(job_url, {**mapping(), "import": "1"}, follow=True)
-    assert page.context["record"]["state"] == "queued" and b'http-equiv="refresh"' in page.content
+    assert page.context["record"].state == "queued" and b'http-equiv="refresh"' in page.content
     assert not Shipment.objects.exists()
     import_jobs.run(*queued)  # what the worker does with the task
     page = agent_client.get(job_url)
-    assert page.context["record"]["state"] == "done" and page.context["report"]["created"] == 2
+    assert page.context["record"].state == "done" and page.context["report"]["created"] == 2
     assert b'http-equiv="refresh"' not in page.content
 
 
@@ -192,3 +194,45 @@ def test_the_upload_page_offers_only_the_users_brands(agent_client, brand, other
     assert page.status_code == 200
     assert list(page.context["form"].fields["brand"].queryset) == [brand]
     assert b"window_start" in page.content and b'enctype="multipart/form-data"' in page.content
+
+
+def test_a_job_whose_worker_died_says_so_and_can_be_started_again(agent_client, brand, monkeypatch, time_machine):
+    queued = []
+    monkeypatch.setattr(import_jobs.import_file_task, "delay", queued.append)
+    job_url = upload(agent_client, brand)["Location"]
+    job_id = job_url.rstrip("/").rsplit("/", 1)[1]
+    agent_client.post(job_url, {**mapping(), "import": "1"})
+    # A worker claims it, saves one batch's progress, and dies.
+    assert ImportJob.objects.filter(pk=job_id, state="queued").update(state="running") == 1
+    job = ImportJob.objects.get(pk=job_id)
+    job.report = {"last_line": 2, "created": 1, "unchanged": 0, "refused_count": 0}
+    job.save()
+    page = agent_client.get(job_url)
+    assert b"This job stopped" not in page.content and b'http-equiv="refresh"' in page.content
+
+    time_machine.move_to(timezone.now() + STALLED_AFTER + timedelta(seconds=5))
+    page = agent_client.get(job_url)
+    assert b"This job stopped" in page.content
+    assert b"Last heard of at line 2" in page.content
+    assert b'http-equiv="refresh"' not in page.content
+    # Started again, it runs to the end: the rows are the file's, once.
+    agent_client.post(job_url, {**mapping(), "import": "1"})
+    import_jobs.run(queued[-1])
+    assert ImportJob.objects.get(pk=job_id).state == "done"
+    assert sorted(Shipment.objects.values_list("tracking_number", flat=True)) == ["LM1", "LM3"]
+
+
+def test_a_job_no_worker_took_says_so(agent_client, brand, monkeypatch, time_machine):
+    monkeypatch.setattr(import_jobs.import_file_task, "delay", lambda job_id: None)
+    job_url = upload(agent_client, brand)["Location"]
+    agent_client.post(job_url, {**mapping(), "import": "1"})
+    time_machine.move_to(timezone.now() + STALLED_AFTER + timedelta(seconds=5))
+    assert b"no worker took it" in agent_client.get(job_url).content
+
+
+def test_the_record_outlives_the_cache(agent_client, brand):
+    from django.core.cache import cache
+
+    job_url = upload(agent_client, brand)["Location"]
+    cache.clear()
+    assert agent_client.get(job_url).status_code == 200

@@ -73,6 +73,36 @@ def test_insert_unless_present_inserts_a_key_given_twice_once(make_shipment):
     assert sorted(TrackingEvent.objects.values_list("pk", flat=True)) == sorted([twice[0].pk, twice[2].pk])
 
 
+def test_copy_insert_stores_what_the_orms_create_stores(brand, other_brand, make_shipment):
+    make_shipment("TAKEN")
+    now = timezone.now()
+    given = {
+        "recipient_name": "Ada Lovelace",
+        "recipient_phone": "+447700900123",
+        "destination_city": "London",
+        "promised_window_start": T0,
+        "promised_window_end": T0 + timedelta(hours=4),
+    }
+    rows = [
+        {"brand_id": brand.pk, "tracking_number": "NEW1", **given},
+        {"brand_id": brand.pk, "tracking_number": "TAKEN", "recipient_name": "Someone Else"},
+        {"brand_id": other_brand.pk, "tracking_number": "TAKEN", **given},
+    ]
+    inserted = bulk.copy_insert(Shipment, rows, now, unless_present=("brand", "tracking_number"))
+    assert inserted == {(brand.pk, "NEW1"), (other_brand.pk, "TAKEN")}
+    assert Shipment.objects.get(brand=brand, tracking_number="TAKEN").recipient_name == "Ada Lovelace"
+    orm = Shipment.objects.create(brand=brand, tracking_number="ORM1", **given)
+    copied = Shipment.objects.get(brand=brand, tracking_number="NEW1")
+    differing = {"id", "tracking_number", "public_token", "created_at", "updated_at"}
+    assert {k: v for k, v in fields_of(copied).items() if k not in differing} == {
+        k: v for k, v in fields_of(orm).items() if k not in differing
+    }
+    assert abs(copied.created_at - now) < timedelta(seconds=5) and abs(copied.updated_at - now) < timedelta(seconds=5)
+    assert len(copied.public_token) == len(orm.public_token) and copied.public_token != orm.public_token
+    # Twice in one transaction: the copy's table does not outlive its batch.
+    assert bulk.copy_insert(Shipment, rows[:1], now, unless_present=("brand", "tracking_number")) == set()
+
+
 needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="written-out reads run on PostgreSQL (the ORM elsewhere)"
 )
