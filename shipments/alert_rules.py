@@ -218,7 +218,8 @@ def follow_visit(
     ends only at one at least ``missed_scan_leave_m`` away; a ping in
     between changes nothing, so GPS noise around a van parked near the door
     never ends a visit and begins another. A visit ending before the dwell
-    (a van passing by) is forgotten. A ping no newer than the visit's last
+    (a van passing by) is forgotten, and so is one not yet dwelled whose
+    ping comes ``wander_m`` or more away. A ping no newer than the visit's last
     moment (arriving out of order) changes nothing. A new visit may begin
     after one has ended (the driver came back)."""
     distance = distance_m(lat, lng, *destination)
@@ -236,11 +237,24 @@ def follow_visit(
             return VisitStep(visit=Visit(started_at=visit.started_at, dwelled_at=at), distance_m=distance)
         return unchanged
     if not away:
+        if visit.dwelled_at is None and distance >= wander_m(thresholds):
+            # Before the dwell, a van this far off has passed the door, not
+            # stopped at it: it may be standing at another stop short of
+            # the leave distance, and a pass-by on its way back must not
+            # read as the end of a long wait here.
+            return VisitStep(visit=Visit(), distance_m=distance)
         return unchanged
     if visit.dwelled_at is None:
         return VisitStep(visit=Visit(), distance_m=distance)
     left = Visit(started_at=visit.started_at, dwelled_at=visit.dwelled_at, left_at=at)
     return VisitStep(visit=left, missed_scan=True, distance_m=distance)
+
+
+def wander_m(thresholds: Thresholds = DEFAULTS) -> float:
+    """How far off a visit that has not yet dwelled is forgotten: midway
+    between the near and the leave distances (GPS noise of 10-30 m around
+    a van standing within the near distance stays well short of it)."""
+    return (thresholds.missed_scan_near_m + thresholds.missed_scan_leave_m) / 2
 
 
 def scan_answers_visit(scan_at: datetime, visit_started_at: datetime) -> bool:

@@ -30,6 +30,7 @@ from shipments.alert_rules import (
     scan_answers_visit,
     time_nearest,
     visit_served_another_stop,
+    wander_m,
 )
 from shipments.statuses import TERMINAL, Status
 
@@ -337,3 +338,31 @@ def test_standing_a_dwell_at_this_door_keeps_the_visit_its_own():
     neighbour_scan = [NOW + 5 * MINUTE - 30 * SECOND]
     assert visit_served_another_stop(visit, neighbour_scan, own_time=DWELL - SECOND)
     assert not visit_served_another_stop(visit, neighbour_scan, own_time=DWELL)
+
+
+def test_a_pass_by_then_a_wait_down_the_road_then_a_pass_back_is_no_visit():
+    """Past the door (60 m), six minutes at another stop 250 m off (short of
+    the leave distance), back past the door (30 m), away: before the dwell,
+    a ping beyond the midway distance forgets the visit."""
+    visit, moment, due = Visit(), NOW, []
+    track = [60] + [250] * 36 + [30, 400]
+    for metres in track:
+        step = follow_visit(visit, lat=metres_north(metres)[0], lng=DEST[1], at=moment, destination=DEST)
+        visit, moment = step.visit, moment + 10 * SECOND
+        due.append(step.missed_scan)
+    assert not any(due)
+    assert visit == Visit()
+
+
+def test_the_midway_distance_just_under_and_just_over():
+    assert wander_m() == (DEFAULTS.missed_scan_near_m + DEFAULTS.missed_scan_leave_m) / 2
+    for metres, kept in ((wander_m() - 1, True), (wander_m() + 1, False)):
+        started = follow_visit(Visit(), lat=DEST[0], lng=DEST[1], at=NOW, destination=DEST).visit
+        step = follow_visit(started, lat=metres_north(metres)[0], lng=DEST[1], at=NOW + 30 * SECOND, destination=DEST)
+        assert (step.visit.started_at is not None) is kept
+    # After the dwell, only the leave distance ends the visit.
+    dwelled = Visit(started_at=NOW, dwelled_at=NOW + DWELL)
+    step = follow_visit(
+        dwelled, lat=metres_north(wander_m() + 1)[0], lng=DEST[1], at=NOW + 3 * MINUTE, destination=DEST
+    )
+    assert step.visit == dwelled and not step.missed_scan
