@@ -17,8 +17,9 @@ there is such history it grows with the stops and the time still ahead.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
@@ -26,9 +27,21 @@ from typing import Protocol
 from shipments.alert_rules import distance_m
 
 BUCKETS = ("1", "2-3", "4-10", "11+")
+# A bucket's errors are kept as they would be this many stops ahead, and a
+# window scales them by the square root of its own stops ahead against
+# that: errors add up stop by stop, so the 25th stop ahead needs a wider
+# window than the 11th, though both are "11+".
+REFERENCE_STOPS = {"1": 1.0, "2-3": 2.5, "4-10": 7.0, "11+": 16.0}
+
+
+def spread(stops_ahead: int) -> float:
+    """How much wider than its bucket's reference a window this many stops
+    ahead is."""
+    return math.sqrt(max(1, stops_ahead) / REFERENCE_STOPS[bucket(stops_ahead)])
+
 
 # Defaults before any history: a van in town averages ~25 km/h over road
-# distance, roads are ~1.3× the straight line, a door takes ~2.5 minutes.
+# distance, roads are ~1.3 times the straight line, a door takes ~2.5 minutes.
 DEFAULT_SPEED_MPS = 7.0
 DEFAULT_DETOUR = 1.3
 DEFAULT_SERVICE_S = 150.0
@@ -45,7 +58,7 @@ NO_HISTORY_PER_STOP_S = 90.0
 NO_HISTORY_SHARE_OF_AHEAD = 0.10
 # The share of past errors a learned window leaves out on each side; a
 # bucket with fewer samples than this keeps the no-history window.
-WINDOW_QUANTILES = (0.08, 0.92)
+WINDOW_QUANTILES = (0.05, 0.95)
 MIN_BUCKET_SAMPLES = 20
 
 
@@ -61,7 +74,8 @@ class Learned:
     default_speed_mps: float
     detour: float
     service_s: float
-    # bucket -> (early, late) seconds: the window is eta - early .. eta + late
+    # bucket -> (early, late) seconds: the window is eta - early .. eta + late,
+    # each side scaled by spread(stops_ahead) within the bucket
     error_s_by_bucket: Mapping[str, tuple[float, float]]
     samples: int = 0
 
@@ -169,7 +183,7 @@ def estimate_route(
     if travel is not None:
         try:
             seconds = travel.leg_seconds(legs, at, learned)
-        except Exception:  # noqa: BLE001 - any adapter failure falls back
+        except Exception:
             seconds = None
         if seconds is not None and len(seconds) != len(legs):
             seconds = None
@@ -184,14 +198,20 @@ def estimate_route(
             ahead += learned.service_s
         ahead += max(0.0, leg)
         eta = at + timedelta(seconds=ahead)
-        sides = learned.error_s_by_bucket.get(bucket(stops_ahead)) or no_history_sides(stops_ahead, ahead)
+        learned_sides = learned.error_s_by_bucket.get(bucket(stops_ahead))
+        if learned_sides:
+            scale = spread(stops_ahead)
+            sides = (learned_sides[0] * scale, learned_sides[1] * scale)
+        else:
+            sides = no_history_sides(stops_ahead, ahead)
         early, late = max(0.0, sides[0]), max(0.0, sides[1])
         out.append(
             Estimate(
                 stop_id=stop_id,
                 stops_ahead=stops_ahead,
                 eta=eta,
-                window_start=eta - timedelta(seconds=early),
+                # The driver cannot arrive before the moment the estimate starts from.
+                window_start=max(at, eta - timedelta(seconds=early)),
                 window_end=eta + timedelta(seconds=late),
             )
         )
@@ -225,23 +245,31 @@ def error_sides(errors_s: Sequence[float]) -> tuple[float, float] | None:
 
 @dataclass
 class Samples:
-    """History collected for ``learn``: driving seconds and road metres by
-    local hour, straight and driven metres between stops, service seconds,
-    and errors (seconds) by bucket."""
+    """History collected for ``learn``: the straight-line metres and the
+    seconds of the legs driven between doors, by the local hour each set
+    off in; the straight and driven (pings' path) metres between doors for
+    the detour; service seconds; and errors (seconds) by bucket.
 
-    metres_by_hour: dict[int, float] = field(default_factory=dict)
+    Speeds come from whole legs, not from ping to ping: a parked phone's
+    GPS error reads as slow driving, and the same error lengthens the
+    pings' path, so the road speed is taken as the learned detour times
+    the straight-line speed, and the two cancel in an estimate."""
+
+    straight_m_by_hour: dict[int, float] = field(default_factory=dict)
     seconds_by_hour: dict[int, float] = field(default_factory=dict)
     straight_m: float = 0.0
     road_m: float = 0.0
     service_s: list[float] = field(default_factory=list)
     errors_by_bucket: dict[str, list[float]] = field(default_factory=dict)
 
-    def add_driving(self, hour: int, metres: float, seconds: float) -> None:
-        self.metres_by_hour[hour] = self.metres_by_hour.get(hour, 0.0) + metres
+    def add_leg(self, hour: int, straight_m: float, seconds: float) -> None:
+        self.straight_m_by_hour[hour] = self.straight_m_by_hour.get(hour, 0.0) + straight_m
         self.seconds_by_hour[hour] = self.seconds_by_hour.get(hour, 0.0) + seconds
 
     def add_error(self, stops_ahead: int, error_s: float) -> None:
-        self.errors_by_bucket.setdefault(bucket(stops_ahead), []).append(error_s)
+        """An error made this many stops ahead, kept as it would have been
+        at its bucket's reference (see ``spread``)."""
+        self.errors_by_bucket.setdefault(bucket(stops_ahead), []).append(error_s / spread(stops_ahead))
 
 
 # Below these amounts of history a figure is too noisy to beat the default.
@@ -253,21 +281,25 @@ MIN_SERVICE_SAMPLES = 5
 def learn(samples: Samples, fallback: Learned = DEFAULT_LEARNED) -> Learned:
     """``Learned`` from samples, each figure falling back to ``fallback``'s
     where the samples are too few (a new driver borrows the area's)."""
-    speeds = dict(fallback.speed_mps_by_hour)
-    total_m = total_s = 0.0
-    for hour, seconds in samples.seconds_by_hour.items():
-        metres = samples.metres_by_hour.get(hour, 0.0)
-        total_m += metres
-        total_s += seconds
-        if seconds >= MIN_HOUR_SECONDS and metres > 0:
-            speeds[hour] = metres / seconds
-    default_speed = total_m / total_s if total_s >= MIN_HOUR_SECONDS and total_m > 0 else fallback.default_speed_mps
     detour = fallback.detour
     if samples.straight_m >= MIN_DETOUR_STRAIGHT_M and samples.road_m > 0:
         detour = min(3.0, max(1.0, samples.road_m / samples.straight_m))
+    speeds = dict(fallback.speed_mps_by_hour)
+    total_m = total_s = 0.0
+    for hour, seconds in samples.seconds_by_hour.items():
+        straight = samples.straight_m_by_hour.get(hour, 0.0)
+        total_m += straight
+        total_s += seconds
+        if seconds >= MIN_HOUR_SECONDS and straight > 0:
+            speeds[hour] = straight * detour / seconds
+    default_speed = fallback.default_speed_mps
+    if total_s >= MIN_HOUR_SECONDS and total_m > 0:
+        default_speed = total_m * detour / total_s
     service = fallback.service_s
     if len(samples.service_s) >= MIN_SERVICE_SAMPLES:
-        service = quantile(samples.service_s, 0.5)
+        # The mean, not the median: the stops ahead add up, and the long
+        # doors (a flat's stairs, a neighbour) are part of the sum.
+        service = sum(samples.service_s) / len(samples.service_s)
     errors = dict(fallback.error_s_by_bucket)
     for name, values in samples.errors_by_bucket.items():
         sides = error_sides(values)
@@ -284,16 +316,14 @@ def learn(samples: Samples, fallback: Learned = DEFAULT_LEARNED) -> Learned:
     )
 
 
-def track_driving(track: Iterable[tuple[datetime, Point]], tz: tzinfo, samples: Samples, *, max_gap_s: float = 300.0) -> None:
-    """Add the driving between consecutive fixes of one driver's track to
-    ``samples`` by the local hour it started in. Standing still (a stop's
-    service, a break) and gaps in the track are not driving: they would
-    teach a speed no van drives at."""
-    previous: tuple[datetime, Point] | None = None
-    for moment, point in track:
-        if previous is not None:
-            seconds = (moment - previous[0]).total_seconds()
-            metres = point_distance_m(previous[1], point)
-            if 0 < seconds <= max_gap_s and metres / seconds >= MIN_SPEED_MPS:
-                samples.add_driving(previous[0].astimezone(tz).hour, metres, seconds)
-        previous = (moment, point)
+def path_m(points: Sequence[Point]) -> float:
+    return sum(point_distance_m(a, b) for a, b in itertools.pairwise(points))
+
+
+def departure(at: datetime, learned: Learned, visiting_since: datetime | None = None) -> datetime:
+    """When the driver sets off for the stops ahead: now, or, while the
+    driver is at a door whose scan has not come yet, once the door's
+    typical service time is over."""
+    if visiting_since is None:
+        return at
+    return max(at, visiting_since + timedelta(seconds=learned.service_s))
