@@ -15,6 +15,7 @@ the evening before from the plan, as two-hour slots.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass
@@ -154,12 +155,12 @@ class World:
     def noisy(self, point: Point, error_m: float) -> Point:
         return offset(point, self.rng.gauss(0, error_m), self.rng.gauss(0, error_m))
 
-    def drive(self, day: Day, driver: Driver, clock: datetime, a: Point, b: Point, error_m, interval) -> datetime:
-        """Along a road a detour longer than the line: out to a corner off
-        the straight line and on to the door, pinging as it goes."""
+    def road(self, a: Point, b: Point) -> list[Point]:
+        """A road a detour longer than the line: out to a corner off the
+        straight line and on to the door."""
         straight = point_distance_m(a, b)
         if straight < 1:
-            return clock
+            return [a, b]
         detour = self.rng.uniform(1.15, 1.55)
         half = straight * detour / 2
         side = math.sqrt(max(0.0, half**2 - (straight / 2) ** 2)) * self.rng.choice((-1, 1))
@@ -167,9 +168,15 @@ class World:
         # A unit vector across the line, in metres east and north.
         east = (b.lng - a.lng) * METRES_PER_DEGREE * math.cos(math.radians(a.lat))
         north = (b.lat - a.lat) * METRES_PER_DEGREE
-        corner = offset(mid, -north / straight * side, east / straight * side)
+        return [a, offset(mid, -north / straight * side, east / straight * side), b]
+
+    def drive(self, day: Day, driver: Driver, clock: datetime, a: Point, b: Point, error_m, interval) -> datetime:
+        """Along the road to the door, at the hour's traffic, pinging as it goes."""
+        if point_distance_m(a, b) < 1:
+            return clock
+        road = self.road(a, b)
         luck = self.rng.lognormvariate(0, 0.12)
-        for start, end in ((a, corner), (corner, b)):
+        for start, end in itertools.pairwise(road):
             length = point_distance_m(start, end)
             done = 0.0
             while done < length:
@@ -188,3 +195,84 @@ class World:
             clock += timedelta(seconds=interval)
             day.pings.append((clock, self.noisy(door, error_m)))
         return end
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One ping of the live demo: where, how fast, which way, and how many
+    seconds of the day it stands for."""
+
+    point: Point
+    speed_mps: float
+    heading_deg: float
+    seconds: float
+
+
+class Van:
+    """The live demo's van (``simulate_deliveries``): the same roads,
+    traffic, doors and GPS error as the simulated days, as pings a few
+    seconds apart in the wall clock's time, so the ETA the portal works out
+    from them moves as it would on a real day."""
+
+    def __init__(self, world: World, at: Point, *, gps_error_m: float = 8.0):
+        self.world = world
+        self.driver = world.drivers[0]
+        self.position = at
+        self.gps_error_m = gps_error_m
+
+    def drive(self, target: Point, moment: datetime, *, step_s: float, steps: int = 0) -> list[Fix]:
+        """The fixes on the way to ``target``: one every ``step_s`` seconds
+        of driving, or, with ``steps``, that many whatever the distance (a
+        test's day that must pass at once)."""
+        road = self.world.road(self.position, target)
+        length = path_length(road)
+        if length < 1:
+            self.position = target
+            return []
+        luck = self.world.rng.lognormvariate(0, 0.12)
+        fixes, done, clock = [], 0.0, moment
+        while done < length:
+            speed = FREE_FLOW_MPS * self.world.traffic(clock) * self.driver.pace * luck
+            stride = length / steps if steps else speed * step_s
+            seconds = stride / speed
+            done = min(length, done + stride)
+            clock += timedelta(seconds=seconds)
+            here = along(road, done)
+            ahead = along(road, min(length, done + 1.0)) if done < length else target
+            fixes.append(Fix(self.world.noisy(here, self.gps_error_m), speed, heading(here, ahead), seconds))
+        self.position = target
+        return fixes
+
+    def door_seconds(self) -> float:
+        """How long this door takes: most one to three minutes, some far more."""
+        return self.world.service_seconds(self.driver, self.world.rng.random())
+
+    def stand(self, seconds: float, *, step_s: float) -> list[Fix]:
+        count = max(1, int(seconds // step_s)) if step_s > 0 else 1
+        return [Fix(self.world.noisy(self.position, self.gps_error_m), 0.0, 0.0, seconds / count) for _ in range(count)]
+
+    def swapped(self, count: int) -> tuple[int, int] | None:
+        """Two neighbouring stops of a route of ``count`` the driver takes
+        the other way round, on about half the rounds."""
+        if count < 3 or self.world.rng.random() < 0.5:
+            return None
+        k = self.world.rng.randrange(0, count - 1)
+        return k, k + 1
+
+
+def path_length(road: list[Point]) -> float:
+    return sum(point_distance_m(a, b) for a, b in itertools.pairwise(road))
+
+
+def along(road: list[Point], metres: float) -> Point:
+    for a, b in itertools.pairwise(road):
+        length = point_distance_m(a, b)
+        if metres <= length:
+            return toward(a, b, metres / length if length else 1.0)
+        metres -= length
+    return road[-1]
+
+
+def heading(a: Point, b: Point) -> float:
+    east = (b.lng - a.lng) * math.cos(math.radians(a.lat))
+    return math.degrees(math.atan2(east, b.lat - a.lat)) % 360
