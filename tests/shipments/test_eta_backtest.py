@@ -10,9 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from shipments.demo_day import World
+from shipments.demo_day import Van, World
 from shipments.eta_model import DEFAULT_LEARNED as NO_HISTORY
-from shipments.eta_model import Point
+from shipments.eta_model import Point, point_distance_m
 from shipments.eta_scoring import (
     Day,
     DayStop,
@@ -159,3 +159,42 @@ def test_the_command_replays_the_portals_recorded_days(brand, make_shipment, set
     text = out.getvalue()
     assert f"Recorded: {brand.slug}, 2 driver-days" in text
     assert "| 1 | model |" in text and "| 1 | promised |" in text
+
+
+def test_the_simulated_days_vary_as_real_ones_do():
+    world = World(seed=4, drivers=3)
+    days = world.days(FIRST, 4)
+    again = World(seed=4, drivers=3).days(FIRST, 4)
+    assert [(d.driver, [s.arrived_at for s in d.stops]) for d in days] == [
+        (d.driver, [s.arrived_at for s in d.stops]) for d in again
+    ]
+    services = [(s.left_at - s.arrived_at).total_seconds() for d in days for s in d.stops]
+    assert min(services) < 90 and max(services) > 300
+    # Some days a driver takes two stops the other way round.
+    swapped = [d for d in days if d.driven != [s.stop_id for s in sorted(d.stops, key=lambda s: s.sequence)]]
+    assert 0 < len(swapped) < len(days)
+    # Traffic: the morning peak is slower than late morning.
+    assert world.traffic(datetime(2026, 11, 3, 8, 30, tzinfo=UTC)) < world.traffic(
+        datetime(2026, 11, 3, 10, 30, tzinfo=UTC)
+    )
+    # The pings are noisy: a parked van's fixes scatter around its door.
+    day = days[0]
+    stop = day.stops[0]
+    parked = [p for t, p in day.pings if stop.arrived_at < t < stop.left_at]
+    assert parked and len({(p.lat, p.lng) for p in parked}) == len(parked)
+
+
+def test_the_live_van_reaches_each_door_by_a_road_longer_than_the_line():
+    van = Van(World(seed=2, drivers=1), Point(51.4966, -0.1390))
+    door = Point(51.5050, -0.1300)
+    straight = point_distance_m(van.position, door)
+    fixes = van.drive(door, datetime(2026, 11, 3, 10, 0, tzinfo=UTC), step_s=3.0)
+    driven = sum(f.speed_mps * f.seconds for f in fixes)
+    assert 1.1 * straight < driven < 1.6 * straight
+    assert all(f.seconds <= 3.0 + 1e-9 for f in fixes)
+    assert point_distance_m(fixes[-1].point, door) < 60
+    assert van.position == door
+    # A test's day: a few fixes a leg, whatever the distance.
+    assert len(van.drive(Point(51.51, -0.12), datetime(2026, 11, 3, 10, 0, tzinfo=UTC), step_s=0, steps=5)) == 5
+    stay = van.stand(120.0, step_s=5.0)
+    assert len(stay) == 24 and all(f.speed_mps == 0 for f in stay)
