@@ -37,6 +37,13 @@ from .statuses import Status
 # brand's first recompute of the day reads a bounded number of pings.
 HISTORY_DAYS = 14
 AREA_DRIVERS = 20
+# Pings (the bulk of the rows) are read for the last few days only: they
+# give the detour and the replay that measures the window; the older days
+# still teach legs and doors from their stops.
+PING_DAYS = 4
+# While one process works a brand's history out, the others answer with
+# the defaults rather than all doing the same work at once.
+WORKING_SECONDS = 120
 # The replay that measures the window's errors recomputes every so often.
 REPLAY_EVERY_S = 120.0
 CACHE_SECONDS = 26 * 3600
@@ -58,10 +65,18 @@ def _local_day(on: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
     return start, dt.datetime.combine(on + dt.timedelta(days=1), dt.time(0), tz)
 
 
-def recorded_days(*, driver_ids: Iterable[int], since: dt.date, until: dt.date, tz: dt.tzinfo) -> list[Day]:
+def recorded_days(
+    *,
+    driver_ids: Iterable[int],
+    since: dt.date,
+    until: dt.date,
+    tz: dt.tzinfo,
+    pings_since: dt.date | None = None,
+) -> list[Day]:
     """The drivers' route days from ``since`` up to (not including)
-    ``until``, oldest first, each with the pings of its local day. Stops
-    without a destination are left out (no door to drive to)."""
+    ``until``, oldest first, each with the pings of its local day (of the
+    days from ``pings_since`` on, when given). Stops without a destination
+    are left out (no door to drive to)."""
     driver_ids = list(driver_ids)
     stops = list(
         Stop.objects.filter(
@@ -125,6 +140,8 @@ def recorded_days(*, driver_ids: Iterable[int], since: dt.date, until: dt.date, 
                 promised=promised,
             )
         )
+    if pings_since is not None:
+        first = max(first, _local_day(pings_since, tz)[0])
     pings = LocationPing.objects.filter(
         driver_id__in={driver for driver, _ in days}, recorded_at__gte=first, recorded_at__lt=last
     ).order_by("driver_id", "recorded_at")
@@ -158,7 +175,11 @@ def _work_out(brand: Brand, on: dt.date) -> tuple[dict[int, Learned], Learned]:
     if not drivers:
         return {}, DEFAULT_LEARNED
     days = recorded_days(
-        driver_ids=[pk for pk, _ in drivers], since=on - dt.timedelta(days=HISTORY_DAYS), until=on, tz=tz
+        driver_ids=[pk for pk, _ in drivers],
+        since=on - dt.timedelta(days=HISTORY_DAYS),
+        until=on,
+        tz=tz,
+        pings_since=on - dt.timedelta(days=PING_DAYS),
     )
     history = build_history(days)
     by_ref = {ref: pk for pk, ref in drivers}
@@ -166,20 +187,41 @@ def _work_out(brand: Brand, on: dt.date) -> tuple[dict[int, Learned], Learned]:
     return learned, history.learned("")
 
 
+def _cache_key(brand_id: int, on: dt.date) -> str:
+    return f"eta:learned:{brand_id}:{on.isoformat()}"
+
+
+def work_out(brand: Brand, *, on: dt.date | None = None) -> None:
+    """Work the brand's history out for ``on`` (today) and keep it in the
+    shared cache: for a periodic task to run before the day's first ping,
+    so that no ping waits on it."""
+    on = on or timezone.now().astimezone(brand_tz(brand)).date()
+    cache.set(_cache_key(brand.pk, on), _work_out(brand, on), CACHE_SECONDS)
+
+
 def learned_for(driver: Driver, *, on: dt.date | None = None) -> Learned:
     """What the days before ``on`` (today in the brand's time zone) taught
     about this driver, or about the brand's drivers when this one has no
-    history yet; the defaults when the brand has none either."""
+    history yet; the defaults when the brand has none either.
+
+    Read from the process (no query), else from the shared cache; on a miss
+    worked out here, by one process at a time (the others answer with the
+    defaults meanwhile)."""
     brand = driver.brand
     on = on or timezone.now().astimezone(brand_tz(brand)).date()
     key = (brand.pk, on)
     held = _memo.get(key)
     if held is None or held[0] < time.monotonic():
-        cache_key = f"eta:learned:{brand.pk}:{on.isoformat()}"
+        cache_key = _cache_key(brand.pk, on)
         stored = cache.get(cache_key)
         if stored is None:
-            stored = _work_out(brand, on)
-            cache.set(cache_key, stored, CACHE_SECONDS)
+            if not cache.add(f"{cache_key}:working", 1, WORKING_SECONDS):
+                return DEFAULT_LEARNED
+            try:
+                stored = _work_out(brand, on)
+                cache.set(cache_key, stored, CACHE_SECONDS)
+            finally:
+                cache.delete(f"{cache_key}:working")
         held = (time.monotonic() + PROCESS_SECONDS, *stored)
         _memo[key] = held
         # Yesterday's entries are of no more use.

@@ -152,3 +152,36 @@ def test_stops_without_a_door_are_left_out(london, make_shipment):
         eta_history.recorded_days(driver_ids=[driver.pk], since=FIRST, until=FIRST + dt.timedelta(days=1), tz=dt.UTC)
         == []
     )
+
+
+def test_a_periodic_work_out_fills_the_cache_so_no_recompute_waits(london, two_days, django_assert_num_queries):
+    on = FIRST + dt.timedelta(days=2)
+    eta_history.work_out(london, on=on)
+    driver = Driver.objects.select_related("brand").get(brand=london)
+    with django_assert_num_queries(0):
+        learned = eta_history.learned_for(driver, on=on)
+    assert learned.samples > 0
+
+
+def test_while_another_process_works_it_out_the_defaults_answer(london, two_days):
+    on = FIRST + dt.timedelta(days=2)
+    cache.add(f"eta:learned:{london.pk}:{on.isoformat()}:working", 1, 60)
+    driver = Driver.objects.get(brand=london)
+    assert eta_history.learned_for(driver, on=on) == DEFAULT_LEARNED
+    cache.delete(f"eta:learned:{london.pk}:{on.isoformat()}:working")
+    assert eta_history.learned_for(driver, on=on).samples > 0
+
+
+def test_old_days_teach_their_doors_without_their_pings_being_read(london, two_days):
+    driver = Driver.objects.get(brand=london)
+    got = eta_history.recorded_days(
+        driver_ids=[driver.pk],
+        since=FIRST,
+        until=FIRST + dt.timedelta(days=2),
+        tz=eta_history.brand_tz(london),
+        pings_since=FIRST + dt.timedelta(days=1),
+    )
+    assert got[0].pings == [] and len(got[1].pings) == len(two_days[1].pings)
+    samples = Samples()
+    learn_from_day(got[0], samples)
+    assert samples.service_s and samples.seconds_by_hour and samples.road_m == 0
