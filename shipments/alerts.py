@@ -31,6 +31,7 @@ from itertools import chain
 from django.db import transaction
 
 from . import edits, signals
+from .eta import expected_eta
 from .alert_models import ActivityAction, Resolution
 from .alert_rules import (
     DEFAULTS,
@@ -72,6 +73,8 @@ FACT_FIELDS = (
     "last_event_at",
     "promised_window_end",
     "eta",
+    "computed_eta",
+    "computed_window_end",
     "destination_lat",
     "destination_lng",
 )
@@ -221,7 +224,9 @@ def _facts(shipment: Shipment, delivered_at: tuple[float, float] | None) -> Fact
         status=shipment.status,
         last_event_at=shipment.last_event_at,
         window_end=shipment.promised_window_end,
-        eta=shipment.eta,
+        # Late against the promise, by the best estimate there is (the
+        # computed one while the parcel is on a van).
+        eta=expected_eta(shipment),
         delivered_lat=lat,
         delivered_lng=lng,
         destination_lat=shipment.destination_lat,

@@ -74,6 +74,14 @@ def best(shipment: Shipment, now: dt.datetime) -> Best:
     return Best(shipment.eta, shipment.promised_window_start, shipment.promised_window_end, "brand")
 
 
+def expected_eta(shipment: Shipment) -> dt.datetime | None:
+    """The expected arrival the ``late`` rule weighs against the promise:
+    the computed one while the parcel is on a van, else the brand's."""
+    if shipment.status == Status.OUT_FOR_DELIVERY and shipment.computed_eta is not None:
+        return shipment.computed_eta
+    return shipment.eta
+
+
 def is_stale(position_at: dt.datetime | None, now: dt.datetime) -> bool:
     """The driver's last position is too old to trust the estimate fully."""
     return position_at is None or now - position_at > dt.timedelta(seconds=settings.ETA_STALE_POSITION_SECONDS)
