@@ -45,7 +45,7 @@ PING_DAYS = 4
 # the defaults rather than all doing the same work at once.
 WORKING_SECONDS = 120
 # The replay that measures the window's errors recomputes every so often.
-REPLAY_EVERY_S = 120.0
+REPLAY_EVERY_S = 300.0
 CACHE_SECONDS = 26 * 3600
 PROCESS_SECONDS = 300.0
 SCANS = (Status.DELIVERED, Status.FAILED_ATTEMPT)
@@ -78,6 +78,8 @@ def recorded_days(
     days from ``pings_since`` on, when given). Stops without a destination
     are left out (no door to drive to)."""
     driver_ids = list(driver_ids)
+    # Plain rows: a brand's fortnight is thousands of stops, read on the
+    # day's first recompute.
     stops = list(
         Stop.objects.filter(
             route__driver_id__in=driver_ids,
@@ -86,58 +88,67 @@ def recorded_days(
             shipment__destination_lat__isnull=False,
             shipment__destination_lng__isnull=False,
         )
-        .select_related("route__driver", "shipment")
-        .only(
+        .order_by("route__date", "route__driver_id", "sequence")
+        .values_list(
             "pk",
             "sequence",
             "completed_at",
             "visit_started_at",
             "visit_left_at",
             "route__date",
+            "route__driver_id",
             "route__driver__ref",
+            "shipment_id",
             "shipment__destination_lat",
             "shipment__destination_lng",
             "shipment__promised_window_start",
             "shipment__promised_window_end",
         )
-        .order_by("route__date", "route__driver_id", "sequence")
     )
     if not stops:
         return []
     first, _ = _local_day(since, tz)
     _, last = _local_day(until - dt.timedelta(days=1), tz)
     scans: dict[int, list[dt.datetime]] = defaultdict(list)
-    for shipment_id, occurred_at in TrackingEvent.objects.filter(
-        shipment_id__in={s.shipment_id for s in stops},
-        status__in=SCANS,
-        occurred_at__gte=first,
-        occurred_at__lt=last,
-    ).values_list("shipment_id", "occurred_at"):
-        scans[shipment_id].append(occurred_at)
+    unscanned = {row[8] for row in stops if row[2] is None}
+    if unscanned:
+        for shipment_id, occurred_at in TrackingEvent.objects.filter(
+            shipment_id__in=unscanned, status__in=SCANS, occurred_at__gte=first, occurred_at__lt=last
+        ).values_list("shipment_id", "occurred_at"):
+            scans[shipment_id].append(occurred_at)
     days: dict[tuple[int, dt.date], Day] = {}
-    for stop in stops:
-        route = stop.route
-        key = (route.driver_id, route.date)
+    for (
+        stop_id,
+        sequence,
+        completed_at,
+        visit_started_at,
+        visit_left_at,
+        date,
+        driver_id,
+        ref,
+        shipment_id,
+        lat,
+        lng,
+        promised_start,
+        promised_end,
+    ) in stops:
+        key = (driver_id, date)
         day = days.get(key)
         if day is None:
-            day = days[key] = Day(driver=route.driver.ref, day=route.date, tz=tz, depot=Point(0.0, 0.0), stops=[])
-        start, end = _local_day(route.date, tz)
-        scanned = stop.completed_at or min(
-            (t for t in scans.get(stop.shipment_id, ()) if start <= t < end), default=None
-        )
-        shipment = stop.shipment
-        promised = None
-        if shipment.promised_window_start and shipment.promised_window_end:
-            promised = (shipment.promised_window_start, shipment.promised_window_end)
+            day = days[key] = Day(driver=ref, day=date, tz=tz, depot=Point(0.0, 0.0), stops=[])
+        scanned = completed_at
+        if scanned is None:
+            start, end = _local_day(date, tz)
+            scanned = min((t for t in scans.get(shipment_id, ()) if start <= t < end), default=None)
         day.stops.append(
             DayStop(
-                stop_id=stop.pk,
-                sequence=stop.sequence,
-                door=Point(shipment.destination_lat, shipment.destination_lng),
-                arrived_at=stop.visit_started_at or scanned,
+                stop_id=stop_id,
+                sequence=sequence,
+                door=Point(lat, lng),
+                arrived_at=visit_started_at or scanned,
                 scanned_at=scanned,
-                left_at=stop.visit_left_at,
-                promised=promised,
+                left_at=visit_left_at,
+                promised=(promised_start, promised_end) if promised_start and promised_end else None,
             )
         )
     if pings_since is not None:
@@ -160,7 +171,7 @@ def build_history(days: Iterable[Day]) -> History:
     so the window's errors are the ones the model would have made."""
     history = History()
     for day in sorted(days, key=lambda d: (d.day, d.driver)):
-        history.add(day, replay(day, history.learned(day.driver), every_s=REPLAY_EVERY_S))
+        history.add(day, replay(day, history.learned(day.driver), every_s=REPLAY_EVERY_S, methods=("model",)))
     return history
 
 

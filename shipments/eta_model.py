@@ -266,6 +266,15 @@ class Samples:
         self.straight_m_by_hour[hour] = self.straight_m_by_hour.get(hour, 0.0) + straight_m
         self.seconds_by_hour[hour] = self.seconds_by_hour.get(hour, 0.0) + seconds
 
+    def merge(self, other: Samples) -> None:
+        for hour, metres in other.straight_m_by_hour.items():
+            self.add_leg(hour, metres, other.seconds_by_hour.get(hour, 0.0))
+        self.straight_m += other.straight_m
+        self.road_m += other.road_m
+        self.service_s.extend(other.service_s)
+        for name, values in other.errors_by_bucket.items():
+            self.errors_by_bucket.setdefault(name, []).extend(values)
+
     def add_error(self, stops_ahead: int, error_s: float) -> None:
         """An error made this many stops ahead, kept as it would have been
         at its bucket's reference (see ``spread``)."""

@@ -153,9 +153,12 @@ def moments(day: Day, every_s: float) -> list[tuple[datetime, Point]]:
     return out
 
 
-def replay(day: Day, learned: Learned, *, every_s: float = 60.0, travel: Travel | None = None) -> list[Row]:
+def replay(
+    day: Day, learned: Learned, *, every_s: float = 60.0, travel: Travel | None = None, methods: Sequence[str] = METHODS
+) -> list[Row]:
     """Each method's estimates of every stop not yet reached, at each
-    moment, scored against when the van did reach it."""
+    moment, scored against when the van did reach it (``methods``: the
+    model alone, where only its errors are wanted)."""
     rows: list[Row] = []
     by_sequence = sorted(day.stops, key=lambda s: s.sequence)
     for moment, position in moments(day, every_s):
@@ -175,6 +178,8 @@ def replay(day: Day, learned: Learned, *, every_s: float = 60.0, travel: Travel 
         since = visiting.arrived_at if visiting else None
         doors = [(s.stop_id, s.door) for s in ahead]
         for method, knows in (("model", learned), ("constant", DEFAULT_LEARNED)):
+            if method not in methods:
+                continue
             estimates = estimate_route(
                 origin=origin,
                 at=departure(moment, knows, since),
@@ -201,7 +206,7 @@ def replay(day: Day, learned: Learned, *, every_s: float = 60.0, travel: Travel 
                     )
                 )
         for index, stop in enumerate(ahead, start=1):
-            if stop.promised is None:
+            if stop.promised is None or "promised" not in methods:
                 continue
             start, end = stop.promised
             middle = start + (end - start) / 2
@@ -305,8 +310,10 @@ class History:
         return replace(learn(own, fallback=area), error_s_by_bucket=area.error_s_by_bucket)
 
     def add(self, day: Day, rows: Sequence[Row]) -> None:
+        taught = Samples()
+        learn_from_day(day, taught)
         for samples in (self.everyone, self.drivers.setdefault(day.driver, Samples())):
-            learn_from_day(day, samples)
+            samples.merge(taught)
         for row in rows:
             if row.method == "model":
                 self.everyone.add_error(row.stops_ahead, row.error_s)
