@@ -18,6 +18,7 @@ its pings and scans, written beside the brand's promise, told when it moves.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import zoneinfo
@@ -203,6 +204,13 @@ def _write(ahead: list[Shipment], estimates: dict, gone: list[Shipment], *, now,
         if estimate is None:
             continue
         before = shown_minutes(shipment)
+        # To the second: finer is noise, and the API answers in milliseconds.
+        estimate = dataclasses.replace(
+            estimate,
+            eta=estimate.eta.replace(microsecond=0),
+            window_start=estimate.window_start.replace(microsecond=0),
+            window_end=estimate.window_end.replace(microsecond=0),
+        )
         shipment.computed_eta = estimate.eta
         shipment.computed_window_start = estimate.window_start
         shipment.computed_window_end = estimate.window_end
