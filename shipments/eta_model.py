@@ -184,6 +184,7 @@ def estimate_route(
         try:
             seconds = travel.leg_seconds(legs, at, learned)
         except Exception:
+            # Whatever went wrong in an adapter, the straight line answers.
             seconds = None
         if seconds is not None and len(seconds) != len(legs):
             seconds = None
