@@ -31,7 +31,6 @@ from itertools import chain
 from django.db import transaction
 
 from . import edits, signals
-from .eta import expected_eta
 from .alert_models import ActivityAction, Resolution
 from .alert_rules import (
     DEFAULTS,
@@ -44,6 +43,7 @@ from .alert_rules import (
     decide,
     scan_answers_visit,
 )
+from .eta import expected_eta
 from .models import (
     Alert,
     AlertActivity,

@@ -22,7 +22,9 @@ def on_van(brand, make_shipment, now, **fields):
         shipment_id=shipment.pk,
         event=NewEvent(status="out_for_delivery", occurred_at=now - timedelta(hours=1), source="api", external_id="o"),
     )
-    route = drivers.set_route(brand=brand, driver_ref="van-1", date=now.date(), tracking_numbers=[shipment.tracking_number])
+    route = drivers.set_route(
+        brand=brand, driver_ref="van-1", date=now.date(), tracking_numbers=[shipment.tracking_number]
+    )
     drivers.record_locations(brand=brand, driver_ref="van-1", pings=[drivers.Ping(51.5034, -0.1276, now)])
     eta.recompute_route(route_id=route.pk, now=now)
     shipment.refresh_from_db()
