@@ -263,6 +263,7 @@ def routes_of_driver(driver_id: int) -> list[int]:
 def routes_of_shipments(shipment_ids: Iterable[int]) -> list[int]:
     return list(
         Stop.objects.filter(shipment_id__in=list(shipment_ids), route__date__in=days_that_may_be_today())
+        .order_by()
         .values_list("route_id", flat=True)
         .distinct()
     )
@@ -315,11 +316,12 @@ def on_driver_moved(sender, driver_id: int, **kwargs) -> None:
 
 
 def on_shipments_changed(sender, changes, **kwargs) -> None:
-    """After a scan (a stop's status moved): the routes it is on. Our own
-    announcements and changes that kept the status are skipped."""
+    """After a scan (a stop's status moved) or a route posted anew: the
+    routes these parcels are on. Our own announcements and other changes
+    that kept the status are skipped."""
     if sender is Estimator or not settings.ETA_ON_PINGS:
         return
-    moved = [c.shipment_id for c in changes if c.status_change_id is not None]
+    moved = [c.shipment_id for c in changes if c.status_change_id is not None or sender is Route]
     if not moved:
         return
     try:

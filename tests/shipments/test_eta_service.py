@@ -192,6 +192,15 @@ def test_pings_and_scans_schedule_their_routes(brand, van, now, django_capture_o
         status(parcels[0], "delivered", now + timedelta(minutes=1))
     scheduled = [call.args[0] for call in schedule.call_args_list]
     assert scheduled == [[route.pk], [route.pk]]
+    # A route posted anew (stops reordered) is recomputed too.
+    with mock.patch.object(eta, "schedule") as schedule, django_capture_on_commit_callbacks(execute=True):
+        drivers.set_route(
+            brand=brand,
+            driver_ref="van-1",
+            date=now.date(),
+            tracking_numbers=[p.tracking_number for p in parcels[::-1]],
+        )
+    assert schedule.call_args.args[0] == [route.pk]
 
 
 def test_pings_with_eta_off_schedule_nothing(brand, van, now, settings, django_capture_on_commit_callbacks):
