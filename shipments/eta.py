@@ -273,6 +273,20 @@ def _debounce_key(route_id: int) -> str:
     return f"tp:eta:due:{route_id}"
 
 
+def _debouncing():
+    """The shared Redis client when recomputes are debounced through it,
+    else None (no Redis, eager tasks, or no debounce asked for)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER or settings.ETA_DEBOUNCE_SECONDS <= 0:
+        return None
+    return redis_factory.shared_client()
+
+
+def _recompute_here(route_ids: list[int]) -> list[int]:
+    for route_id in route_ids:
+        recompute_route(route_id=route_id)
+    return route_ids
+
+
 def schedule(route_ids: Iterable[int]) -> list[int]:
     """Recompute these routes soon: each at most once per
     ETA_DEBOUNCE_SECONDS, by a task that runs at the end of that time (the
@@ -284,12 +298,10 @@ def schedule(route_ids: Iterable[int]) -> list[int]:
     route_ids = sorted(set(route_ids))
     if not route_ids:
         return []
-    client = redis_factory.shared_client()
+    client = _debouncing()
+    if client is None:
+        return _recompute_here(route_ids)
     delay = settings.ETA_DEBOUNCE_SECONDS
-    if client is None or settings.CELERY_TASK_ALWAYS_EAGER or delay <= 0:
-        for route_id in route_ids:
-            recompute_route(route_id=route_id)
-        return route_ids
     try:
         pipe = client.pipeline(transaction=False)
         for route_id in route_ids:
@@ -297,12 +309,37 @@ def schedule(route_ids: Iterable[int]) -> list[int]:
         claimed = [route_id for route_id, won in zip(route_ids, pipe.execute(), strict=True) if won]
     except RedisError:
         log.warning("ETA debounce: Redis unavailable; recomputing %d routes here.", len(route_ids))
-        for route_id in route_ids:
-            recompute_route(route_id=route_id)
-        return route_ids
+        return _recompute_here(route_ids)
     for route_id in claimed:
         recompute_route_eta_task.apply_async(args=[route_id], countdown=delay)
     return claimed
+
+
+def schedule_driver(driver_id: int) -> bool:
+    """Recompute this driver's routes of today soon, at most once per
+    ETA_DEBOUNCE_SECONDS. A ping costs one Redis round trip and no query:
+    the task looks the routes up, once per debounce (a lookup per ping cost
+    a fifth of the ping rate, bench/eta_pings.py). True when a task was
+    enqueued or the routes recomputed here."""
+    from .tasks import recompute_driver_eta_task
+
+    client = _debouncing()
+    if client is None:
+        return bool(_recompute_here(routes_of_driver(driver_id)))
+    delay = settings.ETA_DEBOUNCE_SECONDS
+    try:
+        claimed = client.set(f"tp:eta:due:driver:{driver_id}", 1, nx=True, ex=delay)
+    except RedisError:
+        log.warning("ETA debounce: Redis unavailable; recomputing driver %s's routes here.", driver_id)
+        return bool(_recompute_here(routes_of_driver(driver_id)))
+    if claimed:
+        recompute_driver_eta_task.apply_async(args=[driver_id], countdown=delay)
+    return bool(claimed)
+
+
+def recompute_driver(*, driver_id: int) -> int:
+    """Recompute every route of the driver's that may be running today."""
+    return sum(recompute_route(route_id=route_id) for route_id in routes_of_driver(driver_id))
 
 
 def on_driver_moved(sender, driver_id: int, **kwargs) -> None:
@@ -310,7 +347,7 @@ def on_driver_moved(sender, driver_id: int, **kwargs) -> None:
     if not settings.ETA_ON_PINGS:
         return
     try:
-        schedule(routes_of_driver(driver_id))
+        schedule_driver(driver_id)
     except Exception:
         log.exception("ETA: could not schedule the routes of driver %s", driver_id)
 

@@ -52,3 +52,11 @@ def recompute_route_eta_task(route_id: int) -> int:
     from . import eta
 
     return eta.recompute_route(route_id=route_id)
+
+
+@shared_task(name="shipments.recompute_driver_eta")
+def recompute_driver_eta_task(driver_id: int) -> int:
+    """Recompute the ETAs of a driver's routes of today (shipments.eta)."""
+    from . import eta
+
+    return eta.recompute_driver(driver_id=driver_id)

@@ -187,11 +187,15 @@ def test_a_route_without_a_position_is_left_alone(brand, van, now):
 
 def test_pings_and_scans_schedule_their_routes(brand, van, now, django_capture_on_commit_callbacks):
     route, parcels = van
-    with mock.patch.object(eta, "schedule") as schedule, django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch.object(eta, "schedule") as schedule,
+        mock.patch.object(eta, "schedule_driver") as schedule_driver,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         ping(brand, now)
         status(parcels[0], "delivered", now + timedelta(minutes=1))
-    scheduled = [call.args[0] for call in schedule.call_args_list]
-    assert scheduled == [[route.pk], [route.pk]]
+    schedule_driver.assert_called_once_with(route.driver_id)
+    assert [call.args[0] for call in schedule.call_args_list] == [[route.pk]]
     # A route posted anew (stops reordered) is recomputed too.
     with mock.patch.object(eta, "schedule") as schedule, django_capture_on_commit_callbacks(execute=True):
         drivers.set_route(
@@ -205,7 +209,7 @@ def test_pings_and_scans_schedule_their_routes(brand, van, now, django_capture_o
 
 def test_pings_with_eta_off_schedule_nothing(brand, van, now, settings, django_capture_on_commit_callbacks):
     settings.ETA_ON_PINGS = False
-    with mock.patch.object(eta, "schedule") as schedule, django_capture_on_commit_callbacks(execute=True):
+    with mock.patch.object(eta, "schedule_driver") as schedule, django_capture_on_commit_callbacks(execute=True):
         ping(brand, now)
     assert not schedule.called
 
@@ -235,3 +239,17 @@ def test_with_redis_a_route_is_enqueued_once_per_debounce(brand, van, settings):
         assert eta.schedule([route.pk]) == []
     enqueue.assert_called_once_with(args=[route.pk], countdown=5)
     client.delete(eta._debounce_key(route.pk))
+    # A driver's pings: one task per debounce, which finds the routes itself.
+    client.delete(f"tp:eta:due:driver:{route.driver_id}")
+    with mock.patch.object(tasks.recompute_driver_eta_task, "apply_async") as enqueue:
+        assert eta.schedule_driver(route.driver_id) is True
+        assert eta.schedule_driver(route.driver_id) is False
+    enqueue.assert_called_once_with(args=[route.driver_id], countdown=5)
+    client.delete(f"tp:eta:due:driver:{route.driver_id}")
+
+
+def test_a_drivers_task_recomputes_the_drivers_routes(brand, van, now):
+    route, parcels = van
+    ping(brand, now)
+    assert eta.recompute_driver(driver_id=route.driver_id) == 3
+    assert all(row.computed_eta is not None for row in fresh(parcels))
