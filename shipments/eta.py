@@ -220,6 +220,10 @@ def _write(ahead: list[Shipment], estimates: dict, gone: list[Shipment], *, now,
             changed_pages.append(shipment.pk)
         was_start = shipment.eta_told_start or shipment.promised_window_start
         was_end = shipment.eta_told_end or shipment.promised_window_end
+        if estimate.stops_ahead == 0:
+            # The driver is at the door: the window closing on the moment
+            # is no news worth a message.
+            continue
         if was_start is None or was_end is None:
             # Nothing told or promised to move from: this is the reference.
             shipment.eta_told_start, shipment.eta_told_end = estimate.window_start, estimate.window_end

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from shipments import drivers, eta, eta_history, eta_model
 from shipments import services as shipment_services
-from shipments.models import Notice, NoticeKind, Shipment
+from shipments.models import Notice, NoticeKind, Shipment, Stop
 from shipments.services import NewEvent
 
 DEST = (51.5034, -0.1276)
@@ -253,3 +253,21 @@ def test_a_drivers_task_recomputes_the_drivers_routes(brand, van, now):
     ping(brand, now)
     assert eta.recompute_driver(driver_id=route.driver_id) == 3
     assert all(row.computed_eta is not None for row in fresh(parcels))
+
+
+def test_at_a_door_the_van_sets_off_after_the_service_time(brand, van, now, settings):
+    settings.ETA_CHANGED_MINUTES = 1
+    route, parcels = van
+    ping(brand, now)
+    eta.recompute_route(route_id=route.pk, now=now)
+    # The driver is at the first door, its scan still to come.
+    arrived = now + timedelta(minutes=3)
+    Stop.objects.filter(route=route, shipment=parcels[0]).update(visit_started_at=arrived)
+    ping(brand, arrived + timedelta(seconds=30), metres=1000)
+    eta.recompute_route(route_id=route.pk, now=arrived + timedelta(seconds=30))
+    first, second, _ = fresh(parcels)
+    leaves = arrived + timedelta(seconds=eta_model.DEFAULT_LEARNED.service_s)
+    assert (first.computed_window_start, first.computed_window_end) == (arrived, leaves)
+    assert second.computed_eta > leaves
+    # The window closing on the driver at the door is no news.
+    assert not Notice.objects.filter(shipment=first, kind=NoticeKind.ETA_CHANGED).exists()
