@@ -128,3 +128,17 @@ def test_a_notice_is_planned_once(brand, van):
         Notice.objects.filter(pk=notice_id).update(processed_at=None)
         notices.plan_notices(notice_ids=[notice_id])
     assert Notification.objects.filter(notice_id=notice_id, channel=Channel.SMS).count() == 1
+
+
+def test_the_brands_eta_messages_are_set_in_the_admin(admin_client, brand):
+    from django.urls import reverse
+
+    add = reverse("admin:notifications_brandnotificationsettings_add")
+    form = {"brand": brand.pk, "notify_recipient": "on", "eta_sms": "on", "eta_change_minutes": "20"}
+    assert admin_client.post(add, form).status_code == 302
+    saved = BrandNotificationSettings.objects.get(brand=brand)
+    assert (saved.eta_sms, saved.eta_email, saved.eta_change_minutes) == (True, False, 20)
+    # Below the floor: a form error, not a 500.
+    saved.delete()
+    response = admin_client.post(add, {**form, "eta_change_minutes": "1"})
+    assert response.status_code == 200 and not BrandNotificationSettings.objects.exists()
