@@ -4,6 +4,20 @@ import django.core.validators
 from django.db import migrations, models
 
 
+def hear_eta_changes(apps, schema_editor):
+    """Brands whose settings were saved before the webhook existed hear
+    shipment.eta_changed from now on, as the defaults promise (the same as
+    0005 did for alerts)."""
+    settings_model = apps.get_model("notifications", "BrandNotificationSettings")
+    changed = []
+    for row in settings_model.objects.only("pk", "webhook_notices").iterator(chunk_size=500):
+        notices = row.webhook_notices if isinstance(row.webhook_notices, list) else []
+        if "eta_changed" not in notices:
+            row.webhook_notices = [*notices, "eta_changed"]
+            changed.append(row)
+    settings_model.objects.bulk_update(changed, ["webhook_notices"], batch_size=500)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -26,4 +40,5 @@ class Migration(migrations.Migration):
             name='eta_sms',
             field=models.BooleanField(default=False, help_text='Text the customer when the expected window moves (at most twice a parcel).'),
         ),
+        migrations.RunPython(hear_eta_changes, migrations.RunPython.noop),
     ]

@@ -142,3 +142,17 @@ def test_the_brands_eta_messages_are_set_in_the_admin(admin_client, brand):
     saved.delete()
     response = admin_client.post(add, {**form, "eta_change_minutes": "1"})
     assert response.status_code == 200 and not BrandNotificationSettings.objects.exists()
+
+
+def test_settings_saved_before_hear_eta_changes_after_the_migration(brand, other_brand):
+    import importlib
+
+    from django.apps import apps
+
+    BrandNotificationSettings.objects.create(brand=brand, webhook_notices=["instructions_updated"])
+    BrandNotificationSettings.objects.create(brand=other_brand, webhook_notices=["alert_opened", "eta_changed"])
+    migration = importlib.import_module("notifications.migrations.0006_brand_eta_messages")
+    migration.hear_eta_changes(apps, None)
+    migration.hear_eta_changes(apps, None)  # twice: the same result
+    lists = dict(BrandNotificationSettings.objects.values_list("brand__slug", "webhook_notices"))
+    assert lists == {"acme": ["instructions_updated", "eta_changed"], "other": ["alert_opened", "eta_changed"]}
