@@ -48,7 +48,9 @@ def van(brand, make_shipment, frozen):
     )
     shipment_services.record_event(
         shipment_id=shipment.pk,
-        event=NewEvent(status="out_for_delivery", occurred_at=frozen - timedelta(hours=1), source="api", external_id="o"),
+        event=NewEvent(
+            status="out_for_delivery", occurred_at=frozen - timedelta(hours=1), source="api", external_id="o"
+        ),
     )
     route = drivers.set_route(brand=brand, driver_ref="van-1", date=frozen.date(), tracking_numbers=["LM000001"])
     return route, shipment
