@@ -199,6 +199,19 @@ class BrandNotificationSettingsForm(forms.ModelForm):
         required=False,
         label=_("Email when an alert opens"),
     )
+    # Left empty, the default threshold (a form posted before the setting
+    # existed must still save).
+    eta_change_minutes = forms.IntegerField(
+        min_value=5,
+        max_value=24 * 60,
+        required=False,
+        label=_("Minutes the window must move"),
+        help_text=BrandNotificationSettings._meta.get_field("eta_change_minutes").help_text,
+    )
+
+    def clean_eta_change_minutes(self):
+        value = self.cleaned_data.get("eta_change_minutes")
+        return value if value is not None else BrandNotificationSettings._meta.get_field("eta_change_minutes").default
 
     class Meta:
         model = BrandNotificationSettings
@@ -211,6 +224,9 @@ class BrandNotificationSettingsForm(forms.ModelForm):
             "webhook_notices",
             "alert_sms",
             "alert_email",
+            "eta_sms",
+            "eta_email",
+            "eta_change_minutes",
         ]
 
 

@@ -12,9 +12,10 @@ cannot plan (an unknown topic, a parcel with no phone or email) is nothing
 to send, and the notice is stamped all the same.
 
 The running-late message is the only one about an ETA that moves past the
-promised window: there is no ``eta_changed`` message, and the ETA is not a
-status, so no status message is planned for the same move. A second
-message for it must not be added elsewhere.
+promised window. A computed window that moves within it is the
+``eta_changed`` notice's (notifications/eta_messages.py: by the brand's
+choice, a few times a parcel at most); the ETA is not a status, so no
+status message is planned for either move.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from shipments.alert_models import Alert, AlertState, ContactTopic
 from shipments.models import Notice, NoticeKind, Shipment
 from shipments.recipients import recipient_zone
 
-from . import content, defaults, planning, rules
+from . import content, defaults, eta_messages, planning, rules
 from .models import PROACTIVE_TOPICS, Channel, Notification
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def customer_rows(notice: Notice, now: datetime) -> list[Notification]:
         return _proactive(notice, data, now)
     if notice.kind == NoticeKind.CUSTOMER_CONTACTED:
         return _staff_contact(notice, data, now)
+    if notice.kind == NoticeKind.ETA_CHANGED:
+        return eta_messages.customer_rows(notice, now)
     return []
 
 

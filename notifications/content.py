@@ -157,6 +157,8 @@ def webhook_body(change: StatusChange) -> str:
 NOTICE_TYPES = NOTICE_WEBHOOK_TYPES
 # What an alert's notice says, as it was when the alert opened or resolved.
 ALERT_FIELDS = ("kind", "opened_at", "resolved_at", "detail")
+# What an ETA's notice says: the new estimate and window, and the window before.
+ETA_FIELDS = ("eta", "eta_window", "previous_window", "computed_at")
 
 
 def notice_webhook_body(notice: Notice) -> str:
@@ -178,6 +180,8 @@ def notice_webhook_body(notice: Notice) -> str:
     }
     if notice.kind == NoticeKind.INSTRUCTIONS_UPDATED:
         payload["data"]["delivery_instructions"] = {"text": data.get("text", ""), "updated_at": data.get("updated_at")}
+    elif notice.kind == NoticeKind.ETA_CHANGED:
+        payload["data"].update({name: data.get(name) for name in ETA_FIELDS})
     elif notice.kind in (NoticeKind.ALERT_OPENED, NoticeKind.ALERT_RESOLVED):
         payload["data"].update({name: data.get(name) for name in ALERT_FIELDS})
     return _webhook_json(payload)

@@ -7,6 +7,7 @@ crashed worker's claim runs out and another one sends it.
 """
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -226,6 +227,7 @@ NOTICE_WEBHOOK_TYPES = {
     NoticeKind.INSTRUCTIONS_UPDATED: "shipment.instructions_updated",
     NoticeKind.ALERT_OPENED: "shipment.alert_opened",
     NoticeKind.ALERT_RESOLVED: "shipment.alert_resolved",
+    NoticeKind.ETA_CHANGED: "shipment.eta_changed",
 }
 WEBHOOK_NOTICE_CHOICES = [(kind.value, kind.label) for kind in NOTICE_WEBHOOK_TYPES]
 
@@ -268,6 +270,17 @@ class BrandNotificationSettings(models.Model):
         default=default_alert_topics,
         blank=True,
         help_text=_("Alerts the customer is told of by email when they open (running late, missed scan)."),
+    )
+    eta_sms = models.BooleanField(
+        default=False, help_text=_("Text the customer when the expected window moves (at most twice a parcel).")
+    )
+    eta_email = models.BooleanField(
+        default=False, help_text=_("Email the customer when the expected window moves (at most twice a parcel).")
+    )
+    eta_change_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(5)],
+        help_text=_("How far, in minutes, the expected window must move before the customer is told."),
     )
     notify_recipient = models.BooleanField(
         default=True,

@@ -245,6 +245,7 @@ def page_context(page: PageRows) -> dict:
 
     map_view = None
     stops_away = None
+    stop = None
     if status in SHOWS_DRIVER:
         destination = (
             round(shipment.destination_lat, DESTINATION_DECIMALS) if shipment.destination_lat is not None else None,
@@ -258,7 +259,8 @@ def page_context(page: PageRows) -> dict:
         elif destination[0] is not None:
             map_view = MapView(*destination)
 
-    when = delivery_times(shipment, page.alerts, times, timezone.now())
+    position_at = stop.driver_seen_at if stop is not None else None
+    when = delivery_times(shipment, page.alerts, times, timezone.now(), position_at=position_at)
     return {
         **brand_context(brand),
         **customer_actions(shipment, open_alerts=page.alerts),

@@ -43,6 +43,7 @@ from .alert_rules import (
     decide,
     scan_answers_visit,
 )
+from .eta import expected_eta
 from .models import (
     Alert,
     AlertActivity,
@@ -72,6 +73,8 @@ FACT_FIELDS = (
     "last_event_at",
     "promised_window_end",
     "eta",
+    "computed_eta",
+    "computed_window_end",
     "destination_lat",
     "destination_lng",
 )
@@ -221,7 +224,9 @@ def _facts(shipment: Shipment, delivered_at: tuple[float, float] | None) -> Fact
         status=shipment.status,
         last_event_at=shipment.last_event_at,
         window_end=shipment.promised_window_end,
-        eta=shipment.eta,
+        # Late against the promise, by the best estimate there is (the
+        # computed one while the parcel is on a van).
+        eta=expected_eta(shipment),
         delivered_lat=lat,
         delivered_lng=lng,
         destination_lat=shipment.destination_lat,

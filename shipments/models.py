@@ -136,6 +136,16 @@ class Shipment(models.Model):
     # replaces it: on-time is measured against the first promise (analytics).
     first_window_end = models.DateTimeField(null=True, blank=True, editable=False)
     eta = models.DateTimeField(null=True, blank=True)
+    # The portal's own estimate while the parcel is on a van (shipments.eta):
+    # beside the brand's promise above, never over it.
+    computed_eta = models.DateTimeField(null=True, blank=True, editable=False)
+    computed_window_start = models.DateTimeField(null=True, blank=True, editable=False)
+    computed_window_end = models.DateTimeField(null=True, blank=True, editable=False)
+    computed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    computed_from = models.DateTimeField(null=True, blank=True, editable=False)  # the position's time
+    # The window last told (shipment.eta_changed), what the next move is measured from.
+    eta_told_start = models.DateTimeField(null=True, blank=True, editable=False)
+    eta_told_end = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Written only by shipments.services.record_event (and its batch form).
     status = models.CharField(max_length=32, choices=STATUS_CHOICES, default=Status.PENDING)
@@ -315,6 +325,8 @@ class StatusChange(models.Model):
 
 class NoticeKind(models.TextChoices):
     INSTRUCTIONS_UPDATED = "instructions_updated", _("Delivery instructions updated")
+    # The computed window moved by more than ETA_CHANGED_MINUTES (data: eta, window, was).
+    ETA_CHANGED = "eta_changed", _("Expected time changed")
     ALERT_OPENED = "alert_opened", _("Alert opened")
     ALERT_RESOLVED = "alert_resolved", _("Alert resolved")
     # Staff wrote to the customer from a template (data: alert_id, topic,

@@ -44,3 +44,19 @@ def evaluate_alerts_after_changes(sender, changes, **kwargs) -> None:
         evaluate_changed_alerts_task.delay([change.shipment_id for change in changes])
     except Exception:
         log.exception("Evaluating alerts after a change failed; beat will catch up.")
+
+
+@shared_task(name="shipments.recompute_route_eta")
+def recompute_route_eta_task(route_id: int) -> int:
+    """Recompute the ETAs of a route's stops ahead (shipments.eta)."""
+    from . import eta
+
+    return eta.recompute_route(route_id=route_id)
+
+
+@shared_task(name="shipments.recompute_driver_eta")
+def recompute_driver_eta_task(driver_id: int) -> int:
+    """Recompute the ETAs of a driver's routes of today (shipments.eta)."""
+    from . import eta
+
+    return eta.recompute_driver(driver_id=driver_id)

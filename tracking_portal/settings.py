@@ -204,6 +204,15 @@ PAGE_VIEW_COUNTING = env.bool("PAGE_VIEW_COUNTING", default=True)
 # (shipments.visits); False turns that off (bench/alerts.py compares the
 # ping recording rate with it on and off).
 ALERTS_DETECT_ON_PINGS = True
+# The portal's own ETA (shipments.eta): recomputed for a van's whole route
+# after its pings and scans, at most once per ETA_DEBOUNCE_SECONDS per route
+# (the last trigger wins); False turns it off (bench/eta_pings.py).
+ETA_ON_PINGS = env.bool("ETA_ON_PINGS", default=True)
+ETA_DEBOUNCE_SECONDS = env.int("ETA_DEBOUNCE_SECONDS", default=5)
+# shipment.eta_changed goes out when the window moves by more than this.
+ETA_CHANGED_MINUTES = env.int("ETA_CHANGED_MINUTES", default=15)
+# The page notes the driver's position is old past this.
+ETA_STALE_POSITION_SECONDS = env.int("ETA_STALE_POSITION_SECONDS", default=300)
 # Each web or worker process publishes planning at most once per this many
 # milliseconds, the status changes committed meanwhile sharing a message;
 # 0 publishes each commit's changes from the committing thread.

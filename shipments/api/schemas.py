@@ -204,8 +204,19 @@ class ShipmentOut(Schema):
     substatus: str
     status_changed_at: dt.datetime | None
     delivered_at: dt.datetime | None
-    eta: dt.datetime | None
-    promised_window: WindowOut
+    eta: dt.datetime | None = Field(
+        description="The best current estimate of the arrival: the portal's own while the parcel is on a van "
+        "(eta_source computed), else the brand's (brand_eta)."
+    )
+    eta_window: WindowOut = Field(description="The best current window, from the same source as eta.")
+    eta_source: Literal["brand", "computed"] = Field(
+        description="Whose estimate eta and eta_window are: the brand's own, or the portal's from the van."
+    )
+    eta_computed_at: dt.datetime | None = Field(
+        description="When the portal last worked its estimate out; null when it has none."
+    )
+    brand_eta: dt.datetime | None = Field(description="The ETA the brand sent, kept as it was sent.")
+    promised_window: WindowOut = Field(description="The window the brand promised, kept as it was sent.")
     recipient: RecipientOut
     destination: DestinationOut
     proof_of_delivery: ProofOut

@@ -7,9 +7,10 @@ from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Field, File, Form, Router, Schema, Status, UploadedFile
 
-from .. import images, selectors, services
+from .. import eta, images, selectors, services
 from ..models import EventSource, Shipment
 from ..services import EventRejected, NewEvent
 from .auth import BrandKey
@@ -95,6 +96,16 @@ def instructions_answer(shipment: Shipment) -> dict:
     return {"text": shipment.delivery_instructions, "updated_at": shipment.delivery_instructions_at}
 
 
+def _estimate(shipment: Shipment) -> dict:
+    chosen = eta.best(shipment, timezone.now())
+    return {
+        "eta": chosen.eta,
+        "eta_window": {"start": chosen.window_start, "end": chosen.window_end},
+        "eta_source": chosen.source,
+        "eta_computed_at": shipment.computed_at if chosen.source == "computed" else None,
+    }
+
+
 def shipment_answer(shipment: Shipment, events) -> dict:
     return {
         "tracking_number": shipment.tracking_number,
@@ -104,7 +115,8 @@ def shipment_answer(shipment: Shipment, events) -> dict:
         "substatus": shipment.substatus,
         "status_changed_at": shipment.status_changed_at,
         "delivered_at": shipment.delivered_at,
-        "eta": shipment.eta,
+        **_estimate(shipment),
+        "brand_eta": shipment.eta,
         "promised_window": {"start": shipment.promised_window_start, "end": shipment.promised_window_end},
         "recipient": {
             "name": shipment.recipient_name,

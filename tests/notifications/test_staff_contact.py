@@ -77,7 +77,7 @@ def test_staff_contact_goes_to_the_channels_chosen_once_each_and_never_to_the_we
 
 
 def test_the_webhook_defaults_leave_the_staff_contact_out(db):
-    assert default_webhook_notices() == ["instructions_updated", "alert_opened", "alert_resolved"]
+    assert default_webhook_notices() == ["instructions_updated", "alert_opened", "alert_resolved", "eta_changed"]
 
 
 @time_machine.travel(NOON, tick=False)
@@ -191,7 +191,9 @@ def test_settings_saved_before_alerts_hear_alert_webhooks_after_the_migration(br
 
     third = Brand.objects.create(name="Third", slug="third")
     BrandNotificationSettings.objects.create(brand=brand, webhook_notices=["instructions_updated"])
-    BrandNotificationSettings.objects.create(brand=other_brand, webhook_notices=[k.value for k in NoticeKind])
+    # Every kind there was when that migration was written.
+    before = ["instructions_updated", "alert_opened", "alert_resolved", "customer_contacted"]
+    BrandNotificationSettings.objects.create(brand=other_brand, webhook_notices=before)
     BrandNotificationSettings.objects.create(brand=third, webhook_notices=[])
     migration = importlib.import_module("notifications.migrations.0005_alert_webhooks_for_existing_settings")
 

@@ -3,9 +3,14 @@ portal's real HTTP API, so that open tracking pages update live.
 
 Each round puts the demo brand's parcels that are out for delivery (and two
 new ones, created through the API) on the driver's route for today, then
-drives from stop to stop: GPS pings every few seconds, a scan on arrival, a
-failed attempt at one stop, a delivery with proof (photo, signature, name)
-at the others. Then the next round starts.
+drives from stop to stop as the simulated days of the ETA's backtest do
+(shipments.demo_day): along roads longer than the straight line, at the
+hour's traffic, with GPS error, a ping every few seconds in real time, a
+time at each door of its own (the scan comes before the van leaves), and
+on some rounds two stops taken the other way round; so the ETA the portal
+works out moves as it would on a real day. A failed attempt at one stop, a
+delivery with proof (photo, signature, name) at the others. Then the next
+round starts. With ``--interval 0`` a leg is a few pings and nothing waits.
 
 Each round also brings faults for the alerts to open live: at one new
 parcel's door the driver waits longer than the demo brand's missed-scan
@@ -41,6 +46,8 @@ from django.utils import timezone
 from shipments import keys
 from shipments.alert_models import BrandAlertSettings
 from shipments.alert_rules import DEFAULTS
+from shipments.demo_day import Fix, Van, World
+from shipments.eta_model import Point
 from shipments.models import Brand, Shipment
 from shipments.statuses import Status
 
@@ -165,17 +172,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the portal is running.")
         parser.add_argument("--interval", type=float, default=3.0, help="Seconds between GPS pings.")
+        parser.add_argument("--seed", type=int, default=1, help="The seed of the day's roads, traffic and doors.")
         parser.add_argument("--rounds", type=int, default=0, help="Stop after this many rounds (0: never).")
         parser.add_argument("--wait", type=float, default=30.0, help="Seconds to wait for the server to come up.")
 
-    def handle(self, *args, base_url, interval, rounds, wait, **options):
+    def handle(self, *args, base_url, interval, rounds, wait, seed=1, **options):
         brand = Brand.objects.filter(slug=DEMO_SLUG).first()
         if brand is None:
             raise CommandError("No demo brand: run `python manage.py load_demo` first.")
         # Its own lines say what happens; one more per HTTP request is noise.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+        if interval < 0:
+            raise CommandError("--interval cannot be negative.")
         self.interval = interval
         self.position = DEPOT
+        self.van = Van(World(seed=seed, drivers=1), Point(*DEPOT))
         self.dwell = missed_scan_dwell(brand)
         try:
             with stopped_by_signals(), simulator_key(brand) as raw_key:
@@ -224,14 +235,28 @@ class Command(BaseCommand):
         # round. At another's door the driver waits and leaves without a
         # scan; it stays on the van for the next round.
         failing, unscanned = new_numbers[0], new_numbers[1]
-        for index, stop in enumerate(stops):
+        driven = list(stops)
+        swap = self.van.swapped(len(driven))
+        if swap:
+            a, b = swap
+            driven[a], driven[b] = driven[b], driven[a]
+            self.say(
+                f"the driver takes {driven[b].tracking_number} and {driven[a].tracking_number} the other way round"
+            )
+        for index, stop in enumerate(driven):
             self.drive_to((stop.lat, stop.lng))
+            if stop.tracking_number == unscanned:
+                self.wait_at_the_door(stop)
+                continue
+            # The door's time: the scan comes most of the way through it.
+            stay = self.van.stand(self.van.door_seconds(), step_s=self.interval)
+            scan_after = max(1, len(stay) * 4 // 5)
+            self.send_fixes(stay[:scan_after])
             if stop.tracking_number == failing:
                 self.scan(stop, "failed_attempt", "Nobody home; we will try again tomorrow", "recipient_unavailable")
-            elif stop.tracking_number == unscanned:
-                self.wait_at_the_door(stop)
             else:
                 self.deliver(stop, RECEIVERS[index % len(RECEIVERS)])
+            self.send_fixes(stay[scan_after:])
         self.drive_to(DEPOT)
 
     def load_the_van(self, brand: Brand, number: int) -> tuple[list[Stop], list[str]]:
@@ -326,15 +351,15 @@ class Command(BaseCommand):
         return ordered
 
     def drive_to(self, target: tuple[float, float]) -> None:
-        start = self.position
-        heading = math.degrees(math.atan2(target[1] - start[1], target[0] - start[0])) % 360
-        for step in range(1, PINGS_PER_LEG + 1):
-            fraction = step / PINGS_PER_LEG
-            lat = start[0] + (target[0] - start[0]) * fraction
-            lng = start[1] + (target[1] - start[1]) * fraction
-            self.ping(lat, lng, speed_mps=6.5, heading_deg=heading)
-            pause(self.interval)
+        steps = PINGS_PER_LEG if self.interval == 0 else 0
+        self.send_fixes(self.van.drive(Point(*target), timezone.now(), step_s=self.interval, steps=steps))
         self.position = target
+
+    def send_fixes(self, fixes: list[Fix]) -> None:
+        """Each fix a ping, ``interval`` seconds apart in the wall clock."""
+        for fix in fixes:
+            self.ping(fix.point.lat, fix.point.lng, speed_mps=fix.speed_mps, heading_deg=fix.heading_deg)
+            pause(self.interval)
 
     def wait_at_the_door(self, stop: Stop) -> None:
         """Stay at the stop, pinging, a little longer than the missed-scan
