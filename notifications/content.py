@@ -178,6 +178,8 @@ def notice_webhook_body(notice: Notice) -> str:
     }
     if notice.kind == NoticeKind.INSTRUCTIONS_UPDATED:
         payload["data"]["delivery_instructions"] = {"text": data.get("text", ""), "updated_at": data.get("updated_at")}
+    elif notice.kind == NoticeKind.DELIVERY_CHOICE_UPDATED:
+        payload["data"]["delivery_choice"] = data.get("delivery_choice")
     elif notice.kind in (NoticeKind.ALERT_OPENED, NoticeKind.ALERT_RESOLVED):
         payload["data"].update({name: data.get(name) for name in ALERT_FIELDS})
     return _webhook_json(payload)

@@ -226,6 +226,7 @@ NOTICE_WEBHOOK_TYPES = {
     NoticeKind.INSTRUCTIONS_UPDATED: "shipment.instructions_updated",
     NoticeKind.ALERT_OPENED: "shipment.alert_opened",
     NoticeKind.ALERT_RESOLVED: "shipment.alert_resolved",
+    NoticeKind.DELIVERY_CHOICE_UPDATED: "shipment.delivery_choice_updated",
 }
 WEBHOOK_NOTICE_CHOICES = [(kind.value, kind.label) for kind in NOTICE_WEBHOOK_TYPES]
 
