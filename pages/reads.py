@@ -36,7 +36,7 @@ from shipments.bulk import column, quote
 from shipments.models import Alert, AlertState, Brand, DeliveryRating, Driver, Route, Shipment, Stop, TrackingEvent
 from shipments.selectors import TIMELINE_ORDER
 
-TIMELINE_FIELDS = ("status", "description", "location_city", "occurred_at")
+TIMELINE_FIELDS = ("status", "description", "location_city", "occurred_at", "substatus")
 
 # Names come from the models' metadata, quoted; values are parameters.
 _SHIPMENT_SQL = "SELECT {columns} FROM {shipment} s JOIN {brand} b ON b.{brand_pk} = s.{brand_id} WHERE s.{token} = %s"

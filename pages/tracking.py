@@ -30,6 +30,8 @@ from tracking_portal.clients import client_address
 
 from . import cache as page_cache
 from . import counting
+from .choice_forms import AddressNoteForm
+from .choice_presenters import choice_forms_context
 from .forms import InstructionsForm, ProblemForm, RatingForm
 from .headers import keep_out_of_search, remember_language
 from .presenters import customer_actions, find_page, find_shipment, page_context
@@ -120,12 +122,13 @@ _brand_chrome_cache: dict[tuple, dict[str, str]] = {}
 
 def _brand_chrome(brand: Brand, switch_url: str) -> dict[str, SafeString]:
     """BRAND_CHROME rendered in the active language, for this page."""
-    key = (translation.get_language(), *(getattr(brand, field.attname) for field in Brand._meta.concrete_fields))
+    # repr: some fields hold lists (the delivery days), which don't hash.
+    key = (translation.get_language(), *(repr(getattr(brand, field.attname)) for field in Brand._meta.concrete_fields))
     rendered = _brand_chrome_cache.get(key)
     if rendered is None:
         if len(_brand_chrome_cache) >= 1000:
             _brand_chrome_cache.clear()
-        context = {"brand": brand, "switch_url": _SWITCH_URL}
+        context = {**brand_context(brand), "switch_url": _SWITCH_URL}
         rendered = {name: render_to_string(template, context) for name, template in BRAND_CHROME.items()}
         _brand_chrome_cache[key] = rendered
     return {name: mark_safe(html.replace(_SWITCH_URL, escape(switch_url))) for name, html in rendered.items()}  # noqa: S308
@@ -280,6 +283,9 @@ def _actions_page(request, shipment: Shipment, *, status: int = 200, **extra) ->
             "rating_form": RatingForm(),
             "report_form": ProblemForm(status=shipment.status_enum),
             "subscribe_form_template": _subscribe_form_template(),
+            # After a failed attempt and before delivery: pages.choices.
+            **choice_forms_context(shipment),
+            "address_form": AddressNoteForm(),
             **extra,
         }
         html = render_to_string(template_name, context, request=request)
