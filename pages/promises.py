@@ -22,6 +22,11 @@ from datetime import datetime
 
 from shipments.alert_rules import AlertKind, Facts, is_late
 from shipments.models import Shipment
+from shipments.statuses import Status
+
+# A parcel waiting to be collected is not coming to the door: no window, no
+# expected time, never late (its page says where and until when instead).
+NOT_COMING = frozenset({Status.AVAILABLE_FOR_PICKUP})
 
 
 def is_running_late(shipment: Shipment, open_alerts: Collection[str], now: datetime) -> bool:
@@ -42,8 +47,23 @@ def delivery_times(shipment: Shipment, open_alerts: Collection[str], times, now:
     promised) and ``checking``. Moments as ``times`` (a
     presenters.LocalTimes) gives them."""
     none = {"eta": None, "window_start": None, "window_end": None, "was_window_start": None, "was_window_end": None}
-    if shipment.is_terminal:
+    if shipment.is_terminal or shipment.status in NOT_COMING:
         return {**none, "late": False, "checking": False}
+    if shipment.status == Status.FAILED_ATTEMPT:
+        # The attempt is over: the window it was made in is not a promise
+        # any more; only a new one, for after the attempt and still to
+        # come, is (or the customer's new day, which the page says).
+        start, end, attempt = shipment.promised_window_start, shipment.promised_window_end, shipment.status_changed_at
+        if end is None or end <= now or (start is not None and attempt is not None and start <= attempt):
+            return {**none, "late": False, "checking": False}
+        return {
+            **none,
+            "late": False,
+            "eta": times.moment(shipment.eta if shipment.eta is not None and shipment.eta > now else None),
+            "window_start": times.moment(shipment.promised_window_start),
+            "window_end": times.moment(shipment.promised_window_end),
+            "checking": False,
+        }
     late = is_running_late(shipment, open_alerts, now)
     eta = shipment.eta if shipment.eta is not None and shipment.eta > now else None
     start, end = times.moment(shipment.promised_window_start), times.moment(shipment.promised_window_end)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from . import alerts, signals
@@ -20,7 +22,7 @@ from .alert_models import ActivityAction, AlertActivity
 from .alert_rules import AlertKind
 from .choice_models import CHOICE_DETAIL_MAX_LENGTH, ChoiceKind, DeliveryChoice, PickupHold, PickupPoint
 from .customer import ActionRefused
-from .edits import save_and_announce
+from .edits import bump_and_announce, save_and_announce
 from .models import Alert, AlertState, Brand, Notice, NoticeKind, Shipment
 from .statuses import offers_delivery_choice, takes_address_note
 
@@ -170,9 +172,7 @@ def choose_delivery(
         )
         if point is not None:
             # The parcel will wait there; the brand adds the code when it does.
-            PickupHold.objects.update_or_create(
-                shipment=shipment, defaults={"pickup_point": point, "updated_at": now}
-            )
+            PickupHold.objects.update_or_create(shipment=shipment, defaults={"pickup_point": point, "updated_at": now})
         notice = Notice.objects.create(
             shipment=shipment,
             kind=NoticeKind.DELIVERY_CHOICE_UPDATED,
@@ -237,3 +237,36 @@ def set_pickup_hold(
         )
         save_and_announce(locked)
     return hold
+
+
+class PickupPointRefused(ValueError):
+    """The pickup point cannot be saved as given: ``errors`` maps each field
+    to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items()))
+        self.errors = errors
+
+
+def create_pickup_point(*, brand: Brand, **fields) -> PickupPoint:
+    """A new pickup point of the brand, checked by the model's own rules
+    (coordinates, opening hours, one name per brand)."""
+    point = PickupPoint(brand=brand, **fields)
+    try:
+        point.full_clean()
+    except ValidationError as error:
+        raise PickupPointRefused(error.message_dict) from None
+    point.save()
+    return point
+
+
+def save_pickup_point(*, point: PickupPoint) -> PickupPoint:
+    """Save a staff edit of a pickup point; the pages of the parcels that
+    name it (a choice or a hold) show the change at once."""
+    with transaction.atomic():
+        point.save()
+        bump_and_announce(
+            Shipment.objects.filter(Q(delivery_choice__pickup_point=point) | Q(pickup_hold__pickup_point=point)),
+            sender=PickupPoint,
+        )
+    return point
