@@ -5,7 +5,7 @@ until when)."""
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Field, Router
+from ninja import Field, Router, Status
 from pydantic import BaseModel
 
 from .. import choices
@@ -67,7 +67,7 @@ def create_pickup_point(request: HttpRequest, payload: PickupPointIn):
                 for message in messages
             ],
         ) from None
-    return 201, choices.pickup_point_data(point)
+    return Status(201, choices.pickup_point_data(point))
 
 
 @router.put(
