@@ -65,5 +65,8 @@ class SubscribeForm(forms.Form):
 
     def addresses(self) -> list[tuple[str, str]]:
         """(channel, address) for each channel filled in, texts first."""
-        pairs = [(Channel.SMS.value, self.cleaned_data.get("phone")), (Channel.EMAIL.value, self.cleaned_data.get("email"))]
+        pairs = [
+            (Channel.SMS.value, self.cleaned_data.get("phone")),
+            (Channel.EMAIL.value, self.cleaned_data.get("email")),
+        ]
         return [(channel, address) for channel, address in pairs if address]

@@ -233,8 +233,7 @@ def _event_text(status: str, substatus: str, description: str, language: str) ->
     if not ours:
         return f'<p class="event-text">{escape(description)}</p>'
     return (
-        f'<p class="event-text">{ours}</p>'
-        f'<p class="event-original" lang="{CARRIER_LANGUAGE}">{escape(description)}</p>'
+        f'<p class="event-text">{ours}</p><p class="event-original" lang="{CARRIER_LANGUAGE}">{escape(description)}</p>'
     )
 
 

@@ -344,7 +344,10 @@ def page_rows(
     return PageRows(
         _shipment_from_row(rows[0]),
         # Dates come as ISO 8601 text, in the connection's time zone (UTC).
-        [(status, text, city, datetime.fromisoformat(at)) for status, text, city, at in _json(events)],
+        [
+            (status, text, city, datetime.fromisoformat(at), substatus)
+            for status, text, city, at, substatus in _json(events)
+        ],
         [_stop_row(row) for row in _json(stops)],
         frozenset(_json(alerts)),
     )

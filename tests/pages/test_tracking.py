@@ -224,8 +224,9 @@ def test_proof_of_delivery_after_delivery(client, shipment, settings, tmp_path):
     proof_url = shipment.get_absolute_url() + "proof/"
     assert proof_url + "photo/" in html and proof_url + "signature/" in html
     assert "/media/" not in html
-    # The journey is over: no live stream, no more scripts.
-    assert "sse-connect" not in html and "htmx-2.min.js" not in html
+    # The journey is over: no live stream and no map; htmx alone, for the
+    # forms on the page (the rating, a problem).
+    assert "sse-connect" not in html and "hx-sse-2.js" not in html and "leaflet.js" not in html
 
 
 def test_unknown_token_is_404(client):
