@@ -26,9 +26,9 @@ from shipments.branding import brand_context
 from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS, scan_description
 from shipments.models import Shipment
 from shipments.recipients import recipient_zone
-from shipments.zone_names import zone_name
 from shipments.routes import days_that_may_be_today
 from shipments.statuses import INSTRUCTIONS_OPEN, OFF_TRACK, SHOWS_DRIVER, STOP_DONE, Status, Substatus
+from shipments.zone_names import zone_name
 
 from .choice_presenters import choice_page_context
 from .promises import delivery_times

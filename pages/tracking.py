@@ -26,8 +26,8 @@ from shipments.customer import ActionRefused, leave_delivery_instructions, rate_
 from shipments.labels import STATUS_LABELS
 from shipments.links import is_expired, link_expires_at
 from shipments.models import Brand, Shipment
-from shipments.statuses import Status
 from shipments.recipients import recipient_language, recipient_zone
+from shipments.statuses import Status
 from tracking_portal.clients import client_address
 
 from . import cache as page_cache
