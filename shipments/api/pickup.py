@@ -34,7 +34,7 @@ class PickupPointIn(In):
     lat: Number | None = None
     lng: Number | None = None
     opening_hours: list[OpeningHoursIn] = Field(default_factory=list, max_length=50)
-    active: bool = True
+    active: bool = Field(True, strict=True)
 
 
 class PickupHoldIn(In):
