@@ -4,6 +4,7 @@ the email's HTML, the webhook's JSON body and the unsubscribe link."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from string import Template
 
@@ -68,9 +69,29 @@ def render_texts(
     values = placeholders(shipment, status, language, window)
     return Texts(
         sms=Template(sms).safe_substitute(values),
-        subject=Template(subject).safe_substitute(values),
-        email=Template(email).safe_substitute(values),
+        subject=sentences_capitalised(Template(subject).safe_substitute(values)),
+        email=sentences_capitalised(Template(email).safe_substitute(values)),
     )
+
+
+# "Hi ," where the recipient has no first name: the greeting closes up.
+_EMPTY_GREETING = re.compile(r"^(\w+) +([,:!])", re.UNICODE)
+
+
+def sentences_capitalised(text: str) -> str:
+    """An email's text with each paragraph starting as a sentence does,
+    with a capital letter: the messages' templates open with a greeting
+    ("Hi $first_name,") and carry on in lowercase below it, which reads as
+    a fragment in an email's paragraphs. A paragraph that opens with a link
+    or an address is left as it is."""
+    text = _EMPTY_GREETING.sub(r"\1\2", text, count=1)
+    paragraphs = text.split("\n\n")
+    for index, paragraph in enumerate(paragraphs):
+        first = paragraph.split(None, 1)[0] if paragraph.strip() else ""
+        if first[:1].islower() and not any(mark in first for mark in ("://", "@", "www.")):
+            start = len(paragraph) - len(paragraph.lstrip())
+            paragraphs[index] = paragraph[:start] + paragraph[start].upper() + paragraph[start + 1 :]
+    return "\n\n".join(paragraphs)
 
 
 def texts_for(shipment: Shipment, status: str, language: str, *, window: str = "") -> Texts:
@@ -182,6 +203,8 @@ def notice_webhook_body(notice: Notice) -> str:
         payload["data"]["delivery_instructions"] = {"text": data.get("text", ""), "updated_at": data.get("updated_at")}
     elif notice.kind == NoticeKind.ETA_CHANGED:
         payload["data"].update({name: data.get(name) for name in ETA_FIELDS})
+    elif notice.kind == NoticeKind.DELIVERY_CHOICE_UPDATED:
+        payload["data"]["delivery_choice"] = data.get("delivery_choice")
     elif notice.kind in (NoticeKind.ALERT_OPENED, NoticeKind.ALERT_RESOLVED):
         payload["data"].update({name: data.get(name) for name in ALERT_FIELDS})
     return _webhook_json(payload)

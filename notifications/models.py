@@ -228,6 +228,7 @@ NOTICE_WEBHOOK_TYPES = {
     NoticeKind.ALERT_OPENED: "shipment.alert_opened",
     NoticeKind.ALERT_RESOLVED: "shipment.alert_resolved",
     NoticeKind.ETA_CHANGED: "shipment.eta_changed",
+    NoticeKind.DELIVERY_CHOICE_UPDATED: "shipment.delivery_choice_updated",
 }
 WEBHOOK_NOTICE_CHOICES = [(kind.value, kind.label) for kind in NOTICE_WEBHOOK_TYPES]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from shipments.models import Shipment
 
@@ -49,7 +50,7 @@ def subscribe(*, shipment: Shipment, channel: str, address: str) -> SubscribeRes
     so a public link cannot be used to send texts to a list of numbers.
     """
     if shipment.is_terminal:
-        raise SubscribeRefused("This parcel's journey is over; there will be no more updates.")
+        raise SubscribeRefused(gettext("This parcel's journey is over; there will be no more updates."))
     if channel == Channel.SMS and SmsOptOut.objects.filter(phone=address).exists():
         return SubscribeResult(Subscribed.REPLY_START)
     with transaction.atomic():
@@ -60,7 +61,7 @@ def subscribe(*, shipment: Shipment, channel: str, address: str) -> SubscribeRes
                 shipment=shipment, channel=channel, source=Subscription.Source.TRACKING_PAGE
             ).count()
             if opted_in >= MAX_OPT_INS_PER_CHANNEL:
-                raise SubscribeRefused("This parcel already has as many subscribers as it can take.")
+                raise SubscribeRefused(gettext("This parcel already has as many subscribers as it can take."))
             created = Subscription.objects.create(
                 shipment=shipment, channel=channel, address=address, source=Subscription.Source.TRACKING_PAGE
             )

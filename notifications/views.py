@@ -45,21 +45,24 @@ def subscribe(request, token: str):
     if request.method == "POST":
         form = SubscribeForm(request.POST, default_region=shipment.destination_country)
         if form.is_valid():
-            try:
-                result = preferences.subscribe(
-                    shipment=shipment, channel=form.cleaned_data["channel"], address=form.cleaned_data["address"]
-                )
-            except preferences.SubscribeRefused as refusal:
-                form.add_error(None, str(refusal))
-            else:
+            results = []
+            for channel, address in form.addresses():
+                try:
+                    result = preferences.subscribe(shipment=shipment, channel=channel, address=address)
+                except preferences.SubscribeRefused as refusal:
+                    form.add_error(None, str(refusal))
+                    break
                 # The page says what will happen: updates, an email to
                 # confirm first, or a reply START that only the number can send.
-                context.update(
-                    outcome=result.outcome.value,
-                    subscribed=result.subscription,
-                    subscribed_channel=form.cleaned_data["channel"],
-                    subscribed_address=mask_address(form.cleaned_data["address"]),
+                results.append(
+                    {
+                        "outcome": result.outcome.value,
+                        "subscribed": result.subscription,
+                        "channel": channel,
+                        "address": mask_address(address),
+                    }
                 )
+            context["results"] = results
         if not form.is_valid():
             # htmx swaps only 2xx answers; without it, the page says 400.
             status = 200 if request.htmx else 400

@@ -39,6 +39,9 @@ EPOCH_TTL_SECONDS = 3 * 86400
 # Stable across processes (pages rendered by one are served by another) and
 # unguessable without SECRET_KEY, so carrier text can't smuggle one in.
 NONCE_PLACEHOLDER = "n" + salted_hmac("page-cache-nonce", "placeholder", algorithm="sha256").hexdigest()[:30]
+# The same for the CSRF token of the forms on a delivered page (the rating,
+# a problem): each response gets its visitor's own token in its place.
+CSRF_PLACEHOLDER = "c" + salted_hmac("page-cache-csrf", "placeholder", algorithm="sha256").hexdigest()[:30]
 
 
 def shared_redis() -> redis_factory.GuardedRedis | None:

@@ -52,6 +52,7 @@ from shipments.labels import STATUS_LABELS
 from shipments.links import is_expired
 from shipments.models import Brand, Shipment
 from shipments.recipients import recipient_zone
+from shipments.zone_names import zone_name
 from tracking_portal.clients import client_address
 
 from . import cache as page_cache
@@ -289,6 +290,7 @@ def embed_order(request, brand_slug: str, order_ref: str):
                 "parcels": rows,
                 "live": [row for row in rows if not row["final"]],
                 "zone": zone,
+                "zone_name": str(zone_name(zone)),
                 "frame_url": frame_url,
                 "switch_url": reverse("pages:embed_order", args=[brand.slug, order_ref]),
                 "switch_query": urlencode({"expires": expires, "signature": signature}),

@@ -23,12 +23,14 @@ from django.utils.translation import gettext_lazy as _
 
 from shipments.alert_rules import AlertKind
 from shipments.branding import brand_context
-from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS
+from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS, scan_description
 from shipments.models import Shipment
 from shipments.recipients import recipient_zone
 from shipments.routes import days_that_may_be_today
 from shipments.statuses import INSTRUCTIONS_OPEN, OFF_TRACK, SHOWS_DRIVER, STOP_DONE, Status, Substatus
+from shipments.zone_names import zone_name
 
+from .choice_presenters import choice_page_context
 from .promises import delivery_times
 from .reads import PageRows, open_alert_kinds, page_rows, rating_of, shipment_with_brand
 
@@ -40,10 +42,11 @@ STATUS_MESSAGES = {
     Status.INFO_RECEIVED: _("The sender has prepared your parcel and it is waiting to be collected."),
     Status.IN_TRANSIT: _("Your parcel is on its way to your local depot."),
     Status.OUT_FOR_DELIVERY: _("Your parcel is with the driver and arrives today."),
-    Status.FAILED_ATTEMPT: _("We tried to deliver your parcel but could not. We will try again."),
+    Status.FAILED_ATTEMPT: _("We tried to deliver your parcel but could not. Tell us what suits you best."),
     Status.AVAILABLE_FOR_PICKUP: _("Your parcel is waiting for you to collect it."),
     Status.EXCEPTION: _("Something needs our attention. We are on it; the latest update is below."),
-    Status.RETURNED_TO_SENDER: _("Your parcel is on its way back to the sender."),
+    # Terminal: the page also says the journey is complete, so not "on its way".
+    Status.RETURNED_TO_SENDER: _("Your parcel was returned to the sender."),
     Status.DELIVERED: _("Your parcel has been delivered."),
     Status.CANCELLED: _("This delivery was cancelled."),
 }
@@ -88,12 +91,17 @@ PROGRESS_POSITION = {
 }
 
 
+# A parcel waiting at a pickup point is not going out for delivery: its
+# third step is the collection point.
+PICKUP_STEPS = (Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.AVAILABLE_FOR_PICKUP, Status.DELIVERED)
+
+
 def progress(status: Status) -> list[dict]:
     """The progress bar's steps, each {"label", "state"} with state "done",
     "current" or "todo". Dicts of text: the template reads them fastest."""
     position = PROGRESS_POSITION[status]
     steps = []
-    for index, step in enumerate(PROGRESS_STEPS, start=1):
+    for index, step in enumerate(PICKUP_STEPS if status == Status.AVAILABLE_FOR_PICKUP else PROGRESS_STEPS, start=1):
         if index < position or (index == position and status == Status.DELIVERED):
             state = "done"
         elif index == position:
@@ -200,21 +208,52 @@ _TIMELINE_ITEM = (
 )
 
 
+# Carriers describe their scans in English; the language the carriers' text
+# is taken to be in.
+CARRIER_LANGUAGE = "en"
+
+
+@functools.lru_cache(maxsize=256)
+def _scan_text(status: str, substatus: str, language: str) -> str:
+    """A scan's description from its status and substatus in ``language``,
+    escaped ("" when there is none)."""
+    described = scan_description(status, substatus)
+    if described is None:
+        return ""
+    with translation.override(language):
+        return escape(str(described))
+
+
+def _event_text(status: str, substatus: str, description: str, language: str) -> str:
+    """The event's words: the carrier's own in English; in another language
+    ours, from the status and substatus, with the carrier's kept below."""
+    if not description:
+        return ""
+    ours = "" if language.split("-")[0] == CARRIER_LANGUAGE else _scan_text(status, substatus, language)
+    if not ours:
+        return f'<p class="event-text">{escape(description)}</p>'
+    return (
+        f'<p class="event-text">{ours}</p><p class="event-original" lang="{CARRIER_LANGUAGE}">{escape(description)}</p>'
+    )
+
+
 def timeline_items(rows, times: LocalTimes) -> SafeString:
     """The timeline's list items, newest first, from (status, description,
-    city, occurred_at) rows; every value escaped (carrier text is anyone's)."""
+    city, occurred_at, substatus) rows; every value escaped (carrier text
+    is anyone's)."""
     labels = _status_labels(times.language)
+    language = times.language or CARRIER_LANGUAGE
     return mark_safe(  # noqa: S308 (every value below is escaped)
         "\n".join(
             _TIMELINE_ITEM.format(
                 latest=" event-latest" if index == 0 else "",
                 label=labels.get(status) or escape(status),
-                text=f'<p class="event-text">{escape(description)}</p>' if description else "",
+                text=_event_text(status, substatus, description, language),
                 iso=occurred_at.isoformat(),
                 when=escape(times.text(occurred_at)),
                 city=f" · {escape(city)}" if city else "",
             )
-            for index, (status, description, city, occurred_at) in enumerate(rows)
+            for index, (status, description, city, occurred_at, substatus) in enumerate(rows)
         )
     )
 
@@ -286,6 +325,9 @@ def page_context(page: PageRows) -> dict:
         "timeline_items": timeline_items(events, times),
         "has_proof": shows_proof(shipment),
         "zone": zone,
+        # The customer's delivery choice and a pickup point's hold (the map on it).
+        **choice_page_context(shipment, lambda day: _day(day, times.language), MapView, times.text),
+        "zone_name": str(zone_name(zone)),
     }
 
 

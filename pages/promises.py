@@ -28,6 +28,11 @@ from django.conf import settings
 from shipments.alert_rules import AlertKind, Facts, is_late
 from shipments.eta import expected_eta, has_computed, is_stale
 from shipments.models import Shipment
+from shipments.statuses import Status
+
+# A parcel waiting to be collected is not coming to the door: no window, no
+# expected time, never late (its page says where and until when instead).
+NOT_COMING = frozenset({Status.AVAILABLE_FOR_PICKUP})
 
 
 def is_running_late(shipment: Shipment, open_alerts: Collection[str], now: datetime) -> bool:
@@ -64,8 +69,23 @@ def delivery_times(
         "eta_updated": None,
         "position_stale": False,
     }
-    if shipment.is_terminal:
+    if shipment.is_terminal or shipment.status in NOT_COMING:
         return {**none, "late": False, "checking": False}
+    if shipment.status == Status.FAILED_ATTEMPT:
+        # The attempt is over: the window it was made in is not a promise
+        # any more; only a new one, for after the attempt and still to
+        # come, is (or the customer's new day, which the page says).
+        start, end, attempt = shipment.promised_window_start, shipment.promised_window_end, shipment.status_changed_at
+        if end is None or end <= now or (start is not None and attempt is not None and start <= attempt):
+            return {**none, "late": False, "checking": False}
+        return {
+            **none,
+            "late": False,
+            "eta": times.moment(shipment.eta if shipment.eta is not None and shipment.eta > now else None),
+            "window_start": times.moment(shipment.promised_window_start),
+            "window_end": times.moment(shipment.promised_window_end),
+            "checking": False,
+        }
     late = is_running_late(shipment, open_alerts, now)
     checking = AlertKind.MISSED_SCAN in open_alerts
     start, end = times.moment(shipment.promised_window_start), times.moment(shipment.promised_window_end)

@@ -36,7 +36,7 @@ from shipments.bulk import column, quote
 from shipments.models import Alert, AlertState, Brand, DeliveryRating, Driver, Route, Shipment, Stop, TrackingEvent
 from shipments.selectors import TIMELINE_ORDER
 
-TIMELINE_FIELDS = ("status", "description", "location_city", "occurred_at")
+TIMELINE_FIELDS = ("status", "description", "location_city", "occurred_at", "substatus")
 
 # Names come from the models' metadata, quoted; values are parameters.
 _SHIPMENT_SQL = "SELECT {columns} FROM {shipment} s JOIN {brand} b ON b.{brand_pk} = s.{brand_id} WHERE s.{token} = %s"
@@ -344,7 +344,10 @@ def page_rows(
     return PageRows(
         _shipment_from_row(rows[0]),
         # Dates come as ISO 8601 text, in the connection's time zone (UTC).
-        [(status, text, city, datetime.fromisoformat(at)) for status, text, city, at in _json(events)],
+        [
+            (status, text, city, datetime.fromisoformat(at), substatus)
+            for status, text, city, at, substatus in _json(events)
+        ],
         [_stop_row(row) for row in _json(stops)],
         frozenset(_json(alerts)),
     )

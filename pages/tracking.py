@@ -8,6 +8,7 @@ import functools
 from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.middleware.csp import get_nonce
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
@@ -26,10 +27,13 @@ from shipments.labels import STATUS_LABELS
 from shipments.links import is_expired, link_expires_at
 from shipments.models import Brand, Shipment
 from shipments.recipients import recipient_language, recipient_zone
+from shipments.statuses import Status
 from tracking_portal.clients import client_address
 
 from . import cache as page_cache
 from . import counting
+from .choice_forms import AddressNoteForm
+from .choice_presenters import choice_forms_context
 from .forms import InstructionsForm, ProblemForm, RatingForm
 from .headers import keep_out_of_search, remember_language
 from .presenters import customer_actions, find_page, find_shipment, page_context
@@ -41,6 +45,8 @@ SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
 # Partials a page asks for by targeting them; anything else gets "updates",
 # which carries them all out of band.
 FRAGMENTS = frozenset({"status", "map", "proof", "actions", "timeline"})
+# The delivered page's own forms, each swapping its section with htmx.
+INLINE_SECTIONS = frozenset({"rating", "report"})
 
 REFUSALS = {
     "too_late": _("Your parcel is already on its way, so the driver can no longer get new instructions."),
@@ -120,12 +126,13 @@ _brand_chrome_cache: dict[tuple, dict[str, str]] = {}
 
 def _brand_chrome(brand: Brand, switch_url: str) -> dict[str, SafeString]:
     """BRAND_CHROME rendered in the active language, for this page."""
-    key = (translation.get_language(), *(getattr(brand, field.attname) for field in Brand._meta.concrete_fields))
+    # repr: some fields hold lists (the delivery days), which don't hash.
+    key = (translation.get_language(), *(repr(getattr(brand, field.attname)) for field in Brand._meta.concrete_fields))
     rendered = _brand_chrome_cache.get(key)
     if rendered is None:
         if len(_brand_chrome_cache) >= 1000:
             _brand_chrome_cache.clear()
-        context = {"brand": brand, "switch_url": _SWITCH_URL}
+        context = {**brand_context(brand), "switch_url": _SWITCH_URL}
         rendered = {name: render_to_string(template, context) for name, template in BRAND_CHROME.items()}
         _brand_chrome_cache[key] = rendered
     return {name: mark_safe(html.replace(_SWITCH_URL, escape(switch_url))) for name, html in rendered.items()}  # noqa: S308
@@ -150,6 +157,7 @@ def _render_page(template_name: str, page: PageRows, language: str) -> str:
             csp_nonce=page_cache.NONCE_PLACEHOLDER,
             page_url=page_url,
             actions_url=page_url + "actions/",
+            **_inline_forms(shipment),
             # Each partial asks whether it goes out of band ("updates" says
             # so); a name missing from the context costs the template
             # engine four exceptions per lookup.
@@ -158,8 +166,25 @@ def _render_page(template_name: str, page: PageRows, language: str) -> str:
         return render_to_string(template_name, context)
 
 
+def _inline_forms(shipment: Shipment) -> dict:
+    """The forms on the delivered page itself (the rating, a problem), with
+    the CSRF placeholder that _respond fills in for each visitor."""
+    if shipment.status_enum != Status.DELIVERED:
+        return {}
+    return {
+        "csrf_token": page_cache.CSRF_PLACEHOLDER,
+        "rating_form": RatingForm(),
+        "report_form": ProblemForm(status=shipment.status_enum),
+    }
+
+
+_CSRF_PLACEHOLDER = page_cache.CSRF_PLACEHOLDER.encode()
+
+
 def _respond(request, html: bytes, language: str, status: int = 200) -> HttpResponse:
     body = html.replace(page_cache.NONCE_PLACEHOLDER.encode(), str(get_nonce(request)).encode())
+    if _CSRF_PLACEHOLDER in body:
+        body = body.replace(_CSRF_PLACEHOLDER, get_token(request).encode())
     response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
@@ -268,6 +293,11 @@ def actions(request, token: str):
 def _actions_page(request, shipment: Shipment, *, status: int = 200, **extra) -> HttpResponse:
     language = _request_language(request, shipment)
     template_name = "shipments/actions.html#forms" if request.htmx else "shipments/actions.html"
+    inline = _inline_target(request)
+    if inline:
+        # A form on the delivered page itself: its section, in place (htmx
+        # swaps only 2xx answers, so the refusal's words come with a 200).
+        template_name, status = f"shipments/_after_delivery.html#{inline}", 200
     with translation.override(language), timezone.override(recipient_zone(shipment)):
         context = {
             **brand_context(shipment.brand),
@@ -280,10 +310,28 @@ def _actions_page(request, shipment: Shipment, *, status: int = 200, **extra) ->
             "rating_form": RatingForm(),
             "report_form": ProblemForm(status=shipment.status_enum),
             "subscribe_form_template": _subscribe_form_template(),
+            # After a failed attempt and before delivery: pages.choices.
+            **choice_forms_context(shipment),
+            "address_form": AddressNoteForm(),
             **extra,
         }
         html = render_to_string(template_name, context, request=request)
     return _respond(request, html.encode(), language, status=status)
+
+
+def _inline_target(request) -> str:
+    """The section of the delivered page that an htmx form there swaps
+    ("rating" or "report"), or ""."""
+    target = (request.htmx.target or "") if request.htmx else ""
+    return target if target in INLINE_SECTIONS else ""
+
+
+def _done(request, token: str, anchor: str) -> HttpResponse:
+    """After a form's POST: back to the page (303), or with htmx from the
+    delivered page, its section as it now stands."""
+    if _inline_target(request):
+        return _actions_page(request, _shipment_or_404(token))
+    return _see_other(_shipment_or_404(token).get_absolute_url() + "#" + anchor)
 
 
 def _form_failed(request, shipment: Shipment, **forms) -> HttpResponse:
@@ -322,7 +370,7 @@ def rating(request, token: str):
         except ActionRefused as refusal:
             return _form_failed(request, _shipment_or_404(token), action_error=REFUSALS[str(refusal)])
         else:
-            return _see_other(shipment.get_absolute_url() + "#rating")
+            return _done(request, token, "rating")
     return _form_failed(request, shipment, rating_form=form)
 
 
@@ -358,4 +406,4 @@ def report(request, token: str):
     if opened is None:
         # Sent twice, or from a page opened before the first: nothing new.
         return _actions_page(request, shipment, already_reported=True)
-    return _see_other(shipment.get_absolute_url() + "#report")
+    return _done(request, token, "report")

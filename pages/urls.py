@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import counting, embed, lookup, media, tracking, widget
+from . import choices, counting, embed, lookup, media, tracking, widget
 from .live import stream as live_stream
 
 app_name = "pages"
@@ -17,6 +17,8 @@ urlpatterns = [
     path("t/<str:token>/instructions/", tracking.instructions, name="instructions"),
     path("t/<str:token>/rating/", tracking.rating, name="rating"),
     path("t/<str:token>/report/", tracking.report, name="report"),
+    path("t/<str:token>/choice/", choices.delivery_choice, name="delivery_choice"),
+    path("t/<str:token>/address-note/", choices.address_note, name="address_note"),
     path("t/<str:token>/support/<str:kind>/", counting.support, name="support"),
     path("t/<str:token>/proof/<str:kind>/", media.tracking_proof, name="proof"),
     path("brands/<slug:slug>/logo/", media.brand_logo, name="brand_logo"),

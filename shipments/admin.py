@@ -55,6 +55,7 @@ class BrandAdmin(BrandSecrets, BrandScopedAdmin):
                         "support_url",
                         "default_language",
                         "default_timezone",
+                        "delivery_days",
                     ]
                 },
             ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from .models import Brand
+from .phones import readable_phone
 
 SAFE_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_PRIMARY, DEFAULT_ACCENT = "#1d4ed8", "#0f766e"
@@ -22,4 +23,5 @@ def brand_context(brand: Brand) -> dict:
         "brand": brand,
         "primary_colour": safe_colour(brand.primary_colour, DEFAULT_PRIMARY),
         "accent_colour": safe_colour(brand.accent_colour, DEFAULT_ACCENT),
+        "support_phone": readable_phone(brand.support_phone),
     }

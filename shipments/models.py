@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import bounds
 from .alert_models import Alert, AlertActivity, AlertState, BrandAlertSettings  # noqa: F401 (models of the app)
+from .choice_models import ChoiceKind, DeliveryChoice, PickupHold, PickupPoint  # noqa: F401 (models of the app)
 from .embedding import validate_embed_origins
 from .import_models import ImportJob  # noqa: F401 (a model of the app)
 from .labels import STATUS_CHOICES, SUBSTATUS_CHOICES
@@ -26,6 +27,10 @@ LONGITUDE = [MinValueValidator(bounds.LONGITUDE[0]), MaxValueValidator(bounds.LO
 def validate_timezone(value: str) -> None:
     if value and value not in zoneinfo.available_timezones():
         raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+def default_delivery_days() -> list[int]:
+    return [0, 1, 2, 3, 4]
 
 
 def new_public_token() -> str:
@@ -75,6 +80,9 @@ class Brand(models.Model):
         related_name="brands",
         help_text=_("Support staff who see this brand's deliveries in the admin."),
     )
+    # The weekdays the brand delivers on (Monday 0): the new days a
+    # customer is offered after a failed attempt.
+    delivery_days = models.JSONField(default=default_delivery_days, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -89,6 +97,10 @@ class Brand(models.Model):
         # brands must never look alike there.
         if self.name and Brand.objects.filter(name__iexact=self.name.strip()).exclude(pk=self.pk).exists():
             raise ValidationError({"name": _("Another brand already has this name.")})
+        if not isinstance(self.delivery_days, list) or not all(
+            isinstance(day, int) and not isinstance(day, bool) and 0 <= day <= 6 for day in self.delivery_days
+        ):
+            raise ValidationError({"delivery_days": _("Delivery days are weekday numbers, 0 (Monday) to 6.")})
         if self.embed_origins:
             try:
                 validate_embed_origins(self.embed_origins)
@@ -329,6 +341,7 @@ class NoticeKind(models.TextChoices):
     ETA_CHANGED = "eta_changed", _("Expected time changed")
     ALERT_OPENED = "alert_opened", _("Alert opened")
     ALERT_RESOLVED = "alert_resolved", _("Alert resolved")
+    DELIVERY_CHOICE_UPDATED = "delivery_choice_updated", _("Delivery choice updated")
     # Staff wrote to the customer from a template (data: alert_id, topic,
     # channels): planned into the customer's SMS/email, not a webhook.
     CUSTOMER_CONTACTED = "customer_contacted", _("Customer contacted by staff")

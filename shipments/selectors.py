@@ -32,6 +32,10 @@ MANIFEST_SHIPMENT_FIELDS = (
     "delivery_instructions_at",
 )
 
+# What the manifest and the API show of the customer's delivery choice
+# (its pickup point comes whole).
+CHOICE_FIELDS = ("kind", "detail", "date", "updated_at", "pickup_point")
+
 
 def brands_visible_to(user: AbstractBaseUser) -> QuerySet[Brand]:
     """Support staff see the brands they are members of; superusers see all."""
@@ -55,6 +59,7 @@ def brand_shipment_with_events(brand: Brand, tracking_number: str) -> Shipment |
     EVENT_ORDER (two queries), or None; another brand's counts as none."""
     return (
         Shipment.objects.filter(brand=brand, tracking_number=tracking_number)
+        .select_related("delivery_choice__pickup_point", "pickup_hold__pickup_point")
         .prefetch_related(Prefetch("events", queryset=TrackingEvent.objects.order_by(*EVENT_ORDER)))
         .first()
     )
@@ -69,11 +74,17 @@ def manifest_stops(route: Route, brand: Brand) -> QuerySet[Stop]:
     """The route's stops in order, each with what the driver's manifest
     shows of its parcel, in one query however long the route is. Only the
     brand's parcels, whatever stops an older admin let onto the route: the
-    manifest shows recipients."""
+    manifest shows recipients. The customer's delivery choice (and its
+    pickup point) comes in the same query."""
     return (
         Stop.objects.filter(route=route, shipment__brand=brand)
-        .select_related("shipment")
-        .only("sequence", "completed_at", *(f"shipment__{name}" for name in MANIFEST_SHIPMENT_FIELDS))
+        .select_related("shipment__delivery_choice__pickup_point")
+        .only(
+            "sequence",
+            "completed_at",
+            *(f"shipment__{name}" for name in MANIFEST_SHIPMENT_FIELDS),
+            *(f"shipment__delivery_choice__{name}" for name in CHOICE_FIELDS),
+        )
         .order_by("sequence")
     )
 

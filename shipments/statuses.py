@@ -78,6 +78,23 @@ INSTRUCTIONS_OPEN = frozenset(
     {Status.PENDING, Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.EXCEPTION, Status.FAILED_ATTEMPT}
 )
 
+
+def offers_delivery_choice(status: Status, substatus: str) -> bool:
+    """After a failed attempt the customer chooses what happens next (a new
+    day, a safe place, a neighbour, a pickup point), unless they refused
+    the parcel: then it goes back, and there is nothing to choose."""
+    return status == Status.FAILED_ATTEMPT and substatus != Substatus.REFUSED
+
+
+def takes_address_note(status: Status, substatus: str) -> bool:
+    """Before delivery, while the parcel is on its way or the driver could
+    not find the address, the customer may correct or complete the
+    address for support (never straight into the address itself)."""
+    if status in (Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY):
+        return True
+    return status in (Status.EXCEPTION, Status.FAILED_ATTEMPT) and substatus == Substatus.ADDRESS_ISSUE
+
+
 # Journeys that left the happy path: cancelled, on the way back, or stuck.
 OFF_TRACK = frozenset({Status.CANCELLED, Status.RETURNED_TO_SENDER, Status.EXCEPTION})
 

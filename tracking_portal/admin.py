@@ -6,7 +6,7 @@ page."""
 from django.contrib import admin
 
 from notifications.admin import ShipmentNotificationInline
-from shipments import admin_exports, admin_imports
+from shipments import admin_exports, admin_imports, admin_pickup
 from shipments.admin import ShipmentAdmin
 from shipments.admin_alerts import AlertAdmin
 
@@ -19,3 +19,5 @@ admin.site.add_action(admin_exports.export_as_csv, "export_as_csv")
 admin_exports.add_export_link(AlertAdmin)
 admin_exports.add_export_link(ShipmentAdmin)
 admin_imports.add_import_pages(ShipmentAdmin)
+# The customer's delivery choice and the pickup hold, first on the page.
+admin_pickup.add_choice_inlines(ShipmentAdmin)

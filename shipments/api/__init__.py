@@ -12,6 +12,7 @@ from .common import ProblemOut
 from .drivers import router as drivers_router
 from .events import router as events_router
 from .parser import StrictJSONParser
+from .pickup import router as pickup_router
 from .shipments import router as shipments_router
 from .webhooks import router as webhooks_router
 
@@ -53,6 +54,7 @@ api.add_router("", drivers_router)
 api.add_router("", webhooks_router)
 api.add_router("", alerts_router)
 api.add_router("", analytics_router)
+api.add_router("", pickup_router)
 
 
 class ProblemType(Schema):

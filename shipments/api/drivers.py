@@ -10,7 +10,7 @@ from typing import Annotated
 from django.http import HttpRequest
 from ninja import Path, Router
 
-from .. import drivers, selectors
+from .. import choices, drivers, selectors
 from ..models import Route
 from .common import responses
 from .problems import Problem, pointer
@@ -126,6 +126,7 @@ def manifest_answer(route: Route, brand) -> list[dict]:
                 "lng": stop.shipment.destination_lng,
             },
             "delivery_instructions": instructions_answer(stop.shipment),
+            "delivery_choice": choices.choice_data(choices.choice_of(stop.shipment)),
             "completed_at": stop.completed_at,
         }
         for stop in selectors.manifest_stops(route, brand)

@@ -196,6 +196,41 @@ class InstructionsOut(Schema):
     updated_at: dt.datetime | None = Field(description="When they last set it; null when they never did.")
 
 
+class OpeningHoursOut(Schema):
+    day: int = Field(description="0 is Monday, 6 Sunday.")
+    opens: str = Field(description="HH:MM, local time.")
+    closes: str
+
+
+class PickupPointOut(Schema):
+    id: int
+    name: str
+    line1: str
+    line2: str
+    postcode: str
+    city: str
+    country: str
+    lat: float | None
+    lng: float | None
+    opening_hours: list[OpeningHoursOut]
+    active: bool
+
+
+class DeliveryChoiceOut(Schema):
+    kind: Literal["new_day", "safe_place", "neighbour", "pickup_point"]
+    detail: str = Field(description="The safe place, or the neighbour's name and house number.")
+    date: dt.date | None = Field(description="The new day, for new_day.")
+    pickup_point: PickupPointOut | None
+    updated_at: dt.datetime
+
+
+class PickupHoldOut(Schema):
+    pickup_point: PickupPointOut
+    collection_code: str
+    collect_by: dt.date | None
+    updated_at: dt.datetime
+
+
 class ShipmentOut(Schema):
     tracking_number: str
     carrier: str
@@ -221,6 +256,8 @@ class ShipmentOut(Schema):
     destination: DestinationOut
     proof_of_delivery: ProofOut
     delivery_instructions: InstructionsOut
+    delivery_choice: DeliveryChoiceOut | None = Field(description="What the customer chose after a failed attempt.")
+    pickup: PickupHoldOut | None = Field(description="Where the parcel waits to be collected, with its code.")
     tracking_url: str
     version: int
     created_at: dt.datetime
@@ -281,6 +318,7 @@ class ManifestStopOut(Schema):
     recipient: ManifestRecipientOut
     destination: DestinationOut
     delivery_instructions: InstructionsOut
+    delivery_choice: DeliveryChoiceOut | None
     completed_at: dt.datetime | None
 
 

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, File, Form, Router, Schema, Status, UploadedFile
 
-from .. import eta, images, selectors, services
+from .. import choices, eta, images, selectors, services
 from ..models import EventSource, Shipment
 from ..services import EventRejected, NewEvent
 from .auth import BrandKey
@@ -106,6 +106,17 @@ def _estimate(shipment: Shipment) -> dict:
     }
 
 
+def hold_answer(hold) -> dict | None:
+    if hold is None:
+        return None
+    return {
+        "pickup_point": choices.pickup_point_data(hold.pickup_point),
+        "collection_code": hold.collection_code,
+        "collect_by": hold.collect_by,
+        "updated_at": hold.updated_at,
+    }
+
+
 def shipment_answer(shipment: Shipment, events) -> dict:
     return {
         "tracking_number": shipment.tracking_number,
@@ -140,6 +151,8 @@ def shipment_answer(shipment: Shipment, events) -> dict:
             "has_signature": bool(shipment.proof_signature),
         },
         "delivery_instructions": instructions_answer(shipment),
+        "delivery_choice": choices.choice_data(choices.choice_of(shipment)),
+        "pickup": hold_answer(choices.hold_of(shipment)),
         "tracking_url": shipment.tracking_url,
         "version": shipment.version,
         "created_at": shipment.created_at,

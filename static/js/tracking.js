@@ -17,6 +17,21 @@
   var map = null;
   var driverMarker = null;
   var area = null;
+  // Follow the van: when the driver's marker leaves the inner part of the
+  // view, pan to it, unless the visitor has moved the map themselves in
+  // the last while (then the map is theirs to look around).
+  var FOLLOW_INNER = -0.2; // the view's bounds, shrunk by a fifth on each side
+  var USER_MOVE_RESPECT_MS = 60000;
+  var userMovedAt = 0;
+  var movingOurselves = false;
+
+  function followDriver(latLng) {
+    if (!map || Date.now() - userMovedAt < USER_MOVE_RESPECT_MS) return;
+    if (map.getBounds().pad(FOLLOW_INNER).contains(latLng)) return;
+    movingOurselves = true;
+    map.panTo(latLng, { animate: true, duration: 0.5 });
+    movingOurselves = false;
+  }
 
   function isFinal() {
     var status = document.querySelector("#status .status");
@@ -64,6 +79,8 @@
         maxZoom: 19,
         attribution: tiles.indexOf("openstreetmap.org") >= 0 ? "© OpenStreetMap contributors" : "",
       }).addTo(map);
+      map.on("dragstart", function () { userMovedAt = Date.now(); });
+      map.on("zoomstart", function () { if (!movingOurselves) userMovedAt = Date.now(); });
     }
     var points = [];
     var destLat = number(data, "data-dest-lat");
@@ -90,6 +107,7 @@
         }).addTo(map);
       } else {
         driverMarker.setLatLng([driverLat, driverLng]);
+        followDriver(driverMarker.getLatLng());
       }
       points.push([driverLat, driverLng]);
     } else if (driverMarker) {
@@ -100,7 +118,9 @@
       var bounds = window.L.latLngBounds(points);
       // The circle's own getBounds needs a map view, which this sets.
       if (area) bounds.extend(area.getLatLng().toBounds(2 * area.getRadius()));
+      movingOurselves = true;
       map.fitBounds(bounds, { padding: [24, 24], maxZoom: 16 });
+      movingOurselves = false;
     }
     map.invalidateSize();
   }
@@ -177,5 +197,8 @@
   if (liveText) liveText.hidden = false;
   if (!("EventSource" in window) && !isFinal()) startPolling();
   updateMap();
-  window.trackingPage = { refresh: refresh, isPolling: function () { return pollTimer !== null; }, opened: function () { return opened; } };
+  window.trackingPage = {
+    mapCentre: function () { return map ? map.getCenter() : null; },
+    driverInView: function () { return !!(map && driverMarker && map.getBounds().pad(FOLLOW_INNER).contains(driverMarker.getLatLng())); },
+    refresh: refresh, isPolling: function () { return pollTimer !== null; }, opened: function () { return opened; } };
 })();

@@ -163,6 +163,7 @@ def test_a_brand_can_leave_a_kind_of_notice_out_of_its_webhook(in_transit, endpo
         "alert_opened",
         "alert_resolved",
         "eta_changed",
+        "delivery_choice_updated",
     ]
     BrandNotificationSettings.objects.create(brand=brand, webhook_notices=[])
     notice = leave(in_transit, "Side gate")

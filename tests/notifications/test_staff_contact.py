@@ -77,7 +77,13 @@ def test_staff_contact_goes_to_the_channels_chosen_once_each_and_never_to_the_we
 
 
 def test_the_webhook_defaults_leave_the_staff_contact_out(db):
-    assert default_webhook_notices() == ["instructions_updated", "alert_opened", "alert_resolved", "eta_changed"]
+    assert default_webhook_notices() == [
+        "instructions_updated",
+        "alert_opened",
+        "alert_resolved",
+        "eta_changed",
+        "delivery_choice_updated",
+    ]
 
 
 @time_machine.travel(NOON, tick=False)

@@ -24,7 +24,7 @@ def not_found(client, path, **headers):
     [
         ({}, "en", "You can also find your parcel with its tracking number"),
         ({"HTTP_ACCEPT_LANGUAGE": "es-ES,es;q=0.9"}, "es", "También puedes encontrar tu paquete"),
-        ({"HTTP_ACCEPT_LANGUAGE": "de"}, "de", "Du kannst dein Paket auch mit der Sendungsnummer"),
+        ({"HTTP_ACCEPT_LANGUAGE": "de"}, "de", "Sie können Ihr Paket auch mit der Sendungsnummer"),
         # The switcher's choice, kept in the cookie, wins over the browser.
         ({"HTTP_ACCEPT_LANGUAGE": "de", "HTTP_COOKIE": "django_language=es"}, "es", "También puedes encontrar"),
     ],

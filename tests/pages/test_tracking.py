@@ -197,7 +197,7 @@ def test_window_and_timeline_are_shown_in_the_recipients_time_zone(client, make_
     html = text_of(page(client, shipment, HTTP_ACCEPT_LANGUAGE="en"))
     assert "Thu 26 Nov, 09:00" in html and "13:00" in html  # the window, New York time
     assert "Thu 26 Nov, 03:00" in html  # the scan
-    assert "America/New_York" in html
+    assert "Times shown in Eastern time" in html and "America/New_York" not in html
 
 
 def test_brand_time_zone_when_the_recipient_has_none(client, brand, make_shipment):
@@ -224,8 +224,9 @@ def test_proof_of_delivery_after_delivery(client, shipment, settings, tmp_path):
     proof_url = shipment.get_absolute_url() + "proof/"
     assert proof_url + "photo/" in html and proof_url + "signature/" in html
     assert "/media/" not in html
-    # The journey is over: no live stream, no more scripts.
-    assert "sse-connect" not in html and "htmx-2.min.js" not in html
+    # The journey is over: no live stream and no map; htmx alone, for the
+    # forms on the page (the rating, a problem).
+    assert "sse-connect" not in html and "hx-sse-2.js" not in html and "leaflet.js" not in html
 
 
 def test_unknown_token_is_404(client):

@@ -48,7 +48,6 @@ def test_the_page_holds_no_form_only_a_slot_that_loads_them_and_a_link(client, s
         (Status.FAILED_ATTEMPT, "Leave instructions or get updates"),
         (Status.OUT_FOR_DELIVERY, "Get updates"),
         (Status.AVAILABLE_FOR_PICKUP, "Get updates"),
-        (Status.DELIVERED, "Rate your delivery"),
         (Status.CANCELLED, None),
         (Status.RETURNED_TO_SENDER, None),
     ],
@@ -65,6 +64,22 @@ def test_the_link_says_what_the_customer_can_do_now(client, shipment, status, li
     assert f'<a href="{actions_url(shipment)}#report">Report a problem</a>' in actions
     # A finished journey's page loads no scripts: nothing to load the forms with.
     assert ("hx-get" in actions) is not Shipment.objects.get(pk=shipment.pk).is_terminal
+
+
+def test_the_delivered_page_has_its_forms_on_the_page_itself(client, shipment):
+    services.record_event(shipment_id=shipment.pk, event=event(Status.DELIVERED))
+    response = get(client, shipment.get_absolute_url())
+    html = response.content.decode()
+    token = shipment.public_token
+    assert f'action="/t/{token}/rating/"' in html and f'hx-post="/t/{token}/rating/"' in html
+    assert f'action="/t/{token}/report/"' in html
+    assert 'value="not_received"' in html and 'value="damaged"' in html
+    # The cached page holds a placeholder; each visitor gets their own token.
+    from pages import cache as page_cache
+
+    assert page_cache.CSRF_PLACEHOLDER not in html
+    assert response.cookies[settings.CSRF_COOKIE_NAME].value
+    assert 'name="csrfmiddlewaretoken" value="' in html
 
 
 def test_the_actions_page_without_javascript_is_a_whole_branded_page(shipment):

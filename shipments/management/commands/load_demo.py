@@ -16,10 +16,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from shipments import services
+from shipments import choices, services
 from shipments.alert_models import BrandAlertSettings
 from shipments.embedding import embed_origins, new_embed_secret
-from shipments.models import Brand, Driver, EventSource, Route, Stop
+from shipments.models import Brand, Driver, EventSource, PickupPoint, Route, Stop
 from shipments.services import NewEvent
 from tracking_portal.local_server import DEFAULT_HOST, DEFAULT_PORT, demo_shop_url
 
@@ -122,6 +122,45 @@ def open_to_the_demo_shop(brand: Brand) -> None:
         brand.save(update_fields=changed)
 
 
+# The demo brand's pickup points: shops, so their addresses are public.
+WEEKDAYS_9_TO_6 = [{"day": day, "opens": "09:00", "closes": "18:00"} for day in range(5)]
+PICKUP_POINTS = [
+    {
+        "name": "Victoria Parcel Shop",
+        "line1": "12 Wilton Road",
+        "postcode": "SW1V 1LL",
+        "city": "London",
+        "country": "GB",
+        "lat": 51.4952,
+        "lng": -0.1439,
+        "opening_hours": [*WEEKDAYS_9_TO_6, {"day": 5, "opens": "10:00", "closes": "16:00"}],
+    },
+    {
+        "name": "Pimlico Newsagent",
+        "line1": "48 Lupus Street",
+        "postcode": "SW1V 3EB",
+        "city": "London",
+        "country": "GB",
+        "lat": 51.4867,
+        "lng": -0.1363,
+        "opening_hours": [
+            *({"day": day, "opens": "07:00", "closes": "13:00"} for day in range(6)),
+            *({"day": day, "opens": "14:00", "closes": "20:00"} for day in range(6)),
+        ],
+    },
+    {
+        "name": "Westminster Locker",
+        "line1": "Horseferry Road car park",
+        "postcode": "SW1P 2AF",
+        "city": "London",
+        "country": "GB",
+        "lat": 51.4946,
+        "lng": -0.1301,
+        "opening_hours": [{"day": day, "opens": "00:00", "closes": "23:59"} for day in range(7)],
+    },
+]
+
+
 class Command(BaseCommand):
     help = (
         "Load demo data (a brand, a dozen shipments in every status and one stuck at the depot, "
@@ -202,6 +241,8 @@ class Command(BaseCommand):
                 last_lat=51.4990, last_lng=-0.1245, last_position_at=now, last_heading_deg=180
             )
 
+        self.load_pickup_points(brand, shipments, now)
+
         if settings.DEBUG:
             user_model = get_user_model()
             if not user_model.objects.filter(username="admin").exists():
@@ -209,3 +250,19 @@ class Command(BaseCommand):
                 self.stdout.write("Created the demo superuser admin / admin (DEBUG only).")
 
         self.stdout.write(f"Demo brand '{brand.slug}': {created} new shipments, {len(shipments)} in all.")
+
+    def load_pickup_points(self, brand: Brand, shipments, now) -> None:
+        """The brand's pickup points, and the parcel ready for pickup
+        waiting at the first of them, each only if missing."""
+        points = []
+        for fields in PICKUP_POINTS:
+            point = PickupPoint.objects.filter(brand=brand, name=fields["name"]).first()
+            points.append(point or choices.create_pickup_point(brand=brand, **fields))
+        for shipment, status in shipments:
+            if status == "available_for_pickup" and choices.hold_of(shipment) is None:
+                choices.set_pickup_hold(
+                    shipment=shipment,
+                    pickup_point=points[0],
+                    collection_code="NW-4821",
+                    collect_by=(now + timedelta(days=7)).date(),
+                )

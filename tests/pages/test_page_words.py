@@ -1,0 +1,109 @@
+"""What the tracking page says in the visitor's words: scan descriptions
+from the status where the carrier wrote English, time zones as people name
+them, phone numbers grouped for reading."""
+
+import zoneinfo
+
+import pytest
+from django.utils import translation
+
+from shipments import services
+from shipments.phones import readable_phone
+from shipments.zone_names import zone_name
+from tests.conftest import event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def page_html(client, shipment, language):
+    response = client.get(shipment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("language", "ours"),
+    [("es", "No había nadie para recibir el paquete."), ("de", "Es war niemand da, um das Paket anzunehmen.")],
+)
+def test_a_carriers_english_scan_is_described_in_the_visitors_language(client, shipment, language, ours):
+    services.record_event(
+        shipment_id=shipment.pk,
+        event=event("failed_attempt", 5, substatus="recipient_unavailable", description="Card left <b>no answer</b>"),
+    )
+    html = page_html(client, shipment, language)
+    assert f'<p class="event-text">{ours}</p>' in html
+    # The carrier's own words stay readable beside ours, marked as English and escaped.
+    assert '<p class="event-original" lang="en">Card left &lt;b&gt;no answer&lt;/b&gt;</p>' in html
+
+
+def test_without_a_substatus_the_status_describes_the_scan(client, shipment):
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit", 5, description="Arrived at hub"))
+    html = page_html(client, shipment, "de")
+    assert '<p class="event-text">Das Paket wurde unterwegs gescannt.</p>' in html
+    assert 'lang="en">Arrived at hub</p>' in html
+
+
+def test_in_english_the_carriers_words_are_shown_alone(client, shipment):
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit", 5, description="Arrived at hub"))
+    html = page_html(client, shipment, "en")
+    assert '<p class="event-text">Arrived at hub</p>' in html
+    assert "event-original" not in html
+
+
+def test_a_scan_without_words_gets_none_of_ours(client, shipment):
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit", 5))
+    assert "event-text" not in page_html(client, shipment, "es")
+
+
+@pytest.mark.parametrize(
+    ("key", "language", "name"),
+    [
+        ("Europe/London", "en", "UK time"),
+        ("Europe/Berlin", "en", "Central European time"),
+        ("America/New_York", "en", "Eastern time"),
+        ("Europe/Madrid", "es", "hora de Europa central"),
+        ("Europe/Berlin", "de", "mitteleuropäische Zeit"),
+        ("Europe/Lisbon", "en", "Lisbon time"),
+        ("America/Argentina/Buenos_Aires", "en", "Buenos Aires time"),
+        ("Asia/Tokyo", "de", "Ortszeit Tokyo"),
+    ],
+)
+def test_time_zones_are_named_as_people_say_them(key, language, name):
+    with translation.override(language):
+        assert str(zone_name(zoneinfo.ZoneInfo(key))) == name
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "Times shown in UK time"),
+        ("es", "Horario: hora del Reino Unido"),
+        ("de", "Zeitangaben: britische Zeit"),
+    ],
+)
+def test_the_page_names_the_recipients_zone_in_the_visitors_language(client, make_shipment, language, text):
+    from datetime import UTC, datetime
+
+    shipment = make_shipment(
+        recipient_timezone="Europe/London",
+        promised_window_start=datetime(2026, 11, 26, 14, 0, tzinfo=UTC),
+        promised_window_end=datetime(2026, 11, 26, 18, 0, tzinfo=UTC),
+    )
+    html = page_html(client, shipment, language)
+    assert text in html and "Europe/London" not in html
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [("+442079460000", "+44 20 7946 0000"), ("+4930901820", "+49 30 901820"), ("", ""), ("12", "12")],
+)
+def test_phone_numbers_are_grouped_for_reading(stored, shown):
+    assert readable_phone(stored) == shown
+
+
+def test_the_brands_support_number_is_shown_grouped(client, brand, shipment):
+    brand.support_phone = "+442079460000"
+    brand.save()
+    html = page_html(client, shipment, "en")
+    assert '<span class="phone">+44 20 7946 0000</span>' in html
+    assert "+442079460000" not in html
