@@ -63,6 +63,7 @@ from .presenters import LocalTimes, find_page, page_context, timeline_items
 from .promises import delivery_times
 from .reads import PageRows, open_alert_kinds
 from .site import visitor_language
+from .unavailable import database_away_is_503
 from .tracking import (
     SUPPORTED_LANGUAGES,
     _accepted_language,
@@ -180,6 +181,7 @@ def _origins_of(brand_slug: str | None) -> list[str]:
 
 @xframe_options_exempt
 @require_safe
+@database_away_is_503
 def embed_tracking(request, token: str):
     """One parcel in a frame; with htmx, its fragments. ``?brand=`` (the
     widget's data-brand) must be the parcel's brand when it is given."""

@@ -36,6 +36,7 @@ from .headers import keep_out_of_search, remember_language
 from .presenters import customer_actions, find_page, find_shipment, page_context
 from .promises import fresh_until
 from .reads import PageRows
+from .unavailable import database_away_is_503
 
 PAGE_TEMPLATE = "shipments/tracking.html"
 SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
@@ -212,6 +213,7 @@ def _shipment_or_404(token: str) -> Shipment:
 
 # HEAD too: link checkers and some mail scanners use it.
 @require_safe
+@database_away_is_503
 def tracking(request, token: str):
     """The tracking page; with htmx, its fragments. A warm page is one Redis
     round trip: no query, no rendering."""
