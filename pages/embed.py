@@ -63,7 +63,6 @@ from .presenters import LocalTimes, find_page, page_context, timeline_items
 from .promises import delivery_times
 from .reads import PageRows, open_alert_kinds
 from .site import visitor_language
-from .unavailable import database_away_is_503
 from .tracking import (
     SUPPORTED_LANGUAGES,
     _accepted_language,
@@ -72,6 +71,7 @@ from .tracking import (
     _see_other,
     cached_until,
 )
+from .unavailable import database_away_is_503
 
 PARCEL_TEMPLATE = "pages/embed/parcel.html"
 ORDER_TEMPLATE = "pages/embed/order.html"

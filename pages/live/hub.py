@@ -36,6 +36,7 @@ def position_message(lat: float, lng: float, seen_at: datetime) -> str:
 def is_position(payload) -> bool:
     return isinstance(payload, str) and payload.startswith(POSITION + " ")
 
+
 KEEP_ALIVE = object()
 HEARTBEAT_SECONDS = 20
 
