@@ -79,7 +79,14 @@ def raise_open_files_limit(wanted: int) -> int:
 class Server:
     """One uvicorn process (one event loop) on loopback."""
 
-    def __init__(self, port: int, database_url: str, redis_url: str, extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        port: int,
+        database_url: str,
+        redis_url: str,
+        extra_args: list[str] | None = None,
+        app: str = "tracking_portal.asgi:application",
+    ):
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         env = {
@@ -91,7 +98,7 @@ class Server:
         }
         self.process = subprocess.Popen(
             [
-                PYTHON, "-m", "uvicorn", "tracking_portal.asgi:application",
+                PYTHON, "-m", "uvicorn", app,
                 "--host", "127.0.0.1", "--port", str(port),
                 "--no-access-log", "--log-level", "warning", "--lifespan", "off",
                 "--timeout-graceful-shutdown", "2", "--backlog", "8192",

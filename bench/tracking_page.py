@@ -7,6 +7,8 @@ trivial Django view (bench/page_urls.py); wrk drives it on loopback with 32
 connections. Four variants, alternating for --rounds rounds so the
 machine's noise hits all of them, medians printed:
 
+- bare: a bare ASGI callable answering "ok" in the same process
+  (bench/bare_asgi.py), the server's own limit;
 - trivial: the baseline view, through the same middleware;
 - warm: /t/<token>/ of a shipment with 30 events, out for delivery on a
   route, its rendered page in Redis;
@@ -175,8 +177,8 @@ def main() -> None:
 
     from pages import cache as page_cache
 
-    server = _setup.Server(PORT, args.database_url, args.redis_url)
-    results: dict[str, list[dict]] = {"trivial": [], "warm": [], "widget warm": [], "just changed": []}
+    server = _setup.Server(PORT, args.database_url, args.redis_url, app="bench.bare_asgi:application")
+    results: dict[str, list[dict]] = {"bare": [], "trivial": [], "warm": [], "widget warm": [], "just changed": []}
     try:
         with tempfile.TemporaryDirectory() as folder:
             paths = Path(folder) / "paths.txt"
@@ -187,7 +189,9 @@ def main() -> None:
             wrk(server.base + f"/t/{hot}/", 2)
             wrk(server.base + f"/embed/t/{hot}/", 2)
             check_widget(server.base + f"/embed/t/{hot}/")
+            wrk(server.base + "/bench/bare/", 2)
             for round_number in range(1, args.rounds + 1):
+                results["bare"].append(wrk(server.base + "/bench/bare/", args.duration))
                 results["trivial"].append(wrk(server.base + "/bench/trivial/", args.duration))
                 results["warm"].append(wrk(server.base + f"/t/{hot}/", args.duration))
                 results["widget warm"].append(wrk(server.base + f"/embed/t/{hot}/", args.duration))
@@ -225,6 +229,12 @@ def main() -> None:
     print(
         f"widget warm / trivial = {medians['widget warm']['rps'] / base:.2f} "
         f"(target >= the page's warm {medians['warm']['rps'] / base:.2f})"
+    )
+    bare = medians["bare"]["rps"]
+    print(
+        f"warm / bare ASGI = {medians['warm']['rps'] / bare:.2f} (target >= 0.35); "
+        f"widget warm / bare ASGI = {medians['widget warm']['rps'] / bare:.2f}; "
+        f"trivial / bare ASGI = {base / bare:.2f}"
     )
 
 

@@ -32,6 +32,11 @@ from tracking_portal import redis as redis_factory
 # Short, so that a change whose invalidation was lost (Redis briefly away)
 # shows within minutes all the same.
 PAGE_TTL_SECONDS = 600
+# A page showing the driver is not made stale by the driver's pings (open
+# pages get each position over their stream): it is kept this long at most,
+# so that a new visitor's page shows a position no older than this, well
+# inside the minute its caption ("Driver's position at 09:41") states.
+POSITION_MAX_AGE_SECONDS = 30
 # Longer than any page lives, so a page never outlives the epoch it was
 # tagged with; refreshed on every bump.
 EPOCH_TTL_SECONDS = 3 * 86400

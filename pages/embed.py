@@ -72,6 +72,7 @@ from .tracking import (
     _see_other,
     cached_until,
 )
+from .unavailable import database_away_is_503
 
 PARCEL_TEMPLATE = "pages/embed/parcel.html"
 ORDER_TEMPLATE = "pages/embed/order.html"
@@ -181,6 +182,7 @@ def _origins_of(brand_slug: str | None) -> list[str]:
 
 @xframe_options_exempt
 @require_safe
+@database_away_is_503
 def embed_tracking(request, token: str):
     """One parcel in a frame; with htmx, its fragments. ``?brand=`` (the
     widget's data-brand) must be the parcel's brand when it is given."""

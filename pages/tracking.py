@@ -27,7 +27,7 @@ from shipments.labels import STATUS_LABELS
 from shipments.links import is_expired, link_expires_at
 from shipments.models import Brand, Shipment
 from shipments.recipients import recipient_language, recipient_zone
-from shipments.statuses import Status
+from shipments.statuses import SHOWS_DRIVER, Status
 from tracking_portal.clients import client_address
 
 from . import cache as page_cache
@@ -39,6 +39,7 @@ from .headers import keep_out_of_search, remember_language
 from .presenters import customer_actions, find_page, find_shipment, page_context
 from .promises import fresh_until
 from .reads import PageRows
+from .unavailable import database_away_is_503
 
 PAGE_TEMPLATE = "shipments/tracking.html"
 SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
@@ -236,6 +237,7 @@ def _shipment_or_404(token: str) -> Shipment:
 
 # HEAD too: link checkers and some mail scanners use it.
 @require_safe
+@database_away_is_503
 def tracking(request, token: str):
     """The tracking page; with htmx, its fragments. A warm page is one Redis
     round trip: no query, no rendering."""
@@ -274,9 +276,15 @@ def cached_until(shipment: Shipment) -> float:
     page rendered now may be served: not past the link's expiry, nor past
     the moment the clock alone changes what it says of when
     (pages.promises), so that a window that ends is never served as still
-    promised."""
-    moment = link_expires_at(shipment) or fresh_until(shipment, timezone.now())
-    return moment.timestamp() if moment is not None else 0.0
+    promised; and, for a page that may show the driver, whose pings don't
+    make it stale, not past page_cache.POSITION_MAX_AGE_SECONDS."""
+    now = timezone.now()
+    moment = link_expires_at(shipment) or fresh_until(shipment, now)
+    until = moment.timestamp() if moment is not None else 0.0
+    if shipment.status_enum in SHOWS_DRIVER:
+        fresh = now.timestamp() + page_cache.POSITION_MAX_AGE_SECONDS
+        until = min(until, fresh) if until else fresh
+    return until
 
 
 @require_safe

@@ -15,6 +15,7 @@ from django.core.handlers.asgi import ASGIRequest  # noqa: E402
 from django.http import HttpResponse, HttpResponseBadRequest  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
 
+from pages.fast import serve_cached_page  # noqa: E402
 from pages.live.stream import STREAM_PATH, sse_app  # noqa: E402
 from tracking_portal.body_limit import BodyLimit  # noqa: E402
 
@@ -58,6 +59,10 @@ async def portal(scope, receive, send):
     # handler, which would hold a thread per open stream (pages.live.stream).
     if scope["type"] == "http" and STREAM_PATH.match(scope["path"]):
         await stream_app(scope, receive, send)
+    # A warm page is one Redis read: answered before Django's handler, which
+    # would cost it most of its time (pages/fast.py).
+    elif scope["type"] == "http" and await serve_cached_page(scope, send):
+        return
     else:
         await django_application(scope, receive, send)
 

@@ -13,7 +13,7 @@ from shipments.models import Route, Shipment, Stop
 from shipments.routes import days_that_may_be_today
 from shipments.statuses import STOP_DONE, TERMINAL, Status
 
-from .hub import CHANGED, FINAL
+from .hub import CHANGED, FINAL, position_message
 
 
 def pages_changed(changes: list[signals.ShipmentChange]) -> dict[str, str]:
@@ -71,11 +71,23 @@ def tokens_on_routes_of(shipment_ids: list[int]) -> list[str]:
 
 
 def pages_showing_driver(driver_id: int) -> dict[str, str]:
-    """The pages that show this driver: the parcels still on the van on the
-    driver's routes of the days that may be today."""
-    tokens = Stop.objects.filter(
-        route__driver_id=driver_id,
-        route__date__in=days_that_may_be_today(),
-        shipment__status=Status.OUT_FOR_DELIVERY,
-    ).values_list("shipment__public_token", flat=True)
-    return dict.fromkeys(tokens, CHANGED)
+    """The pages that show this driver, each with a message carrying the
+    driver's position: the parcels still on the van on the driver's routes
+    of the days that may be today. One query."""
+    rows = list(
+        Stop.objects.filter(
+            route__driver_id=driver_id,
+            route__date__in=days_that_may_be_today(),
+            shipment__status=Status.OUT_FOR_DELIVERY,
+        ).values_list(
+            "shipment__public_token",
+            "route__driver__last_lat",
+            "route__driver__last_lng",
+            "route__driver__last_position_at",
+        )
+    )
+    if not rows or None in rows[0][1:]:
+        return {}
+    _token, lat, lng, seen_at = rows[0]
+    message = position_message(lat, lng, seen_at)
+    return dict.fromkeys((token for token, *_ in rows), message)

@@ -6,14 +6,17 @@ With REDIS_URL the hub holds one Redis pattern subscription
 open for that token, whatever process made the change; without it,
 publishers in this process hand messages to the hub's loop directly.
 
-A message says only that a page changed (CHANGED) or that its journey is
-over (FINAL); the page then fetches its own fragments, in its own language,
-through the page cache.
+A message says that a page changed (CHANGED) or that its journey is over
+(FINAL), and the page then fetches its own fragments, in its own language,
+through the page cache; or it carries the driver's new position (POSITION),
+which the page shows without fetching anything.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import datetime
 
 from django.conf import settings
 
@@ -21,6 +24,19 @@ from .. import cache as page_cache
 from .subscriber import channel_prefix, hold_subscription
 
 CHANGED, FINAL = "changed", "final"
+# "position {json}": the driver's position, rounded as the page shows it.
+POSITION = "position"
+
+
+def position_message(lat: float, lng: float, seen_at: datetime) -> str:
+    data = {"lat": round(lat, 5), "lng": round(lng, 5), "at": seen_at.isoformat()}
+    return f"{POSITION} {json.dumps(data, separators=(',', ':'))}"
+
+
+def is_position(payload) -> bool:
+    return isinstance(payload, str) and payload.startswith(POSITION + " ")
+
+
 KEEP_ALIVE = object()
 HEARTBEAT_SECONDS = 20
 
@@ -39,6 +55,9 @@ class Mailbox:
     def put(self, payload) -> None:
         if payload in self.pending:
             return
+        if is_position(payload):
+            # Only the newest position is worth sending.
+            self.pending = [waiting for waiting in self.pending if not is_position(waiting)]
         self.pending.append(payload)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)

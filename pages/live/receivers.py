@@ -24,7 +24,12 @@ def on_shipments_changed(sender, changes: list[signals.ShipmentChange], **kwargs
 
 
 def on_driver_moved(sender, driver_id: int, **kwargs) -> None:
+    # The position is live data: open pages get it in the message and move
+    # their map themselves. Stored pages are left alone (invalidating every
+    # page on the van at each ping was most of a morning rush's work,
+    # bench/rush.py); they keep a driver's position at most
+    # page_cache.POSITION_MAX_AGE_SECONDS (pages.tracking.cached_until).
     try:
-        publish(pages_showing_driver(driver_id), invalidate=True)
+        publish(pages_showing_driver(driver_id), invalidate=False)
     except Exception:
         log.exception("Live updates: could not announce a move of driver %s", driver_id)

@@ -24,7 +24,7 @@ from django.http import Http404, StreamingHttpResponse
 from shipments.links import ENDED_AT, is_expired
 from shipments.models import Shipment
 
-from .hub import CHANGED, FINAL, KEEP_ALIVE, hub
+from .hub import CHANGED, FINAL, KEEP_ALIVE, POSITION, hub, is_position
 
 ENCODED = {
     CHANGED: b"event: changed\ndata: changed\n\n",
@@ -41,6 +41,15 @@ STREAM_HEADERS = [
     # Tells nginx-style proxies not to buffer the stream.
     (b"x-accel-buffering", b"no"),
 ]
+
+
+def encode(payload) -> bytes:
+    encoded = ENCODED.get(payload)
+    if encoded is not None:
+        return encoded
+    if is_position(payload):
+        return f"event: {POSITION}\ndata: {payload[len(POSITION) + 1 :]}\n\n".encode()
+    return f"event: {payload}\ndata: {payload}\n\n".encode()
 
 
 def stream_state(token: str) -> str | None:
@@ -68,7 +77,7 @@ async def stream(token: str, first: str) -> AsyncIterator[bytes]:
         yield f"retry: {RECONNECT_MS}\n: open\n\n".encode()
         while True:
             payload = await queue.get()
-            yield ENCODED.get(payload) or f"event: {payload}\ndata: {payload}\n\n".encode()
+            yield encode(payload)
             if payload == FINAL:
                 return
     finally:

@@ -177,7 +177,35 @@
     updateMap();
     if (isFinal()) stopPolling();
   });
-  document.body.addEventListener("htmx:sseOpen", function () {
+  // The driver's position comes in the stream's own message: move the map
+  // and the caption's time without fetching the page again.
+  function showPosition(event) {
+    var data = document.getElementById("map-data");
+    var position;
+    try { position = JSON.parse(event.data); } catch (error) { return; }
+    if (!data || data.getAttribute("data-show") !== "1") return;
+    data.setAttribute("data-driver-lat", String(position.lat));
+    data.setAttribute("data-driver-lng", String(position.lng));
+    var caption = data.querySelector(".driver-seen");
+    if (caption && window.Intl) {
+      var time = new Intl.DateTimeFormat("en-GB", {
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: caption.getAttribute("data-zone") || undefined,
+      }).format(new Date(position.at));
+      var old = caption.getAttribute("data-time");
+      if (old && time !== old) {
+        caption.textContent = caption.textContent.replace(old, time);
+        caption.setAttribute("data-time", time);
+      }
+    }
+    updateMap();
+  }
+  var listenedTo = null;
+  document.body.addEventListener("htmx:sseOpen", function (event) {
+    var source = event.detail && event.detail.source;
+    if (source && source !== listenedTo) {
+      source.addEventListener("position", showPosition);
+      listenedTo = source;
+    }
     if (live) live.classList.add("connected");
     stopPolling();
     // Anything that changed between this page's render (or the last

@@ -1,14 +1,17 @@
 """The page cache (pages/cache.py): needs Redis (REDIS_URL)."""
 
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.test import Client
 
 from pages import cache as page_cache
-from shipments import services
-from tests.conftest import event
+from shipments import drivers, services
+from tests.conftest import T0, event
+from tests.pages.live.helpers import route_of
 from tracking_portal import redis as redis_factory
 
 pytestmark = [
@@ -100,3 +103,36 @@ def test_with_redis_unreachable_pages_are_rendered_and_changes_still_recorded(cl
     recorded = services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
     assert recorded.created
     assert "In transit</h1>" in get(client, shipment).content.decode()
+
+
+def ping(driver, lat, lng, at):
+    drivers.record_locations(
+        brand=driver.brand, driver_ref=driver.ref, pings=[drivers.Ping(lat=lat, lng=lng, recorded_at=at)]
+    )
+
+
+def test_a_ping_keeps_the_stored_page_and_a_new_visitor_sees_the_position_within_its_promise(client, shipment):
+    """The driver's position is streamed to open pages; a ping makes no
+    stored page stale, and a page that shows the driver is kept at most
+    POSITION_MAX_AGE_SECONDS, so a new visitor sees a position that old at
+    most."""
+    start = T0 + timedelta(hours=1)
+    with time_machine.travel(start, tick=False) as clock:
+        services.record_event(shipment_id=shipment.pk, event=event("out_for_delivery"))
+        driver = route_of(shipment)
+        ping(driver, 51.50001, -0.10001, start - timedelta(seconds=5))
+        assert 'data-driver-lat="51.50001"' in get(client, shipment).content.decode()
+        redis = page_cache.shared_redis()
+        epoch = redis.get(f"tp:epoch:{shipment.public_token}")
+
+        clock.shift(timedelta(seconds=5))
+        ping(driver, 51.60002, -0.10002, start)
+        assert redis.get(f"tp:epoch:{shipment.public_token}") == epoch
+        assert page_cache.lookup(shipment.public_token, "page:~en").html is not None
+        # Within the promise the stored page is served as it is.
+        assert 'data-driver-lat="51.50001"' in get(client, shipment).content.decode()
+
+        clock.shift(timedelta(seconds=page_cache.POSITION_MAX_AGE_SECONDS))
+        fresh = get(client, shipment).content.decode()
+        assert 'data-driver-lat="51.60002"' in fresh
+        assert 'data-time="09:00"' in fresh  # the ping's time, in the recipient's zone

@@ -1,6 +1,7 @@
 """Which pages a change concerns (pages/live/fanout.py)."""
 
 import datetime as dt
+import json
 
 import pytest
 import time_machine
@@ -105,21 +106,32 @@ def test_a_driver_move_tells_the_pages_that_show_the_driver(make_shipment):
     services.record_event(shipment_id=on_van.pk, event=event("out_for_delivery"))
     services.record_event(shipment_id=delivered.pk, event=event("delivered"))
     driver = route_of(delivered, on_van)
-    assert fanout.pages_showing_driver(driver.pk) == {on_van.public_token: CHANGED}
+    # A driver with no position yet: nothing to show.
+    Driver.objects.filter(pk=driver.pk).update(last_lat=None, last_lng=None, last_position_at=None)
+    assert fanout.pages_showing_driver(driver.pk) == {}
 
     from shipments import drivers
+
+    seen_at = event("in_transit", 1).occurred_at
 
     async def scenario():
         stream, _ = await open_stream(on_van.public_token)
         await sync_to_async(drivers.record_locations)(
             brand=on_van.brand,
             driver_ref=driver.ref,
-            pings=[drivers.Ping(lat=51.5, lng=-0.1, recorded_at=event("in_transit", 1).occurred_at)],
+            pings=[drivers.Ping(lat=51.5123456, lng=-0.1, recorded_at=seen_at)],
         )
-        assert b"changed" in await next_event(stream)
+        message = await next_event(stream)
         await stream.aclose()
+        return message
 
-    run(scenario())
+    message = run(scenario())
+    # The position itself, rounded as the page shows it; only to the parcel
+    # still on the van.
+    assert message.startswith(b"event: position\ndata: ")
+    data = json.loads(message.split(b"data: ", 1)[1])
+    assert data == {"lat": 51.51235, "lng": -0.1, "at": seen_at.isoformat()}
+    assert set(fanout.pages_showing_driver(driver.pk)) == {on_van.public_token}
 
 
 def test_the_written_out_route_query_finds_what_the_orm_finds(make_shipment):

@@ -26,3 +26,18 @@ def test_only_the_changed_shipments_streams_hear_of_it(make_shipment):
         await other_stream.aclose()
 
     run(scenario())
+
+
+def test_a_waiting_position_is_replaced_by_the_newer_one():
+    from datetime import UTC, datetime
+
+    from pages.live.hub import CHANGED, Mailbox, position_message
+    from pages.live.stream import encode
+
+    box = Mailbox()
+    older = position_message(51.5, -0.1, datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    newer = position_message(51.6, -0.2, datetime(2026, 11, 26, 9, 1, tzinfo=UTC))
+    for payload in (older, CHANGED, newer):
+        box.put(payload)
+    assert box.pending == [CHANGED, newer]
+    assert encode(newer) == b'event: position\ndata: {"lat":51.6,"lng":-0.2,"at":"2026-11-26T09:01:00+00:00"}\n\n'
