@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -43,6 +44,9 @@ class RouterTravel:
     def __init__(self, *, url: str, kind: str = "osrm", timeout_s: float = DEFAULT_TIMEOUT_S, transport=None):
         if kind not in ("osrm", "valhalla"):
             raise ValueError(f"Unknown router kind {kind!r}: osrm or valhalla.")
+        where = urlsplit(url)
+        if where.scheme not in ("http", "https") or not where.netloc:
+            raise ValueError(f"The router's URL must be http:// or https://, not {url!r}.")
         self.url = url.rstrip("/")
         self.kind = kind
         self.client = httpx.Client(timeout=timeout_s, follow_redirects=False, transport=transport)
@@ -92,9 +96,9 @@ def _router(url: str, kind: str, timeout_s: float) -> RouterTravel:
 
 
 def travel_from_settings() -> RouterTravel | None:
-    """The configured router, one per process; None when none is set."""
-    url = getattr(settings, "ETA_ROUTER_URL", "")
-    if not url:
+    """The configured router, one per process; None when none is set
+    (settings.ETA_ROUTER_URL, ETA_ROUTER_KIND and ETA_ROUTER_TIMEOUT_S,
+    checked when the settings load)."""
+    if not settings.ETA_ROUTER_URL:
         return None
-    kind = getattr(settings, "ETA_ROUTER_KIND", "osrm") or "osrm"
-    return _router(url, kind, float(getattr(settings, "ETA_ROUTER_TIMEOUT_S", DEFAULT_TIMEOUT_S)))
+    return _router(settings.ETA_ROUTER_URL, settings.ETA_ROUTER_KIND, float(settings.ETA_ROUTER_TIMEOUT_S))

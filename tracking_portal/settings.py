@@ -216,6 +216,18 @@ ETA_DEBOUNCE_SECONDS = env.int("ETA_DEBOUNCE_SECONDS", default=5)
 ETA_CHANGED_MINUTES = env.int("ETA_CHANGED_MINUTES", default=15)
 # The page notes the driver's position is old past this.
 ETA_STALE_POSITION_SECONDS = env.int("ETA_STALE_POSITION_SECONDS", default=300)
+# Road travel times from a routing server (shipments/eta_travel.py): its
+# base URL (empty: none, the straight line with the learned detour), its
+# kind, and the longest a recompute waits on it before falling back.
+ETA_ROUTER_URL = env.str("ETA_ROUTER_URL", default="").strip()
+ETA_ROUTER_KIND = env.str("ETA_ROUTER_KIND", default="osrm").strip().lower() or "osrm"
+ETA_ROUTER_TIMEOUT_S = env.float("ETA_ROUTER_TIMEOUT_S", default=1.0)
+if ETA_ROUTER_KIND not in ("osrm", "valhalla"):
+    raise ImproperlyConfigured(f"ETA_ROUTER_KIND must be osrm or valhalla, not {ETA_ROUTER_KIND!r}.")
+if ETA_ROUTER_URL and (urlsplit(ETA_ROUTER_URL).scheme not in ("http", "https") or not urlsplit(ETA_ROUTER_URL).netloc):
+    raise ImproperlyConfigured(f"ETA_ROUTER_URL must be an http:// or https:// URL, not {ETA_ROUTER_URL!r}.")
+if not 0 < ETA_ROUTER_TIMEOUT_S <= 30:
+    raise ImproperlyConfigured("ETA_ROUTER_TIMEOUT_S must be more than 0 and at most 30 seconds.")
 # Each web or worker process publishes planning at most once per this many
 # milliseconds, the status changes committed meanwhile sharing a message;
 # 0 publishes each commit's changes from the committing thread.

@@ -149,3 +149,9 @@ def test_the_router_comes_from_settings_only(settings):
     with pytest.raises(ValueError):
         RouterTravel(url="http://x", kind="graphhopper")
     eta_travel._router.cache_clear()
+
+
+@pytest.mark.parametrize("url", ["ftp://osrm.internal", "osrm.internal:5000", "http://", "file:///tmp/route"])
+def test_a_router_url_that_is_not_http_is_refused(url):
+    with pytest.raises(ValueError, match="http"):
+        RouterTravel(url=url)
