@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from .eta_model import DEFAULT_LEARNED, Learned, Point
 from .eta_scoring import Day, DayStop, History, replay
-from .models import Brand, Driver, LocationPing, Stop, TrackingEvent
+from .models import Brand, Driver, LocationPing, Route, Stop, TrackingEvent
 from .statuses import Status
 
 # How far back history reaches, and how many of a brand's drivers stand for
@@ -208,6 +208,46 @@ def work_out(brand: Brand, *, on: dt.date | None = None) -> None:
     so that no ping waits on it."""
     on = on or timezone.now().astimezone(brand_tz(brand)).date()
     cache.set(_cache_key(brand.pk, on), _work_out(brand, on), CACHE_SECONDS)
+
+
+def brands_due(*, now: dt.datetime) -> list[int]:
+    """The brands with a route today (in each brand's time zone) whose
+    history for today is not in the shared cache yet: those a periodic
+    task works out ahead of their first recompute."""
+    utc_today = now.astimezone(dt.UTC).date()
+    candidates = (
+        Route.objects.filter(date__range=(utc_today - dt.timedelta(days=1), utc_today + dt.timedelta(days=1)))
+        .values_list("driver__brand_id", "driver__brand__default_timezone", "date")
+        .distinct()
+    )
+    due = set()
+    for brand_id, tz_name, date in candidates:
+        if brand_id in due:
+            continue
+        try:
+            tz = zoneinfo.ZoneInfo(tz_name or "UTC")
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            tz = dt.UTC
+        if date == now.astimezone(tz).date() and cache.get(_cache_key(brand_id, date)) is None:
+            due.add(brand_id)
+    return sorted(due)
+
+
+def work_out_ahead(brand_id: int, *, now: dt.datetime | None = None) -> bool:
+    """``work_out`` for one brand's today, unless it is already in the
+    shared cache or another process is working it out; True when it did."""
+    brand = Brand.objects.filter(pk=brand_id).first()
+    if brand is None:
+        return False
+    on = (now or timezone.now()).astimezone(brand_tz(brand)).date()
+    cache_key = _cache_key(brand.pk, on)
+    if cache.get(cache_key) is not None or not cache.add(f"{cache_key}:working", 1, WORKING_SECONDS):
+        return False
+    try:
+        work_out(brand, on=on)
+    finally:
+        cache.delete(f"{cache_key}:working")
+    return True
 
 
 def learned_for(driver: Driver, *, on: dt.date | None = None) -> Learned:

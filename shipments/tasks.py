@@ -60,3 +60,24 @@ def recompute_driver_eta_task(driver_id: int) -> int:
     from . import eta
 
     return eta.recompute_driver(driver_id=driver_id)
+
+
+@shared_task(name="shipments.work_out_eta_history")
+def work_out_eta_history_task() -> int:
+    """Beat: each brand with a route today has its ETA history worked out
+    ahead of the day's first recompute (one task per brand)."""
+    from . import eta_history
+
+    brand_ids = eta_history.brands_due(now=timezone.now())
+    for brand_id in brand_ids:
+        work_out_brand_eta_history_task.delay(brand_id)
+    return len(brand_ids)
+
+
+@shared_task(name="shipments.work_out_brand_eta_history")
+def work_out_brand_eta_history_task(brand_id: int) -> bool:
+    """Work one brand's ETA history for today out into the shared cache
+    (shipments.eta_history)."""
+    from . import eta_history
+
+    return eta_history.work_out_ahead(brand_id)

@@ -196,6 +196,10 @@ CELERY_BEAT_SCHEDULE = {
     # Page views into the database, then the days touched into the rollup:
     # the analytics are at most a minute old.
     "analytics-refresh": {"task": "analytics.refresh", "schedule": 60.0},
+    # The ETA's history for today, per brand with a route today, worked out
+    # before the day's first recompute would have to (once a day each; the
+    # runs between find nothing due).
+    "shipments-work-out-eta-history": {"task": "shipments.work_out_eta_history", "schedule": 600.0},
 }
 # Tracking-page views and support clicks counted for analytics (one Redis
 # HINCRBY per page); off only to measure what it costs (bench/analytics.py).

@@ -4,6 +4,7 @@ learned_for a driver, per brand and cached."""
 import datetime as dt
 
 import pytest
+import time_machine
 from django.core.cache import cache
 
 from shipments import drivers, eta_history, services
@@ -185,3 +186,75 @@ def test_old_days_teach_their_doors_without_their_pings_being_read(london, two_d
     samples = Samples()
     learn_from_day(got[0], samples)
     assert samples.service_s and samples.seconds_by_hour and samples.road_m == 0
+
+
+@pytest.fixture
+def eager_tasks():
+    from tracking_portal.celery import app as celery_app
+
+    saved = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = saved
+
+
+def test_beat_works_the_history_out_for_brands_with_a_route_today(
+    london, two_days, other_brand, make_shipment, eager_tasks, django_assert_num_queries
+):
+    from shipments.tasks import work_out_eta_history_task
+
+    today = FIRST + dt.timedelta(days=2)
+    parcel = make_shipment(for_brand=london, destination_lat=51.5, destination_lng=-0.1)
+    drivers.set_route(
+        brand=london, driver_ref=two_days[0].driver, date=today, tracking_numbers=[parcel.tracking_number]
+    )
+    # Another brand's route is of yesterday only: nothing to work out for it.
+    theirs = make_shipment(for_brand=other_brand, destination_lat=51.5, destination_lng=-0.1)
+    drivers.set_route(
+        brand=other_brand,
+        driver_ref="van-o",
+        date=FIRST + dt.timedelta(days=1),
+        tracking_numbers=[theirs.tracking_number],
+    )
+    morning = dt.datetime.combine(today, dt.time(6, 30), eta_history.brand_tz(london))
+    with time_machine.travel(morning, tick=False):
+        assert eta_history.brands_due(now=morning) == [london.pk]
+        assert work_out_eta_history_task() == 1
+        assert cache.get(f"eta:learned:{london.pk}:{today.isoformat()}") is not None
+        assert cache.get(f"eta:learned:{other_brand.pk}:{FIRST + dt.timedelta(days=1)}") is None
+        # A recompute reads it, working nothing out itself.
+        driver = Driver.objects.select_related("brand").get(brand=london, ref=two_days[0].driver)
+        with django_assert_num_queries(0):
+            assert eta_history.learned_for(driver).samples > 0
+        # Worked out, the brand is due no more until tomorrow.
+        assert eta_history.brands_due(now=morning) == []
+        assert work_out_eta_history_task() == 0
+
+
+def test_the_brands_today_is_its_own_time_zone(london, make_shipment):
+    # 23:30 UTC on the 1st is 08:30 on the 2nd in Tokyo.
+    london.default_timezone = "Asia/Tokyo"
+    london.save(update_fields=["default_timezone"])
+    parcel = make_shipment(for_brand=london, destination_lat=35.6, destination_lng=139.7)
+    drivers.set_route(
+        brand=london, driver_ref="van-t", date=dt.date(2026, 11, 2), tracking_numbers=[parcel.tracking_number]
+    )
+    assert eta_history.brands_due(now=dt.datetime(2026, 11, 1, 23, 30, tzinfo=dt.UTC)) == [london.pk]
+    assert eta_history.brands_due(now=dt.datetime(2026, 11, 1, 14, 0, tzinfo=dt.UTC)) == []
+
+
+def test_the_history_task_skips_a_brand_already_worked_out_or_being_worked_out(london, two_days):
+    from shipments.tasks import work_out_brand_eta_history_task
+
+    today = FIRST + dt.timedelta(days=2)
+    morning = dt.datetime.combine(today, dt.time(6, 30), eta_history.brand_tz(london))
+    key = f"eta:learned:{london.pk}:{today.isoformat()}"
+    with time_machine.travel(morning, tick=False):
+        cache.add(f"{key}:working", 1, 60)
+        assert work_out_brand_eta_history_task(london.pk) is False
+        assert cache.get(key) is None
+        cache.delete(f"{key}:working")
+        assert work_out_brand_eta_history_task(london.pk) is True
+        assert cache.get(key) is not None
+        assert work_out_brand_eta_history_task(london.pk) is False
+    assert work_out_brand_eta_history_task(10**9) is False
