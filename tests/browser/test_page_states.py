@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from shipments import drivers, services
 from shipments.services import NewEvent
@@ -82,6 +83,8 @@ def test_the_map_keeps_the_driver_in_view_as_the_van_moves(asgi_server, browser,
     page = context.new_page()
     page.goto(asgi_server + parcel.get_absolute_url())
     page.wait_for_function("() => window.trackingPage && window.trackingPage.driverInView()")
+    # The position comes over the page's stream.
+    expect(page.locator("#live.connected")).to_be_attached(timeout=5000)
     before = page.evaluate("window.trackingPage.mapCentre()")
     # The van drives a few kilometres east: out of the view the page opened with.
     drivers.record_locations(
@@ -89,7 +92,9 @@ def test_the_map_keeps_the_driver_in_view_as_the_van_moves(asgi_server, browser,
         driver_ref="drv-7",
         pings=[drivers.Ping(lat=51.5010, lng=-0.0500, recorded_at=timezone.now())],
     )
-    page.wait_for_function("() => document.getElementById('map-data').dataset.driverLng === '-0.05000'", timeout=20000)
+    page.wait_for_function(
+        "() => Number(document.getElementById('map-data').dataset.driverLng) === -0.05", timeout=20000
+    )
     page.wait_for_function("() => window.trackingPage.driverInView()", timeout=5000)
     after = page.evaluate("window.trackingPage.mapCentre()")
     assert after["lng"] > before["lng"] + 0.02
