@@ -126,6 +126,11 @@ async def serve_cached_page(scope, send) -> bool:
     found = page_cache.lookup(token, f"page:{explicit or '~' + accepted}")
     if found.html is None or found.expired:
         return False
+    if page_cache.CSRF_PLACEHOLDER.encode() in found.html:
+        # A page with the customer's forms on it (the delivered page's
+        # rating and report) needs this visitor's CSRF token and cookie:
+        # Django's middleware gives both.
+        return False
     if settings.PAGE_VIEW_COUNTING:
         count_view_of(token)
     nonce = secrets.token_urlsafe(16)

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.conf import settings
 
+from pages import cache as page_cache
 from shipments import services
 from tests.conftest import event
 from tests.tracking_portal.asgi_helpers import exchange, head, serve
@@ -52,7 +53,7 @@ def both_ways(port, settings, path, *headers):
     return through_django, served_here, nonces, fast_nonces
 
 
-STATES = [["in_transit"], ["in_transit", "out_for_delivery"], ["in_transit", "out_for_delivery", "delivered"]]
+STATES = [["in_transit"], ["in_transit", "out_for_delivery"], ["in_transit", "exception"]]
 VISITORS = [
     ("Accept-Language: en",),
     ("Accept-Language: de-DE,de;q=0.9",),
@@ -103,6 +104,21 @@ def test_what_this_path_does_not_know_goes_to_django(port, settings, shipment, m
     through_django, served_here, *_ = both_ways(port, settings, shipment.get_absolute_url() + suffix, *headers)
     assert served == []
     assert served_here == through_django
+
+
+def test_a_page_with_the_customers_forms_goes_to_django(port, settings, shipment, monkeypatch):
+    """The delivered page carries the rating and report forms: each visitor
+    needs a CSRF token of their own, which only Django's middleware gives."""
+    for minutes, status in enumerate(["out_for_delivery", "delivered"]):
+        services.record_event(shipment_id=shipment.pk, event=event(status, minutes))
+    served = []
+    monkeypatch.setattr("pages.fast.count_view_of", served.append)
+    fetch(port, shipment.get_absolute_url())  # warm
+    answer = fetch(port, shipment.get_absolute_url())[0]
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert served == []
+    assert page_cache.CSRF_PLACEHOLDER.encode() not in answer
+    assert b'name="csrfmiddlewaretoken"' in answer
 
 
 def test_an_unknown_token_and_a_cold_page_go_to_django(port, settings, shipment, monkeypatch):
