@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from redis import RedisError
 
@@ -34,7 +34,7 @@ from tracking_portal import redis as redis_factory
 
 from . import bulk, eta_history, eta_model, eta_travel, signals
 from .edits import bump_and_announce
-from .models import Notice, NoticeKind, Route, Shipment, Stop
+from .models import Driver, Notice, NoticeKind, Route, Shipment, Stop
 from .routes import days_that_may_be_today
 from .statuses import STOP_DONE, Status
 
@@ -110,13 +110,52 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
     """Recompute the ETA of every stop still ahead on the route from the
     driver's last position, in one call of the model, and write it. Stops
     done or no longer out for delivery lose their computed estimate.
+    One recompute of a route at a time: while another holds the route
+    (a ping's task and a scan's at once), this one does nothing, so the
+    route is not written twice nor an ``eta_changed`` noticed twice.
     Returns the number of parcels estimated."""
     now = now or timezone.now()
     route = Route.objects.select_related("driver__brand").filter(pk=route_id).first()
     if route is None:
         return 0
-    driver = route.driver
-    if driver.last_lat is None or driver.last_lng is None or driver.last_position_at is None:
+    # Before the lock: a brand's first history of the day can take a while.
+    learned = _learned(route.driver)
+    with transaction.atomic():
+        if not claim_route(route_id):
+            log.info("ETA: route %s is being recomputed already; skipped.", route_id)
+            return 0
+        # Read after the claim: what the recompute before this one wrote
+        # (the windows told) is what this one counts its moves from.
+        return _recompute(route, learned, now)
+
+
+# Advisory lock keys are (namespace, id); this namespace is the ETA's.
+ROUTE_LOCK_NAMESPACE = 4_745_541
+
+
+def claim_route(route_id: int) -> bool:
+    """Take the route's recompute lock until the transaction ends; False
+    when another transaction holds it. PostgreSQL's advisory lock; other
+    databases serialise their writers themselves."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [ROUTE_LOCK_NAMESPACE, route_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _learned(driver) -> eta_model.Learned:
+    try:
+        return eta_history.learned_for(driver)
+    except Exception:
+        # History is a refinement: without it (its cache away), the defaults.
+        log.warning("ETA: no history for driver %s; the defaults are used.", driver.pk, exc_info=True)
+        return eta_model.DEFAULT_LEARNED
+
+
+def _recompute(route: Route, learned: eta_model.Learned, now: dt.datetime) -> int:
+    driver = Driver.objects.filter(pk=route.driver_id).only("last_lat", "last_lng", "last_position_at").first()
+    if driver is None or driver.last_lat is None or driver.last_lng is None or driver.last_position_at is None:
         return 0
     stops = list(
         Stop.objects.filter(route=route)
@@ -138,12 +177,6 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
         )
         .order_by("sequence")
     )
-    try:
-        learned = eta_history.learned_for(driver)
-    except Exception:
-        # History is a refinement: without it (its cache away), the defaults.
-        log.warning("ETA: no history for driver %s; the defaults are used.", driver.pk, exc_info=True)
-        learned = eta_model.DEFAULT_LEARNED
     done_statuses = {status.value for status in STOP_DONE}
     ahead: list[Stop] = []
     gone: list[Shipment] = []
@@ -171,7 +204,7 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
         stops=[(s.shipment.pk, _door(s)) for s in driving_to],
         learned=learned,
         travel=eta_travel.travel_from_settings(),
-        tz=_zone(driver.brand.default_timezone),
+        tz=_zone(route.driver.brand.default_timezone),
     )
     by_shipment = {e.stop_id: e for e in estimates}
     if serving is not None:
