@@ -33,14 +33,14 @@ from redis import RedisError
 from tracking_portal import redis as redis_factory
 
 from . import bulk, eta_history, eta_model, eta_travel, signals
-from .edits import bump_and_announce
+from .edits import COMPUTED_ETA_FIELDS, bump_and_announce
 from .models import Driver, Notice, NoticeKind, Route, Shipment, Stop
 from .routes import days_that_may_be_today
 from .statuses import STOP_DONE, Status
 
 log = logging.getLogger(__name__)
 
-COMPUTED_FIELDS = ("computed_eta", "computed_window_start", "computed_window_end", "computed_at", "computed_from")
+COMPUTED_FIELDS = COMPUTED_ETA_FIELDS
 TOLD_FIELDS = ("eta_told_start", "eta_told_end")
 
 

@@ -119,3 +119,13 @@ def test_the_page_moves_with_the_shown_minutes_only(client, brand, van, frozen, 
         html = page(client, shipment)
     assert f">{hhmm(shipment.computed_window_end)}</time>" in html
     assert f"Updated {hhmm(later)}" in html
+
+
+def test_a_parcel_taken_off_the_route_no_longer_shows_the_vans_window(client, brand, van, frozen):
+    route, shipment = van
+    drive(brand, route, frozen)
+    assert "Arriving between" in page(client, shipment)
+    drivers.set_route(brand=brand, driver_ref="van-1", date=frozen.date(), tracking_numbers=[])
+    html = page(client, shipment)
+    assert "Arriving between" not in html
+    assert "Delivery window" in html and hhmm(frozen + timedelta(hours=5)) in html
