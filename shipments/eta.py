@@ -188,6 +188,12 @@ def _recompute(route: Route, learned: eta_model.Learned, now: dt.datetime) -> in
                 gone.append(shipment)
             continue
         ahead.append(stop)
+    silence = now - driver.last_position_at
+    silent = is_stale(driver.last_position_at, now)
+    if silent and silence.total_seconds() > settings.ETA_WITHDRAW_POSITION_SECONDS:
+        # Too long unheard of to say when: the brand's promise again.
+        gone.extend(s.shipment for s in ahead if s.shipment.computed_eta is not None)
+        ahead = []
     origin = eta_model.Point(driver.last_lat, driver.last_lng)
     at = driver.last_position_at
     serving = next((s for s in ahead if s.visit_started_at is not None and s.visit_left_at is None), None)
@@ -198,6 +204,10 @@ def _recompute(route: Route, learned: eta_model.Learned, now: dt.datetime) -> in
         origin = _door(serving)
         at = eta_model.departure(at, learned, serving.visit_started_at)
         driving_to = [s for s in ahead if s is not serving]
+    if silent:
+        # Unheard of since its last position: at least as far off as that
+        # from now, or as much nearer as it could have driven meanwhile.
+        at = max(at, now)
     estimates = eta_model.estimate_route(
         origin=origin,
         at=at,
@@ -206,11 +216,15 @@ def _recompute(route: Route, learned: eta_model.Learned, now: dt.datetime) -> in
         travel=eta_travel.travel_from_settings(),
         tz=_zone(route.driver.brand.default_timezone),
     )
+    if silent:
+        estimates = eta_model.widened(estimates, silence, earliest=now)
     by_shipment = {e.stop_id: e for e in estimates}
     if serving is not None:
         arrived = serving.visit_started_at
         by_shipment[serving.shipment.pk] = eta_model.Estimate(serving.shipment.pk, 0, arrived, arrived, at)
-    return _write([s.shipment for s in ahead], by_shipment, gone, now=now, position_at=driver.last_position_at)
+    return _write(
+        [s.shipment for s in ahead], by_shipment, gone, now=now, position_at=driver.last_position_at, tell=not silent
+    )
 
 
 def _door(stop: Stop) -> eta_model.Point:
@@ -224,7 +238,7 @@ def _zone(name: str) -> dt.tzinfo:
         return dt.UTC
 
 
-def _write(ahead: list[Shipment], estimates: dict, gone: list[Shipment], *, now, position_at) -> int:
+def _write(ahead: list[Shipment], estimates: dict, gone: list[Shipment], *, now, position_at, tell=True) -> int:
     threshold = settings.ETA_CHANGED_MINUTES
     changed_pages: list[int] = []
     notices: list[Notice] = []
@@ -253,9 +267,11 @@ def _write(ahead: list[Shipment], estimates: dict, gone: list[Shipment], *, now,
             changed_pages.append(shipment.pk)
         was_start = shipment.eta_told_start or shipment.promised_window_start
         was_end = shipment.eta_told_end or shipment.promised_window_end
-        if estimate.stops_ahead == 0:
+        if estimate.stops_ahead == 0 or not tell:
             # The driver is at the door: the window closing on the moment
-            # is no news worth a message.
+            # is no news worth a message. Nor is a silent van's widening
+            # window: what moves it is the clock, every minute; the next
+            # ping's estimate is told against the window told before.
             continue
         if was_start is None or was_end is None:
             # Nothing told or promised to move from: this is the reference.
@@ -289,6 +305,23 @@ def _notice(shipment: Shipment, estimate, was_start, was_end, now) -> Notice:
 
 
 # Scheduling: which routes a change concerns, and the debounce.
+
+
+def silent_routes(*, now: dt.datetime) -> list[int]:
+    """Today's routes whose van has been silent past
+    ETA_STALE_POSITION_SECONDS while a parcel on it still shows the
+    estimate worked out from it: beat recomputes them (shipments.tasks)."""
+    quiet_since = now - dt.timedelta(seconds=settings.ETA_STALE_POSITION_SECONDS)
+    return list(
+        Stop.objects.filter(
+            route__date__in=days_that_may_be_today(),
+            route__driver__last_position_at__lt=quiet_since,
+            shipment__computed_eta__isnull=False,
+        )
+        .order_by()
+        .values_list("route_id", flat=True)
+        .distinct()
+    )
 
 
 def routes_of_driver(driver_id: int) -> list[int]:
