@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import bounds, signals, visits
-from .edits import bump_and_announce
+from .edits import bump_and_announce, drop_computed_eta
 from .models import Brand, Driver, LocationPing, Route, Shipment, Stop
 
 
@@ -167,5 +167,6 @@ def set_route(*, brand: Brand, driver_ref: str, date: dt.date, tracking_numbers:
         # and the driver, which just changed: as for a staff edit of the
         # route's stops, their versions move on.
         affected = set(kept) | {s.pk for s in shipments.values()}
+        drop_computed_eta(set(kept) - {s.pk for s in shipments.values()})
         bump_and_announce(Shipment.objects.filter(pk__in=affected), sender=Route)
     return route

@@ -24,6 +24,7 @@ from django.utils import timezone
 from . import embedding, keys, signals
 from .links import with_working_link
 from .models import Brand, Driver, Route, Shipment, Stop
+from .routes import days_that_may_be_today
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,22 @@ def delete_shipment(*, shipment: Shipment, user=None) -> None:
     _log_edit(user, "shipment (deleted)", shipment_id, {})
 
 
+# The portal's own estimate of a parcel (shipments.eta writes it, from the
+# route the parcel is on).
+COMPUTED_ETA_FIELDS = ("computed_eta", "computed_window_start", "computed_window_end", "computed_at", "computed_from")
+
+
+def drop_computed_eta(shipment_ids: Iterable[int]) -> int:
+    """Parcels taken off a route lose the estimate that route gave them:
+    no van is bringing them any more, so the page and the API fall back to
+    the brand's promise (a route they are put on recomputes theirs)."""
+    return (
+        Shipment.objects.filter(pk__in=list(shipment_ids), computed_eta__isnull=False)
+        .exclude(stops__route__date__in=days_that_may_be_today())
+        .update(**dict.fromkeys(COMPUTED_ETA_FIELDS))
+    )
+
+
 def bump_and_announce(queryset: QuerySet[Shipment], *, sender) -> int:
     """Move the version of every shipment in the queryset on, in one UPDATE,
     and announce them all in one announcement after commit."""
@@ -243,6 +260,7 @@ def edit_route_stops(*, route: Route, save: Sequence[Stop] = (), delete: Sequenc
             stop.route = route
             stop.save()
         after = set(route.stops.values_list("shipment_id", flat=True))
+        drop_computed_eta(before - after)
         bump_and_announce(Shipment.objects.filter(pk__in=before | after), sender=Route)
     _log_edit(user, "route stops", route.pk, [str(len(save)), str(len(delete))])
     return route
@@ -254,6 +272,7 @@ def delete_route(*, route: Route, user=None) -> None:
         on_route = list(route.stops.values_list("shipment_id", flat=True))
         route_id = route.pk
         route.delete()
+        drop_computed_eta(on_route)
         bump_and_announce(Shipment.objects.filter(pk__in=on_route), sender=Route)
     _log_edit(user, "route (deleted)", route_id, [])
 

@@ -26,21 +26,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from redis import RedisError
 
 from tracking_portal import redis as redis_factory
 
 from . import bulk, eta_history, eta_model, eta_travel, signals
-from .edits import bump_and_announce
-from .models import Notice, NoticeKind, Route, Shipment, Stop
+from .edits import COMPUTED_ETA_FIELDS, bump_and_announce
+from .models import Driver, Notice, NoticeKind, Route, Shipment, Stop
 from .routes import days_that_may_be_today
 from .statuses import STOP_DONE, Status
 
 log = logging.getLogger(__name__)
 
-COMPUTED_FIELDS = ("computed_eta", "computed_window_start", "computed_window_end", "computed_at", "computed_from")
+COMPUTED_FIELDS = COMPUTED_ETA_FIELDS
 TOLD_FIELDS = ("eta_told_start", "eta_told_end")
 
 
@@ -110,13 +110,52 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
     """Recompute the ETA of every stop still ahead on the route from the
     driver's last position, in one call of the model, and write it. Stops
     done or no longer out for delivery lose their computed estimate.
+    One recompute of a route at a time: while another holds the route
+    (a ping's task and a scan's at once), this one does nothing, so the
+    route is not written twice nor an ``eta_changed`` noticed twice.
     Returns the number of parcels estimated."""
     now = now or timezone.now()
     route = Route.objects.select_related("driver__brand").filter(pk=route_id).first()
     if route is None:
         return 0
-    driver = route.driver
-    if driver.last_lat is None or driver.last_lng is None or driver.last_position_at is None:
+    # Before the lock: a brand's first history of the day can take a while.
+    learned = _learned(route.driver)
+    with transaction.atomic():
+        if not claim_route(route_id):
+            log.info("ETA: route %s is being recomputed already; skipped.", route_id)
+            return 0
+        # Read after the claim: what the recompute before this one wrote
+        # (the windows told) is what this one counts its moves from.
+        return _recompute(route, learned, now)
+
+
+# Advisory lock keys are (namespace, id); this namespace is the ETA's.
+ROUTE_LOCK_NAMESPACE = 4_745_541
+
+
+def claim_route(route_id: int) -> bool:
+    """Take the route's recompute lock until the transaction ends; False
+    when another transaction holds it. PostgreSQL's advisory lock; other
+    databases serialise their writers themselves."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [ROUTE_LOCK_NAMESPACE, route_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _learned(driver) -> eta_model.Learned:
+    try:
+        return eta_history.learned_for(driver)
+    except Exception:
+        # History is a refinement: without it (its cache away), the defaults.
+        log.warning("ETA: no history for driver %s; the defaults are used.", driver.pk, exc_info=True)
+        return eta_model.DEFAULT_LEARNED
+
+
+def _recompute(route: Route, learned: eta_model.Learned, now: dt.datetime) -> int:
+    driver = Driver.objects.filter(pk=route.driver_id).only("last_lat", "last_lng", "last_position_at").first()
+    if driver is None or driver.last_lat is None or driver.last_lng is None or driver.last_position_at is None:
         return 0
     stops = list(
         Stop.objects.filter(route=route)
@@ -138,12 +177,6 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
         )
         .order_by("sequence")
     )
-    try:
-        learned = eta_history.learned_for(driver)
-    except Exception:
-        # History is a refinement: without it (its cache away), the defaults.
-        log.warning("ETA: no history for driver %s; the defaults are used.", driver.pk, exc_info=True)
-        learned = eta_model.DEFAULT_LEARNED
     done_statuses = {status.value for status in STOP_DONE}
     ahead: list[Stop] = []
     gone: list[Shipment] = []
@@ -155,6 +188,12 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
                 gone.append(shipment)
             continue
         ahead.append(stop)
+    silence = now - driver.last_position_at
+    silent = is_stale(driver.last_position_at, now)
+    if silent and silence.total_seconds() > settings.ETA_WITHDRAW_POSITION_SECONDS:
+        # Too long unheard of to say when: the brand's promise again.
+        gone.extend(s.shipment for s in ahead if s.shipment.computed_eta is not None)
+        ahead = []
     origin = eta_model.Point(driver.last_lat, driver.last_lng)
     at = driver.last_position_at
     serving = next((s for s in ahead if s.visit_started_at is not None and s.visit_left_at is None), None)
@@ -165,19 +204,27 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
         origin = _door(serving)
         at = eta_model.departure(at, learned, serving.visit_started_at)
         driving_to = [s for s in ahead if s is not serving]
+    if silent:
+        # Unheard of since its last position: at least as far off as that
+        # from now, or as much nearer as it could have driven meanwhile.
+        at = max(at, now)
     estimates = eta_model.estimate_route(
         origin=origin,
         at=at,
         stops=[(s.shipment.pk, _door(s)) for s in driving_to],
         learned=learned,
         travel=eta_travel.travel_from_settings(),
-        tz=_zone(driver.brand.default_timezone),
+        tz=_zone(route.driver.brand.default_timezone),
     )
+    if silent:
+        estimates = eta_model.widened(estimates, silence, earliest=now)
     by_shipment = {e.stop_id: e for e in estimates}
     if serving is not None:
         arrived = serving.visit_started_at
         by_shipment[serving.shipment.pk] = eta_model.Estimate(serving.shipment.pk, 0, arrived, arrived, at)
-    return _write([s.shipment for s in ahead], by_shipment, gone, now=now, position_at=driver.last_position_at)
+    return _write(
+        [s.shipment for s in ahead], by_shipment, gone, now=now, position_at=driver.last_position_at, tell=not silent
+    )
 
 
 def _door(stop: Stop) -> eta_model.Point:
@@ -191,7 +238,7 @@ def _zone(name: str) -> dt.tzinfo:
         return dt.UTC
 
 
-def _write(ahead: list[Shipment], estimates: dict, gone: list[Shipment], *, now, position_at) -> int:
+def _write(ahead: list[Shipment], estimates: dict, gone: list[Shipment], *, now, position_at, tell=True) -> int:
     threshold = settings.ETA_CHANGED_MINUTES
     changed_pages: list[int] = []
     notices: list[Notice] = []
@@ -220,9 +267,11 @@ def _write(ahead: list[Shipment], estimates: dict, gone: list[Shipment], *, now,
             changed_pages.append(shipment.pk)
         was_start = shipment.eta_told_start or shipment.promised_window_start
         was_end = shipment.eta_told_end or shipment.promised_window_end
-        if estimate.stops_ahead == 0:
+        if estimate.stops_ahead == 0 or not tell:
             # The driver is at the door: the window closing on the moment
-            # is no news worth a message.
+            # is no news worth a message. Nor is a silent van's widening
+            # window: what moves it is the clock, every minute; the next
+            # ping's estimate is told against the window told before.
             continue
         if was_start is None or was_end is None:
             # Nothing told or promised to move from: this is the reference.
@@ -256,6 +305,23 @@ def _notice(shipment: Shipment, estimate, was_start, was_end, now) -> Notice:
 
 
 # Scheduling: which routes a change concerns, and the debounce.
+
+
+def silent_routes(*, now: dt.datetime) -> list[int]:
+    """Today's routes whose van has been silent past
+    ETA_STALE_POSITION_SECONDS while a parcel on it still shows the
+    estimate worked out from it: beat recomputes them (shipments.tasks)."""
+    quiet_since = now - dt.timedelta(seconds=settings.ETA_STALE_POSITION_SECONDS)
+    return list(
+        Stop.objects.filter(
+            route__date__in=days_that_may_be_today(),
+            route__driver__last_position_at__lt=quiet_since,
+            shipment__computed_eta__isnull=False,
+        )
+        .order_by()
+        .values_list("route_id", flat=True)
+        .distinct()
+    )
 
 
 def routes_of_driver(driver_id: int) -> list[int]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
@@ -217,6 +217,13 @@ def estimate_route(
             )
         )
     return out
+
+
+def widened(estimates: Sequence[Estimate], silence: timedelta, *, earliest: datetime) -> list[Estimate]:
+    """Estimates made from a position ``silence`` old, counted from now:
+    the van may have driven on all that while unheard, so each window's
+    start comes earlier by as much (never before ``earliest``, now)."""
+    return [replace(e, window_start=max(earliest, min(e.window_start, e.eta) - silence)) for e in estimates]
 
 
 # What history teaches, from plain samples (shipments.eta_history reads

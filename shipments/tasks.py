@@ -62,6 +62,18 @@ def recompute_driver_eta_task(driver_id: int) -> int:
     return eta.recompute_driver(driver_id=driver_id)
 
 
+@shared_task(name="shipments.refresh_silent_etas")
+def refresh_silent_etas_task() -> int:
+    """Beat: the routes of vans that stopped pinging, recomputed from now
+    (shipments.eta): windows widened, then withdrawn; nothing told."""
+    from . import eta
+
+    route_ids = eta.silent_routes(now=timezone.now())
+    for route_id in route_ids:
+        eta.recompute_route(route_id=route_id)
+    return len(route_ids)
+
+
 @shared_task(name="shipments.work_out_eta_history")
 def work_out_eta_history_task() -> int:
     """Beat: each brand with a route today has its ETA history worked out

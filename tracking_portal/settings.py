@@ -200,6 +200,8 @@ CELERY_BEAT_SCHEDULE = {
     # before the day's first recompute would have to (once a day each; the
     # runs between find nothing due).
     "shipments-work-out-eta-history": {"task": "shipments.work_out_eta_history", "schedule": 600.0},
+    # Vans that stopped pinging: their routes' windows widen, then go.
+    "shipments-refresh-silent-etas": {"task": "shipments.refresh_silent_etas", "schedule": 60.0},
 }
 # Tracking-page views and support clicks counted for analytics (one Redis
 # HINCRBY per page); off only to measure what it costs (bench/analytics.py).
@@ -218,8 +220,12 @@ ETA_ON_PINGS = env.bool("ETA_ON_PINGS", default=True)
 ETA_DEBOUNCE_SECONDS = env.int("ETA_DEBOUNCE_SECONDS", default=5)
 # shipment.eta_changed goes out when the window moves by more than this.
 ETA_CHANGED_MINUTES = env.int("ETA_CHANGED_MINUTES", default=15)
-# The page notes the driver's position is old past this.
+# The page notes the driver's position is old past this, and beat
+# recomputes a silent van's route from now, its windows widened, told to
+# nobody; past ETA_WITHDRAW_POSITION_SECONDS its estimates are withdrawn
+# (the brand's promise shows again) until the van is heard from.
 ETA_STALE_POSITION_SECONDS = env.int("ETA_STALE_POSITION_SECONDS", default=300)
+ETA_WITHDRAW_POSITION_SECONDS = env.int("ETA_WITHDRAW_POSITION_SECONDS", default=1800)
 # Road travel times from a routing server (shipments/eta_travel.py): its
 # base URL (empty: none, the straight line with the learned detour), its
 # kind, and the longest a recompute waits on it before falling back.

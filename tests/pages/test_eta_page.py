@@ -119,3 +119,35 @@ def test_the_page_moves_with_the_shown_minutes_only(client, brand, van, frozen, 
         html = page(client, shipment)
     assert f">{hhmm(shipment.computed_window_end)}</time>" in html
     assert f"Updated {hhmm(later)}" in html
+
+
+def test_a_parcel_taken_off_the_route_no_longer_shows_the_vans_window(client, brand, van, frozen):
+    route, shipment = van
+    drive(brand, route, frozen)
+    assert "Arriving between" in page(client, shipment)
+    drivers.set_route(brand=brand, driver_ref="van-1", date=frozen.date(), tracking_numbers=[])
+    html = page(client, shipment)
+    assert "Arriving between" not in html
+    assert "Delivery window" in html and hhmm(frozen + timedelta(hours=5)) in html
+
+
+def test_a_van_that_stopped_pinging_shows_a_wider_window_then_the_promise(client, brand, van, frozen, settings):
+    from shipments.tasks import refresh_silent_etas_task
+
+    settings.ETA_STALE_POSITION_SECONDS = 300
+    settings.ETA_WITHDRAW_POSITION_SECONDS = 1800
+    route, shipment = van
+    drive(brand, route, frozen)
+    shipment.refresh_from_db()
+    later = frozen + timedelta(minutes=12)
+    with time_machine.travel(later, tick=False):
+        refresh_silent_etas_task()
+        shipment.refresh_from_db()
+        html = page(client, shipment)
+    assert "Arriving between" in html and "when-stale" in html
+    assert f">{hhmm(shipment.computed_window_end)}</time>" in html
+    with time_machine.travel(frozen + timedelta(minutes=31), tick=False):
+        refresh_silent_etas_task()
+        html = page(client, shipment)
+    assert "Arriving between" not in html
+    assert "Delivery window" in html

@@ -14,6 +14,7 @@ from shipments.demo_day import Van, World
 from shipments.eta_model import DEFAULT_LEARNED as NO_HISTORY
 from shipments.eta_model import Point, point_distance_m
 from shipments.eta_scoring import (
+    Cell,
     Day,
     DayStop,
     Row,
@@ -198,3 +199,63 @@ def test_the_live_van_reaches_each_door_by_a_road_longer_than_the_line():
     assert len(van.drive(Point(51.51, -0.12), datetime(2026, 11, 3, 10, 0, tzinfo=UTC), step_s=0, steps=5)) == 5
     stay = van.stand(120.0, step_s=5.0)
     assert len(stay) == 24 and all(f.speed_mps == 0 for f in stay)
+
+
+def test_fair_rows_give_each_side_the_others_width_around_its_own_estimate():
+    day = tiny_day()
+    rows = replay(day, NO_HISTORY, every_s=60, calibration={"constant": {"1": (60.0, 120.0)}, "promised": {}})
+    at_moment = rows
+    model = [r for r in at_moment if r.method == "model"]
+    constant = [r for r in at_moment if r.method == "constant"]
+    # Same estimates, windows swapped: the constant's estimate with the
+    # model's width, the model's estimate with the constant's half hour.
+    at_model_width = [r for r in at_moment if r.method == "constant:model-width"]
+    model_at_theirs = [r for r in at_moment if r.method == "model:constant-width"]
+    assert [r.width_s for r in at_model_width] == [r.width_s for r in model]
+    assert [r.error_s for r in at_model_width] == [r.error_s for r in constant]
+    assert {r.width_s for r in model_at_theirs} == {1800.0}
+    assert [r.error_s for r in model_at_theirs] == [r.error_s for r in model]
+    # Calibrated: the constant's own sides on bucket 1 (3 minutes wide,
+    # unless the moment cuts its start); no sides yet, its own window.
+    calibrated = [r for r in at_moment if r.method == "constant:calibrated"]
+    near = [r.width_s for r in calibrated if r.stops_ahead == 1]
+    assert max(near) == 180.0 and min(near) > 0
+    assert {r.width_s for r in calibrated if r.stops_ahead == 2} == {1800.0}
+    promised = [r for r in at_moment if r.method == "promised:calibrated"]
+    assert promised and {r.width_s for r in promised} == {7200.0}
+
+
+def test_a_baseline_is_calibrated_from_its_own_errors_of_the_newest_days():
+    from shipments.eta_scoring import ERROR_DAYS, History
+
+    days = World(seed=3, drivers=2, stops=(10, 14)).days(FIRST, ERROR_DAYS + 2)
+    history = History()
+    for day in sorted(days, key=lambda d: (d.day, d.driver)):
+        history.add(day, replay(day, history.learned(day.driver), every_s=120))
+    assert len(history.errors_by_day["constant"]) == ERROR_DAYS
+    assert min(history.errors_by_day["model"]) == FIRST + dt.timedelta(days=2)
+    sides = history.calibration()["constant"]
+    assert {"1", "2-3", "4-10"} <= set(sides)
+    assert all(early >= 0 and late > 0 for early, late in sides.values())
+    # The model's windows come from its own errors, not the baseline's.
+    assert history.learned("").error_s_by_bucket != sides
+
+
+def test_the_fair_table_names_the_winner_of_each_contest():
+    from shipments.eta_fair import contests, fair_table, losses
+
+    def cell(inside, width):
+        return Cell(count=10, mae_min=1.0, p90_min=2.0, inside=inside, width_min=width, interval_min=width + 1)
+
+    cells = {
+        ("model", "1"): cell(0.90, 6),
+        ("constant", "1"): cell(1.0, 30),
+        ("constant:calibrated", "1"): cell(0.88, 8),
+        ("constant:model-width", "1"): cell(0.85, 6),
+        ("model:constant-width", "1"): cell(1.0, 30),
+    }
+    row = contests(cells, "constant", "1")
+    assert [c.winner for c in row] == ["model", "model", "model", "model", "tie"]
+    assert contests(cells, "promised", "1") is None
+    assert "| 1 | constant | 90% / 88% model | 6 / 8 model |" in fair_table(cells)
+    assert losses(cells) == ["1 vs constant: inside at the baseline's width (tie)"]

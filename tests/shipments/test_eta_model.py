@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from shipments.eta_model import (
     DEFAULT_LEARNED,
     MIN_BUCKET_SAMPLES,
+    Estimate,
     Learned,
     Point,
     Samples,
@@ -21,6 +22,7 @@ from shipments.eta_model import (
     no_history_sides,
     point_distance_m,
     spread,
+    widened,
 )
 
 AT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -226,3 +228,15 @@ def test_arrivals_follow_the_route_and_windows_hold_them(origin, doors, hour, er
     assert etas == sorted(etas)
     for e in estimates:
         assert at <= e.window_start <= e.eta <= e.window_end
+
+
+def test_a_silent_vans_windows_open_earlier_by_the_silence_but_not_before_now():
+    at = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
+    estimates = [
+        Estimate(1, 1, at + timedelta(minutes=5), at + timedelta(minutes=3), at + timedelta(minutes=8)),
+        Estimate(2, 2, at + timedelta(minutes=30), at + timedelta(minutes=25), at + timedelta(minutes=36)),
+    ]
+    near, far = widened(estimates, timedelta(minutes=10), earliest=at)
+    assert near.window_start == at and near.window_end == estimates[0].window_end
+    assert far.window_start == at + timedelta(minutes=15)
+    assert (far.eta, far.window_end) == (estimates[1].eta, estimates[1].window_end)

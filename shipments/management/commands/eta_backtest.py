@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from shipments.demo_day import World
+from shipments.eta_fair import fair_table, losses
 from shipments.eta_history import brand_tz, recorded_days
 from shipments.eta_scoring import BUCKETS, backtest, beats, score, table
 from shipments.models import Brand, Driver
@@ -94,6 +95,15 @@ class Command(BaseCommand):
                     lost = [figure for figure, ok in won[b].items() if not ok]
                     lines.append(f"{b}: " + ("all" if not lost else "all but " + ", ".join(lost)))
             self.stdout.write(f"\nModel beats {name} on: " + "; ".join(lines))
+        self.stdout.write(
+            "\nFair comparison (model / baseline, then the winner): each baseline's window calibrated"
+            " from its own past errors as the model's is, and the share inside with both at one width.\n"
+        )
+        self.stdout.write(fair_table(cells))
+        lost = losses(cells)
+        self.stdout.write(
+            "\nModel wins every fair contest." if not lost else "\nModel does not win: " + "; ".join(lost)
+        )
 
     def targets(self, rows) -> list[str]:
         """The near stops' targets, as the lines that say where they were missed."""

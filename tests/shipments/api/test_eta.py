@@ -77,3 +77,46 @@ def test_the_openapi_document_describes_the_estimate(client):
         assert name in shipment["required"], name
     assert shipment["properties"]["eta_source"]["enum"] == ["brand", "computed"]
     assert "description" in shipment["properties"]["eta"]
+
+
+def test_a_parcel_taken_off_the_route_answers_the_brands_own_again(api, brand, make_shipment):
+    now = timezone.now().replace(microsecond=0)
+    promised = {"promised_window_start": now + timedelta(hours=4), "promised_window_end": now + timedelta(hours=6)}
+    shipment = on_van(brand, make_shipment, now, **promised)
+    assert api.get(f"/shipments/{shipment.tracking_number}").json()["eta_source"] == "computed"
+    make_shipment(tracking_number="LM000002", destination_lat=51.51, destination_lng=-0.12)
+    response = api.post("/routes", {"driver_ref": "van-1", "date": now.date().isoformat(), "stops": ["LM000002"]})
+    assert response.status_code == 200
+    body = api.get(f"/shipments/{shipment.tracking_number}").json()
+    assert body["eta_source"] == "brand"
+    assert body["eta_window"] == body["promised_window"]
+    assert body["eta_computed_at"] is None
+    shipment.refresh_from_db()
+    assert (shipment.computed_eta, shipment.computed_window_start, shipment.computed_window_end) == (None,) * 3
+    # The window it was last told stays, for the next route's moves to count from.
+    assert shipment.eta_told_end is not None
+
+
+def test_a_parcel_on_another_route_of_today_keeps_its_estimate(brand, make_shipment):
+    now = timezone.now().replace(microsecond=0)
+    shipment = on_van(brand, make_shipment, now)
+    drivers.set_route(brand=brand, driver_ref="van-2", date=now.date(), tracking_numbers=[shipment.tracking_number])
+    drivers.set_route(brand=brand, driver_ref="van-1", date=now.date(), tracking_numbers=[])
+    shipment.refresh_from_db()
+    assert shipment.computed_eta is not None
+
+
+def test_a_stop_deleted_by_staff_or_a_route_deleted_drops_the_estimate(brand, make_shipment):
+    from shipments import edits
+    from shipments.models import Route
+
+    now = timezone.now().replace(microsecond=0)
+    shipment = on_van(brand, make_shipment, now)
+    route = Route.objects.get(driver__ref="van-1")
+    edits.edit_route_stops(route=route, delete=list(route.stops.all()))
+    shipment.refresh_from_db()
+    assert shipment.computed_eta is None
+    shipment = on_van(brand, make_shipment, now, tracking_number="LM000009")
+    edits.delete_route(route=Route.objects.get(driver__ref="van-1"))
+    shipment.refresh_from_db()
+    assert shipment.computed_eta is None and shipment.computed_window_end is None
