@@ -259,3 +259,16 @@ def test_the_fair_table_names_the_winner_of_each_contest():
     assert contests(cells, "promised", "1") is None
     assert "| 1 | constant | 90% / 88% model | 6 / 8 model |" in fair_table(cells)
     assert losses(cells) == ["1 vs constant: inside at the baseline's width (tie)"]
+
+
+@pytest.mark.parametrize("baseline", ["promised", "constant"])
+def test_at_equal_width_the_model_holds_more_arrivals_on_every_row(simulated_scores, baseline):
+    from shipments.eta_fair import COLUMNS, contests
+
+    for b in ("1", "2-3", "4-10", "11+"):
+        by_column = {c.column: c for c in contests(simulated_scores, baseline, b)}
+        assert by_column[COLUMNS[3]].winner == "model", (b, by_column[COLUMNS[3]])
+        # At a half-hour or two-hour width both may hold every arrival.
+        assert by_column[COLUMNS[4]].winner in ("model", "tie"), (b, by_column[COLUMNS[4]])
+        # Calibrated as the model's is, the baseline's window is no better.
+        assert by_column[COLUMNS[2]].winner in ("model", "tie"), (b, by_column[COLUMNS[2]])
