@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from redis import RedisError
 
@@ -111,9 +111,12 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
     driver's last position, in one call of the model, and write it. Stops
     done or no longer out for delivery lose their computed estimate.
     One recompute of a route at a time: while another holds the route
-    (a ping's task and a scan's at once), this one does nothing, so the
-    route is not written twice nor an ``eta_changed`` noticed twice.
-    Returns the number of parcels estimated."""
+    (a ping's task and a scan's at once), this one waits for it, then
+    reads what it wrote, so a move is noticed once and what triggered
+    this one (a scan just after the other read the stops) is not lost.
+    Returns the number of parcels estimated; 0 when the route was held
+    longer than LOCK_WAIT_SECONDS (the next trigger, or beat, catches up)."""
+    given_now = now
     now = now or timezone.now()
     route = Route.objects.select_related("driver__brand").filter(pk=route_id).first()
     if route is None:
@@ -121,9 +124,10 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
     # Before the lock: a brand's first history of the day can take a while.
     learned = _learned(route.driver)
     with transaction.atomic():
-        if not claim_route(route_id):
-            log.info("ETA: route %s is being recomputed already; skipped.", route_id)
+        if not claim_route(route_id, wait_seconds=LOCK_WAIT_SECONDS):
+            log.warning("ETA: route %s was held by another recompute for %ss; skipped.", route_id, LOCK_WAIT_SECONDS)
             return 0
+        now = given_now or timezone.now()
         # Read after the claim: what the recompute before this one wrote
         # (the windows told) is what this one counts its moves from.
         return _recompute(route, learned, now)
@@ -131,17 +135,34 @@ def recompute_route(*, route_id: int, now: dt.datetime | None = None) -> int:
 
 # Advisory lock keys are (namespace, id); this namespace is the ETA's.
 ROUTE_LOCK_NAMESPACE = 4_745_541
+# A recompute takes milliseconds; a route held longer than this is stuck
+# on something this trigger would not fix either.
+LOCK_WAIT_SECONDS = 5.0
 
 
-def claim_route(route_id: int) -> bool:
-    """Take the route's recompute lock until the transaction ends; False
-    when another transaction holds it. PostgreSQL's advisory lock; other
-    databases serialise their writers themselves."""
+def claim_route(route_id: int, *, wait_seconds: float = 0) -> bool:
+    """Take the route's recompute lock until the transaction ends, waiting
+    up to wait_seconds while another transaction holds it; False when it
+    was not free in time. PostgreSQL's advisory lock; other databases
+    serialise their writers themselves."""
     if connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [ROUTE_LOCK_NAMESPACE, route_id])
-        return bool(cursor.fetchone()[0])
+        if cursor.fetchone()[0]:
+            return True
+        if wait_seconds <= 0:
+            return False
+        try:
+            # A savepoint, so that a lock timeout leaves the caller's
+            # transaction usable; a lock taken in it stays the transaction's.
+            with transaction.atomic():
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(wait_seconds * 1000)}ms"])
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ROUTE_LOCK_NAMESPACE, route_id])
+                cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+        except OperationalError:
+            return False
+        return True
 
 
 def _learned(driver) -> eta_model.Learned:
