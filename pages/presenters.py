@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from shipments.alert_rules import AlertKind
 from shipments.branding import brand_context
+from shipments.customer import has_open_report
 from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS, scan_description
 from shipments.models import Shipment
 from shipments.recipients import recipient_zone
@@ -375,8 +376,10 @@ def customer_actions(shipment: Shipment, *, open_alerts: Collection[str] | None 
     can_leave_instructions = status in INSTRUCTIONS_OPEN
     can_rate = status == Status.DELIVERED and rating is None
     can_subscribe = not shipment.is_terminal
-    # One report open at a time: support has it until staff resolve it.
-    reported = AlertKind.CUSTOMER_REPORT in open_alerts
+    # One report open at a time: support has it until staff resolve it. An
+    # open customer_report may hold only an address note, which is no
+    # report (a query only when one is open).
+    reported = AlertKind.CUSTOMER_REPORT in open_alerts and has_open_report(shipment.pk)
     offered = [
         name
         for name, on in (("instructions", can_leave_instructions), ("subscribe", can_subscribe), ("rate", can_rate))
