@@ -216,6 +216,8 @@ def leave_address_note(*, shipment_id: int, text: str) -> bool:
         AlertActivity.objects.create(
             alert=report, at=now, action=ActivityAction.NOTE, text=text, data={"problem": ADDRESS_NOTE}
         )
+        # The page's timeline shows that the note went to support.
+        save_and_announce(shipment)
     return True
 
 

@@ -5,6 +5,7 @@ it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from django.db import IntegrityError, transaction
@@ -101,15 +102,37 @@ def _carries_a_report() -> Q:
     return Q(detail__problem__in=PROBLEMS) | Q(activity__data__problem__in=PROBLEMS)
 
 
-def has_open_report(shipment_id: int) -> bool:
+def open_report_entries(shipment_id: int) -> list[tuple[datetime, str]]:
+    """What the customer has sent that support holds now: (when, problem)
+    of the open customer_report alert's opening and of each trail line
+    that carries a problem (a report, or an address note: shipments.choices),
+    oldest first; [] when none is open. One query."""
+    rows = (
+        AlertActivity.objects.filter(
+            alert__shipment_id=shipment_id,
+            alert__kind=AlertKind.CUSTOMER_REPORT,
+            alert__state=AlertState.OPEN,
+            action__in=[ActivityAction.OPENED, ActivityAction.NOTE],
+        )
+        .order_by("at", "pk")
+        .values_list("at", "action", "data", "alert__detail")
+    )
+    entries = []
+    for at, action, data, detail in rows:
+        problem = (detail if action == ActivityAction.OPENED else data or {}).get("problem", "")
+        if problem:
+            entries.append((at, problem))
+    return entries
+
+
+def has_open_report(shipment_id: int, entries: list[tuple[datetime, str]] | None = None) -> bool:
     """Whether the customer's report of a problem is with support: an open
     customer_report alert that carries one. An address note alone is not a
-    report; the page still offers the report form beside it."""
-    return (
-        Alert.objects.filter(shipment_id=shipment_id, kind=AlertKind.CUSTOMER_REPORT, state=AlertState.OPEN)
-        .filter(_carries_a_report())
-        .exists()
-    )
+    report; the page still offers the report form beside it. ``entries``:
+    open_report_entries, when the caller has read them."""
+    if entries is None:
+        entries = open_report_entries(shipment_id)
+    return any(problem in PROBLEMS for _at, problem in entries)
 
 
 def report_problem(*, shipment_id: int, problem: str, text: str = "") -> ReportOutcome:

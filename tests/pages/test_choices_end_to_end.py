@@ -117,6 +117,16 @@ def planned_webhooks(shipment) -> list[dict]:
     return [json.loads(row.body) for row in rows]
 
 
+def timeline_of(html: str) -> str:
+    return re.search(r'<section id="timeline".*?</section>', html, re.S).group(0)
+
+
+TOLD = {
+    "not_received": "You told us the parcel has not arrived. The support team has it.",
+    "damaged": "You told us the parcel is damaged. The support team has it.",
+}
+
+
 def staff_client(brand):
     client = Client()
     client.force_login(brand_staff(brand))
@@ -213,8 +223,12 @@ def test_an_address_note_goes_to_support_never_into_the_drivers_address(on_route
     admin = staff_client(hooked).get(f"/admin/shipments/alert/{alert.pk}/change/").content.decode()
     assert note in admin and shipment.tracking_number in admin
 
-    # The page itself never shows the note (it may hold an address).
-    assert note not in public_page(shipment)
+    # The page's timeline says the note went to support, never the note
+    # itself (it may hold an address).
+    html = public_page(shipment)
+    assert note not in html
+    assert "Your message to support" in timeline_of(html)
+    assert "Your note on the address went to the support team." in timeline_of(html)
 
 
 @pytest.mark.parametrize(("problem", "label"), [("not_received", "Not received"), ("damaged", "Damaged")])
@@ -244,11 +258,14 @@ def test_a_report_after_delivery_from_the_click_to_the_brand_support_and_the_pag
     report = re.search(r'<section id="report".*?</section>', html, re.S).group(0)
     assert "We passed your report to the support team at Acme Parcels." in report
     assert 'name="problem"' not in report and text not in html
+    assert TOLD[problem] in timeline_of(html)
 
 
 def test_a_report_after_an_address_note_reaches_support_on_the_open_alert(on_route, hooked):
     shipment = moved_to(on_route, *ON_ITS_WAY)
-    post_from_page(customer(), shipment, "address-note/", {"note": "Flat 3"})
+    # The note on the way (between the scans), the report after delivery.
+    with time_machine.travel(T0 + dt.timedelta(minutes=45), tick=False):
+        post_from_page(customer(), shipment, "address-note/", {"note": "Flat 3"})
     shipment = moved_to(shipment, (60, "delivered", ""))
     response = post_from_page(customer(), shipment, "report/", {"problem": "not_received"}, page="")
     assert response.status_code == 200
@@ -258,6 +275,19 @@ def test_a_report_after_an_address_note_reaches_support_on_the_open_alert(on_rou
     assert "Flat 3" in admin and "Reported: not received" in admin and "the customer" in admin
     # One alert, so one alert_opened webhook (the note's).
     assert [hook["type"] for hook in planned_webhooks(shipment)] == ["shipment.alert_opened"]
+    # The page's timeline: the report newest, above the delivery; the
+    # note between the scans it came between.
+    items = re.findall(
+        r'<p class="event-status">([^<]+)</p>(?:<p class="event-text">([^<]*)</p>)?', timeline_of(public_page(shipment))
+    )
+    assert [label for label, _text in items] == [
+        "Your message to support",
+        "Delivered",
+        "Your message to support",
+        "In transit",
+    ]
+    assert items[0][1] == TOLD["not_received"]
+    assert items[2][1] == "Your note on the address went to the support team."
 
 
 REPEATS = [
