@@ -9,7 +9,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from . import alerts, signals
@@ -96,12 +95,6 @@ class ReportOutcome:
     result: Reported
 
 
-def _carries_a_report() -> Q:
-    """An alert whose opening or trail holds a report (PROBLEMS), not only
-    an address note (shipments.choices)."""
-    return Q(detail__problem__in=PROBLEMS) | Q(activity__data__problem__in=PROBLEMS)
-
-
 def open_report_entries(shipment_id: int) -> list[tuple[datetime, str]]:
     """What the customer has sent that support holds now: (when, problem)
     of the open customer_report alert's opening and of each trail line
@@ -160,7 +153,7 @@ def report_problem(*, shipment_id: int, problem: str, text: str = "") -> ReportO
         if opened is not None:
             return ReportOutcome(opened, Reported.OPENED)
         open_report = Alert.objects.get(shipment=shipment, kind=AlertKind.CUSTOMER_REPORT, state=AlertState.OPEN)
-        if Alert.objects.filter(pk=open_report.pk).filter(_carries_a_report()).exists():
+        if has_open_report(shipment.pk):
             return ReportOutcome(open_report, Reported.ALREADY)
         AlertActivity.objects.create(
             alert=open_report, at=now, action=ActivityAction.NOTE, text=text, data={"problem": problem}
