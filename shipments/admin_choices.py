@@ -67,39 +67,48 @@ class ChoiceStaffActions:
         }
         return render(request, "admin/shipments/shipment/choice_action.html", context, status=status)
 
-    def cancel_choice_view(self, request, pk):
+    def _reason_action(self, request, pk, *, found, act, audit, done, missing, title, intro, submit):
+        """A staff action that takes a reason: ``found(shipment)`` is what it
+        acts on (None: nothing to do, said and sent nowhere), ``act`` does
+        it through its service (None: done already, by another tab)."""
         shipment = self._changeable(request, pk)
-        choice = choices.choice_of(shipment)
-        if choice is None:
-            messages.info(request, _("There is no delivery choice to cancel; nothing was sent."))
+        thing = found(shipment)
+        if thing is None:
+            messages.info(request, missing)
             return self._back(shipment)
         form = StaffReasonForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            cancelled = choices.cancel_delivery_choice(
-                shipment_id=shipment.pk, user=request.user, reason=form.cleaned_data["reason"]
-            )
-            if cancelled is None:
-                messages.info(request, _("There is no delivery choice to cancel; nothing was sent."))
+            reason = form.cleaned_data["reason"]
+            acted = act(shipment_id=shipment.pk, user=request.user, reason=reason)
+            if acted is None:
+                messages.info(request, missing)
             else:
-                self.log_change(
-                    request,
-                    shipment,
-                    f"Cancelled the customer's delivery choice ({cancelled.kind}): {form.cleaned_data['reason']}",
-                )
-                messages.success(request, _("The customer's delivery choice was cancelled and the brand told."))
+                self.log_change(request, shipment, f"{audit(acted)}: {reason}")
+                messages.success(request, done)
             return self._back(shipment)
+        status = 400 if form.is_bound else 200
         return self._action_page(
+            request, shipment, form, title=title % {"t": shipment}, intro=intro(thing), submit=submit, status=status
+        )
+
+    def cancel_choice_view(self, request, pk):
+        return self._reason_action(
             request,
-            shipment,
-            form,
-            title=_("Cancel the delivery choice of %(t)s") % {"t": shipment},
-            intro=_(
-                "The customer chose: %(kind)s. Cancelling drops it from their page and the driver's manifest, "
-                "tells the brand, and lets the customer choose again."
-            )
-            % {"kind": choice.get_kind_display()},
+            pk,
+            found=choices.choice_of,
+            act=choices.cancel_delivery_choice,
+            audit=lambda choice: f"Cancelled the customer's delivery choice ({choice.kind})",
+            done=_("The customer's delivery choice was cancelled and the brand told."),
+            missing=_("There is no delivery choice to cancel; nothing was sent."),
+            title=_("Cancel the delivery choice of %(t)s"),
+            intro=lambda choice: (
+                _(
+                    "The customer chose: %(kind)s. Cancelling drops it from their page and the driver's manifest, "
+                    "tells the brand, and lets the customer choose again."
+                )
+                % {"kind": choice.get_kind_display()}
+            ),
             submit=_("Cancel the choice"),
-            status=400 if form.is_bound else 200,
         )
 
     def extend_hold_view(self, request, pk):
@@ -140,31 +149,18 @@ class ChoiceStaffActions:
         )
 
     def end_hold_view(self, request, pk):
-        shipment = self._changeable(request, pk)
-        hold = choices.hold_of(shipment)
-        if hold is None:
-            messages.info(request, _("The parcel is not held at a pickup point."))
-            return self._back(shipment)
-        form = StaffReasonForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            ended = choices.end_pickup_hold(
-                shipment_id=shipment.pk, user=request.user, reason=form.cleaned_data["reason"]
-            )
-            if ended is None:
-                messages.info(request, _("The parcel is not held at a pickup point."))
-            else:
-                self.log_change(
-                    request, shipment, f"Ended the pickup hold at {ended.pickup_point}: {form.cleaned_data['reason']}"
-                )
-                messages.success(request, _("The pickup hold was ended."))
-            return self._back(shipment)
-        return self._action_page(
+        return self._reason_action(
             request,
-            shipment,
-            form,
-            title=_("End the pickup hold of %(t)s") % {"t": shipment},
-            intro=_("Waiting at %(point)s. Ending the hold takes the point and the code off the customer's page.")
-            % {"point": hold.pickup_point},
+            pk,
+            found=choices.hold_of,
+            act=choices.end_pickup_hold,
+            audit=lambda hold: f"Ended the pickup hold at {hold.pickup_point}",
+            done=_("The pickup hold was ended."),
+            missing=_("The parcel is not held at a pickup point."),
+            title=_("End the pickup hold of %(t)s"),
+            intro=lambda hold: (
+                _("Waiting at %(point)s. Ending the hold takes the point and the code off the customer's page.")
+                % {"point": hold.pickup_point}
+            ),
             submit=_("End the hold"),
-            status=400 if form.is_bound else 200,
         )
