@@ -193,3 +193,30 @@ def choice_forms_context(shipment: Shipment, day_text=_day_text) -> dict:
             ),
         )
     return context
+
+
+# What the page says of what the customer sent support: never their own
+# words (a note on the address may hold the street), only what it was.
+REPORT_SENTENCES = {
+    "address_note": gettext_lazy("Your note on the address went to the support team."),
+    "not_received": gettext_lazy("You told us the parcel has not arrived. The support team has it."),
+    "damaged": gettext_lazy("You told us the parcel is damaged. The support team has it."),
+    "other": gettext_lazy("You told us something is wrong. The support team has it."),
+}
+
+
+def timeline_reports(entries, moment_text) -> list[tuple]:
+    """(moment, item) for the timeline of each thing the customer sent
+    that support holds (shipments.customer.open_report_entries), oldest
+    first, in the form of the choice's item; every value escaped."""
+    items = []
+    for at, problem in entries:
+        sentence = REPORT_SENTENCES.get(problem)
+        if sentence is None:
+            continue
+        local = timezone.localtime(at)
+        item = format_html(
+            _CHOICE_ITEM, label=_("Your message to support"), text=sentence, iso=local.isoformat(), when=moment_text(at)
+        )
+        items.append((at, item))
+    return items

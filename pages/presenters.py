@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from shipments.alert_rules import AlertKind
 from shipments.branding import brand_context
+from shipments.customer import has_open_report, open_report_entries
 from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS, scan_description
 from shipments.models import Shipment
 from shipments.recipients import recipient_zone
@@ -30,7 +31,7 @@ from shipments.routes import days_that_may_be_today
 from shipments.statuses import INSTRUCTIONS_OPEN, OFF_TRACK, SHOWS_DRIVER, STOP_DONE, Status, Substatus
 from shipments.zone_names import zone_name
 
-from .choice_presenters import choice_page_context
+from .choice_presenters import choice_page_context, timeline_reports
 from .promises import delivery_times
 from .reads import PageRows, open_alert_kinds, page_rows, rating_of, shipment_with_brand
 
@@ -237,14 +238,16 @@ def _event_text(status: str, substatus: str, description: str, language: str) ->
     )
 
 
-def timeline_items(rows, times: LocalTimes) -> SafeString:
+def timeline_items(rows, times: LocalTimes, extra: Sequence[tuple[datetime, str]] = ()) -> SafeString:
     """The timeline's list items, newest first, from (status, description,
     city, occurred_at, substatus) rows; every value escaped (carrier text
-    is anyone's)."""
+    is anyone's). ``extra``: (moment, escaped item) of what the customer
+    sent, oldest first, each put before the first scan older than it."""
     labels = _status_labels(times.language)
     language = times.language or CARRIER_LANGUAGE
-    return mark_safe(  # noqa: S308 (every value below is escaped)
-        "\n".join(
+    items = [
+        (
+            occurred_at,
             _TIMELINE_ITEM.format(
                 latest=" event-latest" if index == 0 else "",
                 label=labels.get(status) or escape(status),
@@ -252,10 +255,14 @@ def timeline_items(rows, times: LocalTimes) -> SafeString:
                 iso=occurred_at.isoformat(),
                 when=escape(times.text(occurred_at)),
                 city=f" · {escape(city)}" if city else "",
-            )
-            for index, (status, description, city, occurred_at, substatus) in enumerate(rows)
+            ),
         )
-    )
+        for index, (status, description, city, occurred_at, substatus) in enumerate(rows)
+    ]
+    for at, item in extra:
+        place = next((index for index, (when, _html) in enumerate(items) if when < at), len(items))
+        items.insert(place, (at, item))
+    return mark_safe("\n".join(item for _at, item in items))  # noqa: S308 (every value above is escaped)
 
 
 def find_page(token: str) -> PageRows | None:
@@ -298,11 +305,13 @@ def page_context(page: PageRows) -> dict:
         elif destination[0] is not None:
             map_view = MapView(*destination)
 
+    # What the customer sent support (a query only while a report is open).
+    reports = open_report_entries(shipment.pk) if AlertKind.CUSTOMER_REPORT in page.alerts else []
     position_at = stop.driver_seen_at if stop is not None else None
     when = delivery_times(shipment, page.alerts, times, timezone.now(), position_at=position_at)
     return {
         **brand_context(brand),
-        **customer_actions(shipment, open_alerts=page.alerts),
+        **customer_actions(shipment, open_alerts=page.alerts, report_entries=reports),
         **when,
         "shipment": shipment,
         "first_name": shipment.recipient_first_name,
@@ -322,7 +331,7 @@ def page_context(page: PageRows) -> dict:
         "driver_seen": times.moment(map_view.driver_seen_at) if map_view and map_view.has_driver else None,
         "tiles_url": settings.MAP_TILES_URL,
         "events": events,
-        "timeline_items": timeline_items(events, times),
+        "timeline_items": timeline_items(events, times, timeline_reports(reports, times.text)),
         "has_proof": shows_proof(shipment),
         "zone": zone,
         # The customer's delivery choice and a pickup point's hold (the map on it).
@@ -362,11 +371,14 @@ ACTIONS_LINKS = {
 }
 
 
-def customer_actions(shipment: Shipment, *, open_alerts: Collection[str] | None = None) -> dict:
+def customer_actions(
+    shipment: Shipment, *, open_alerts: Collection[str] | None = None, report_entries: list | None = None
+) -> dict:
     """What the customer can do about the parcel now, and a key that
     changes whenever that does (live updates reload the forms on it).
     ``open_alerts``: the kinds of the shipment's open alerts, read here
-    (one query) when the caller has not read them."""
+    (one query) when the caller has not read them; ``report_entries``:
+    shipments.customer.open_report_entries, likewise."""
     status = shipment.status_enum
     if open_alerts is None:
         open_alerts = open_alert_kinds([shipment.pk]).get(shipment.pk, frozenset())
@@ -375,8 +387,10 @@ def customer_actions(shipment: Shipment, *, open_alerts: Collection[str] | None 
     can_leave_instructions = status in INSTRUCTIONS_OPEN
     can_rate = status == Status.DELIVERED and rating is None
     can_subscribe = not shipment.is_terminal
-    # One report open at a time: support has it until staff resolve it.
-    reported = AlertKind.CUSTOMER_REPORT in open_alerts
+    # One report open at a time: support has it until staff resolve it. An
+    # open customer_report may hold only an address note, which is no
+    # report (a query only when one is open).
+    reported = AlertKind.CUSTOMER_REPORT in open_alerts and has_open_report(shipment.pk, report_entries)
     offered = [
         name
         for name, on in (("instructions", can_leave_instructions), ("subscribe", can_subscribe), ("rate", can_rate))

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from shipments import limiter
 from shipments.branding import brand_context
-from shipments.customer import ActionRefused, leave_delivery_instructions, rate_delivery, report_problem
+from shipments.customer import ActionRefused, Reported, leave_delivery_instructions, rate_delivery, report_problem
 from shipments.labels import STATUS_LABELS
 from shipments.links import is_expired, link_expires_at
 from shipments.models import Brand, Shipment
@@ -406,12 +406,16 @@ def report(request, token: str):
     if not form.is_valid():
         return _form_failed(request, shipment, report_form=form)
     try:
-        opened = report_problem(
+        outcome = report_problem(
             shipment_id=shipment.pk, problem=form.cleaned_data["problem"], text=form.cleaned_data["text"]
         )
     except ActionRefused as refusal:
         return _form_failed(request, _shipment_or_404(token), action_error=REFUSALS[str(refusal)])
-    if opened is None:
+    if outcome.result == Reported.ALREADY:
         # Sent twice, or from a page opened before the first: nothing new.
         return _actions_page(request, shipment, already_reported=True)
+    if outcome.result == Reported.ADDED:
+        # Answered here rather than redirected: the page after a redirect
+        # could not tell this from a report of its own.
+        return _actions_page(request, _shipment_or_404(token), report_added=True)
     return _done(request, token, "report")

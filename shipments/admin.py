@@ -21,6 +21,7 @@ from . import (
     selectors,
     services,
 )
+from .admin_choices import ChoiceStaffActions
 from .admin_secrets import BrandSecrets
 from .models import ApiKey, Brand, DeliveryRating, Notice, Shipment, StatusChange, TrackingEvent
 
@@ -194,7 +195,7 @@ def normalise_phone_query(term: str) -> str | None:
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(BrandScopedAdmin):
+class ShipmentAdmin(ChoiceStaffActions, BrandScopedAdmin):
     form = admin_forms.ShipmentAdminForm
     list_display = admin_columns.SHIPMENT_COLUMNS
     list_filter = [("brand", VisibleBrandsFilter), "status", "carrier", "substatus", HasInstructionsFilter]
@@ -327,6 +328,7 @@ class ShipmentAdmin(BrandScopedAdmin):
                 self.admin_site.admin_view(admin_media.admin_proof_view(self)),
                 name="shipments_shipment_proof",
             ),
+            *self.choice_urls(),
             *super().get_urls(),
         ]
 

@@ -103,13 +103,25 @@ def age(alert: Alert, now) -> str:
     return _("%(n)d d") % {"n": seconds // 86400}
 
 
+# What the customer sent, as a trail row's data["problem"] says it
+# (shipments.customer, shipments.choices).
+PROBLEM_LABELS = {
+    "not_received": _("Reported: not received"),
+    "damaged": _("Reported: damaged"),
+    "other": _("Reported: something else"),
+    "address_note": _("Address note"),
+}
+
+
 def labelled(activity) -> list[AlertActivity]:
-    """The trail's rows with their reason and topic codes in words."""
+    """The trail's rows with their reason, topic and problem codes in words."""
     reasons, topics = dict(Resolution.choices), dict(ContactTopic.choices)
     rows = list(activity)
     for row in rows:
         row.reason_label = reasons.get(row.data.get("reason"), row.data.get("reason", ""))
         row.topic_label = topics.get(row.data.get("topic"), row.data.get("topic", ""))
+        problem = row.data.get("problem", "")
+        row.problem_label = PROBLEM_LABELS.get(problem, problem)
     return rows
 
 

@@ -4,6 +4,8 @@ hold on its page: each brand's staff see only their brand's."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from tracking_portal.admin_scoping import BrandScoped, BrandScopedAdmin, register_brand_path
@@ -32,7 +34,7 @@ class DeliveryChoiceInline(BrandScoped, admin.StackedInline):
     from the tracking page."""
 
     model = DeliveryChoice
-    fields = ["kind", "detail", "date", "pickup_point", "updated_at"]
+    fields = ["kind", "detail", "date", "pickup_point", "updated_at", "staff_actions"]
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -44,12 +46,16 @@ class DeliveryChoiceInline(BrandScoped, admin.StackedInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    @admin.display(description=_("Staff actions"))
+    def staff_actions(self, obj):
+        return _action_links(obj, [("shipments_shipment_cancel_choice", _("Cancel this choice"))])
+
 
 class PickupHoldInline(BrandScoped, admin.StackedInline):
     """Where the parcel waits to be collected (set through the API)."""
 
     model = PickupHold
-    fields = ["pickup_point", "collection_code", "collect_by", "updated_at"]
+    fields = ["pickup_point", "collection_code", "collect_by", "updated_at", "staff_actions"]
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -60,6 +66,28 @@ class PickupHoldInline(BrandScoped, admin.StackedInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("Staff actions"))
+    def staff_actions(self, obj):
+        return _action_links(
+            obj,
+            [
+                ("shipments_shipment_extend_hold", _("Extend the hold")),
+                ("shipments_shipment_end_hold", _("End the hold")),
+            ],
+        )
+
+
+def _action_links(obj, actions) -> str:
+    """Links to the shipment's staff pages (shipments.admin_choices), which
+    check the user's rights themselves."""
+    if obj is None or not obj.shipment_id:
+        return "—"
+    return format_html_join(
+        " · ",
+        '<a href="{}">{}</a>',
+        ((reverse(f"admin:{name}", args=[obj.shipment_id]), label) for name, label in actions),
+    )
 
 
 def add_choice_inlines(shipment_admin) -> None:

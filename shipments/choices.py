@@ -10,6 +10,7 @@ transaction, and the page moves on (save_and_announce)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -25,6 +26,8 @@ from .customer import ActionRefused
 from .edits import bump_and_announce, save_and_announce
 from .models import Alert, AlertState, Brand, Notice, NoticeKind, Shipment
 from .statuses import offers_delivery_choice, takes_address_note
+
+log = logging.getLogger(__name__)
 
 # How many delivery days a customer is offered after a failed attempt.
 DAYS_OFFERED = 5
@@ -213,6 +216,8 @@ def leave_address_note(*, shipment_id: int, text: str) -> bool:
         AlertActivity.objects.create(
             alert=report, at=now, action=ActivityAction.NOTE, text=text, data={"problem": ADDRESS_NOTE}
         )
+        # The page's timeline shows that the note went to support.
+        save_and_announce(shipment)
     return True
 
 
@@ -236,6 +241,80 @@ def set_pickup_hold(
             },
         )
         save_and_announce(locked)
+    return hold
+
+
+def cancel_delivery_choice(*, shipment_id: int, user, reason: str) -> DeliveryChoice | None:
+    """Staff take back the customer's delivery choice (the neighbour is
+    away, the pickup point has closed): the page, the API and the
+    driver's manifest drop it, and the brand hears of it once (a
+    delivery_choice_updated Notice whose delivery_choice is null). A hold
+    that only the choice made (its point, no collection code yet) goes with
+    it. Returns the choice taken back, or None when there was none (so a
+    second cancel tells nobody)."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ChoiceInvalid("reason_required")
+    with transaction.atomic():
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        choice = DeliveryChoice.objects.filter(shipment=shipment).select_related("pickup_point").first()
+        if choice is None:
+            return None
+        if choice.pickup_point_id is not None:
+            PickupHold.objects.filter(
+                shipment=shipment, pickup_point_id=choice.pickup_point_id, collection_code=""
+            ).delete()
+        choice.delete()
+        notice = Notice.objects.create(
+            shipment=shipment,
+            kind=NoticeKind.DELIVERY_CHOICE_UPDATED,
+            data={"tracking_number": shipment.tracking_number, "delivery_choice": None},
+        )
+        signals.announce_notices_on_commit(Shipment, [notice.pk])
+        save_and_announce(shipment)
+    log.info(
+        "Staff %s cancelled the delivery choice of shipment %s: %s", getattr(user, "pk", None), shipment_id, reason
+    )
+    return choice
+
+
+def extend_pickup_hold(*, shipment_id: int, collect_by: dt.date, today: dt.date, user) -> bool:
+    """Staff give the customer longer to collect: a later collect_by, after
+    today (the recipient's) and after the one set (ChoiceInvalid
+    otherwise). The same date again changes nothing: False."""
+    with transaction.atomic():
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        hold = PickupHold.objects.filter(shipment=shipment).first()
+        if hold is None:
+            raise ChoiceInvalid("no_hold")
+        if hold.collect_by == collect_by:
+            return False
+        if collect_by <= today or (hold.collect_by is not None and collect_by < hold.collect_by):
+            raise ChoiceInvalid("not_later")
+        hold.collect_by, hold.updated_at = collect_by, timezone.now()
+        hold.save(update_fields=["collect_by", "updated_at"])
+        save_and_announce(shipment)
+    log.info(
+        "Staff %s extended the pickup hold of shipment %s to %s", getattr(user, "pk", None), shipment_id, collect_by
+    )
+    return True
+
+
+def end_pickup_hold(*, shipment_id: int, user, reason: str) -> PickupHold | None:
+    """Staff end the parcel's hold at a pickup point (collected, sent back,
+    moved): the page stops showing the point and the code. Returns the hold
+    ended, or None when there was none."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ChoiceInvalid("reason_required")
+    with transaction.atomic():
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        hold = PickupHold.objects.filter(shipment=shipment).select_related("pickup_point").first()
+        if hold is None:
+            return None
+        hold.delete()
+        save_and_announce(shipment)
+    log.info("Staff %s ended the pickup hold of shipment %s: %s", getattr(user, "pk", None), shipment_id, reason)
     return hold
 
 

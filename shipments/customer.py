@@ -4,13 +4,18 @@ it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import alerts, signals
+from .alert_models import ActivityAction, AlertActivity
 from .alert_rules import AlertKind
 from .edits import save_and_announce
-from .models import Alert, DeliveryRating, Notice, NoticeKind, Shipment
+from .models import Alert, AlertState, DeliveryRating, Notice, NoticeKind, Shipment
 from .statuses import INSTRUCTIONS_OPEN, Status
 
 # The problems a customer can report, as a customer_report alert's
@@ -78,11 +83,61 @@ def problems_for(status: Status) -> tuple[str, ...]:
     return PROBLEMS if status == Status.DELIVERED else tuple(p for p in PROBLEMS if p != NOT_RECEIVED)
 
 
-def report_problem(*, shipment_id: int, problem: str, text: str = "") -> Alert | None:
+class Reported(StrEnum):
+    OPENED = "opened"  # a new customer_report alert
+    ADDED = "added"  # a trail line on the open one, which held only an address note
+    ALREADY = "already"  # a report was open already: nothing changed
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    alert: Alert
+    result: Reported
+
+
+def open_report_entries(shipment_id: int) -> list[tuple[datetime, str]]:
+    """What the customer has sent that support holds now: (when, problem)
+    of the open customer_report alert's opening and of each trail line
+    that carries a problem (a report, or an address note: shipments.choices),
+    oldest first; [] when none is open. One query."""
+    rows = (
+        AlertActivity.objects.filter(
+            alert__shipment_id=shipment_id,
+            alert__kind=AlertKind.CUSTOMER_REPORT,
+            alert__state=AlertState.OPEN,
+            action__in=[ActivityAction.OPENED, ActivityAction.NOTE],
+        )
+        .order_by("at", "pk")
+        .values_list("at", "action", "data", "alert__detail")
+    )
+    entries = []
+    for at, action, data, detail in rows:
+        problem = (detail if action == ActivityAction.OPENED else data or {}).get("problem", "")
+        if problem:
+            entries.append((at, problem))
+    return entries
+
+
+def has_open_report(shipment_id: int, entries: list[tuple[datetime, str]] | None = None) -> bool:
+    """Whether the customer's report of a problem is with support: an open
+    customer_report alert that carries one. An address note alone is not a
+    report; the page still offers the report form beside it. ``entries``:
+    open_report_entries, when the caller has read them."""
+    if entries is None:
+        entries = open_report_entries(shipment_id)
+    return any(problem in PROBLEMS for _at, problem in entries)
+
+
+def report_problem(*, shipment_id: int, problem: str, text: str = "") -> ReportOutcome:
     """Pass the customer's problem to the brand's support: a customer_report
     alert with detail {"problem", "text"}, the text kept as given (whoever
-    shows it escapes it). One open report per shipment: while one is open,
-    another adds nothing and None is returned. Staff resolve it."""
+    shows it escapes it). Staff resolve it.
+
+    One open customer_report per shipment (alerts' rule). While one is open
+    that carries only an address note, the report goes on it as a trail
+    line of its own (data {"problem"}, the text) and the page moves on:
+    ADDED. While one is open that carries a report, another adds nothing:
+    ALREADY."""
     if problem not in PROBLEMS:
         raise ValueError(f"Unknown problem: {problem!r}")
     if len(text) > REPORT_TEXT_MAX_LENGTH:
@@ -92,9 +147,18 @@ def report_problem(*, shipment_id: int, problem: str, text: str = "") -> Alert |
         shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
         if problem not in problems_for(shipment.status_enum):
             raise ActionRefused("not_delivered_yet")
-        return alerts.open_alert(
-            shipment=shipment,
-            kind=AlertKind.CUSTOMER_REPORT,
-            now=timezone.now(),
-            detail={"problem": problem, "text": text},
+        now = timezone.now()
+        detail = {"problem": problem, "text": text}
+        opened = alerts.open_alert(shipment=shipment, kind=AlertKind.CUSTOMER_REPORT, now=now, detail=detail)
+        if opened is not None:
+            return ReportOutcome(opened, Reported.OPENED)
+        open_report = Alert.objects.get(shipment=shipment, kind=AlertKind.CUSTOMER_REPORT, state=AlertState.OPEN)
+        if has_open_report(shipment.pk):
+            return ReportOutcome(open_report, Reported.ALREADY)
+        AlertActivity.objects.create(
+            alert=open_report, at=now, action=ActivityAction.NOTE, text=text, data={"problem": problem}
         )
+        open_report.updated_at = now
+        open_report.save(update_fields=["updated_at"])
+        save_and_announce(shipment)
+    return ReportOutcome(open_report, Reported.ADDED)

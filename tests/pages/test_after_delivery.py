@@ -134,3 +134,25 @@ def test_reports_from_the_page_are_rate_limited(delivered):
     response = browser.post(url, {"problem": "damaged", "csrfmiddlewaretoken": token})
     assert response.status_code == 429 and response["Retry-After"]
     assert not Alert.objects.filter(kind="customer_report").exists()
+
+
+def _section(html: str, name: str) -> str:
+    found = re.search(rf'<section id="{name}".*?</section>', html, re.S).group(0)
+    return re.sub(r"\s+", " ", found.replace(csrf_of(html), "TOKEN"))
+
+
+def test_the_forms_page_shows_the_delivered_page_s_own_rating_and_report_sections(delivered):
+    browser = visitor()
+    page = browser.get(delivered.get_absolute_url()).content.decode()
+    forms = browser.get(delivered.get_absolute_url() + "actions/").content.decode()
+    for name in ("rating", "report"):
+        assert _section(forms, name) == _section(page, name)
+    assert "Not received, or damaged?" in _section(forms, "report")
+
+
+def test_before_delivery_the_report_is_headed_for_what_it_offers(shipment):
+    forms = visitor().get(shipment.get_absolute_url() + "actions/").content.decode()
+    report = re.search(r'<section id="report".*?</section>', forms, re.S).group(0)
+    assert '<h2 id="report-title">Report a problem</h2>' in report
+    assert "Not received" not in report and 'value="not_received"' not in report
+    assert 'id="rating"' not in forms

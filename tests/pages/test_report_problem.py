@@ -237,3 +237,64 @@ def test_reports_on_one_link_are_limited_whatever_the_address(client, shipment):
     # The first opens the report; the others, while it is open, add nothing.
     assert answers == [303] + [200] * (REPORT_LINK_LIMIT.amount - 1) + [429]
     assert len(open_reports(shipment)) == 1
+
+
+ADDED = "We added your report to your earlier message to the support team at Acme Parcels. They will be in touch."
+
+
+def noted_on_the_way_then_delivered(client, shipment):
+    """The customer sent an address note while the parcel was on its way
+    (an open customer_report alert); then it was delivered."""
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
+    noted = client.post(shipment.get_absolute_url() + "address-note/", {"note": "Flat 3 is round the back"})
+    assert noted.status_code == 200 and len(open_reports(shipment)) == 1
+    services.record_event(shipment_id=shipment.pk, event=event("delivered", 30))
+    return Shipment.objects.get(pk=shipment.pk)
+
+
+def test_an_open_address_note_does_not_read_as_a_report_on_the_delivered_page(client, shipment):
+    shipment = noted_on_the_way_then_delivered(client, shipment)
+    page = client.get(shipment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert PASSED_ON not in page and "Problem reported" not in page
+    assert offered_problems(page) == ["not_received", "damaged", "other"]
+
+
+@pytest.mark.parametrize("problem", ["not_received", "damaged"])
+def test_a_report_after_an_address_note_is_recorded_and_the_page_says_it_was_added(client, shipment, problem):
+    shipment = noted_on_the_way_then_delivered(client, shipment)
+    response = report(client, shipment, problem, "Nothing at the door")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert ADDED in html and ALREADY not in html
+    (alert,) = open_reports(shipment)
+    assert alert.activity.filter(action="note", data__problem=problem, text="Nothing at the door").count() == 1
+    # The page now shows the report as with support, and no form.
+    page = client.get(shipment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert PASSED_ON in page and 'name="problem"' not in page
+
+
+def test_a_report_added_to_an_address_note_in_place_with_htmx(client, shipment):
+    shipment = noted_on_the_way_then_delivered(client, shipment)
+    response = client.post(
+        report_url(shipment),
+        {"problem": "damaged", "text": "Box crushed"},
+        HTTP_ACCEPT_LANGUAGE="en",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="report",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and html.lstrip().startswith('<section id="report"')
+    assert ADDED in html
+
+
+def test_the_same_report_twice_after_an_address_note_is_already_reported_and_changes_nothing(client, shipment):
+    shipment = noted_on_the_way_then_delivered(client, shipment)
+    report(client, shipment, "damaged", "Box crushed")
+    (alert,) = open_reports(shipment)
+    lines = alert.activity.count()
+    version = Shipment.objects.get(pk=shipment.pk).version
+    again = report(client, shipment, "damaged", "Box crushed")
+    assert again.status_code == 200
+    assert ALREADY in again.content.decode() and ADDED not in again.content.decode()
+    assert alert.activity.count() == lines
+    assert Shipment.objects.get(pk=shipment.pk).version == version
