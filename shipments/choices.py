@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -219,6 +220,33 @@ def leave_address_note(*, shipment_id: int, text: str) -> bool:
         # The page's timeline shows that the note went to support.
         save_and_announce(shipment)
     return True
+
+
+def open_address_notes(shipment_ids: Iterable[int]) -> dict[int, dict]:
+    """The customer's latest note on the address of each of these parcels
+    whose report to support is still open: {"text", "at"}. The driver's
+    manifest and the API show it beside the address, which it never
+    changes; once support settle the report it is theirs to act on. Two
+    queries however many parcels."""
+    ids = list(shipment_ids)
+    if not ids:
+        return {}
+    reports = {
+        alert.pk: alert
+        for alert in Alert.objects.filter(
+            shipment_id__in=ids, kind=AlertKind.CUSTOMER_REPORT, state=AlertState.OPEN
+        ).only("shipment_id", "opened_at", "detail")
+    }
+    notes: dict[int, dict] = {}
+    for alert in reports.values():
+        if alert.detail.get("problem") == ADDRESS_NOTE and alert.detail.get("text"):
+            notes[alert.shipment_id] = {"text": alert.detail["text"], "at": alert.opened_at}
+    later = AlertActivity.objects.filter(
+        alert_id__in=list(reports), action=ActivityAction.NOTE, data__problem=ADDRESS_NOTE
+    ).order_by("at", "pk")
+    for row in later.only("alert_id", "at", "text"):
+        notes[reports[row.alert_id].shipment_id] = {"text": row.text, "at": row.at}
+    return notes
 
 
 def set_pickup_hold(

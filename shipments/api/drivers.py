@@ -110,6 +110,8 @@ def route_day(value: str) -> dt.date:
 
 def manifest_answer(route: Route, brand) -> list[dict]:
     """The route's stops in order with what the driver acts on."""
+    stops = list(selectors.manifest_stops(route, brand))
+    notes = choices.open_address_notes(stop.shipment_id for stop in stops)
     return [
         {
             "sequence": stop.sequence,
@@ -127,9 +129,10 @@ def manifest_answer(route: Route, brand) -> list[dict]:
             },
             "delivery_instructions": instructions_answer(stop.shipment),
             "delivery_choice": choices.choice_data(choices.choice_of(stop.shipment)),
+            "address_note": notes.get(stop.shipment_id),
             "completed_at": stop.completed_at,
         }
-        for stop in selectors.manifest_stops(route, brand)
+        for stop in stops
     ]
 
 

@@ -196,6 +196,14 @@ class InstructionsOut(Schema):
     updated_at: dt.datetime | None = Field(description="When they last set it; null when they never did.")
 
 
+class AddressNoteOut(Schema):
+    text: str = Field(
+        description="The customer's correction or completion of the address, as they wrote it. It went to "
+        "support and does not change the destination; shown while their report is open."
+    )
+    at: dt.datetime = Field(description="When the customer wrote it.")
+
+
 class OpeningHoursOut(Schema):
     day: int = Field(description="0 is Monday, 6 Sunday.")
     opens: str = Field(description="HH:MM, local time.")
@@ -257,6 +265,7 @@ class ShipmentOut(Schema):
     proof_of_delivery: ProofOut
     delivery_instructions: InstructionsOut
     delivery_choice: DeliveryChoiceOut | None = Field(description="What the customer chose after a failed attempt.")
+    address_note: AddressNoteOut | None = Field(description="The customer's latest note on the address, while open.")
     pickup: PickupHoldOut | None = Field(description="Where the parcel waits to be collected, with its code.")
     tracking_url: str
     version: int
@@ -319,6 +328,9 @@ class ManifestStopOut(Schema):
     destination: DestinationOut
     delivery_instructions: InstructionsOut
     delivery_choice: DeliveryChoiceOut | None
+    address_note: AddressNoteOut | None = Field(
+        description="The customer's latest note on the address, sent to support; the destination is unchanged."
+    )
     completed_at: dt.datetime | None
 
 

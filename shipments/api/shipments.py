@@ -152,6 +152,7 @@ def shipment_answer(shipment: Shipment, events) -> dict:
         },
         "delivery_instructions": instructions_answer(shipment),
         "delivery_choice": choices.choice_data(choices.choice_of(shipment)),
+        "address_note": choices.open_address_notes([shipment.pk]).get(shipment.pk),
         "pickup": hold_answer(choices.hold_of(shipment)),
         "tracking_url": shipment.tracking_url,
         "version": shipment.version,

@@ -20,7 +20,7 @@ from notifications.transports import Sent
 from notifications.transports.webhook import WebhookTransport
 from pages.choices import CHOICE_ADDRESS_LIMIT
 from pages.tracking import REPORT_LINK_LIMIT
-from shipments import choices, keys, limiter, services
+from shipments import alert_work, choices, keys, limiter, services
 from shipments.models import Alert, DeliveryChoice, Driver, Notice, Route, Shipment, Stop
 from tests.conftest import T0, event
 from tests.shipments.admin_helpers import brand_staff
@@ -210,9 +210,14 @@ def test_an_address_note_goes_to_support_never_into_the_drivers_address(on_route
     assert response.status_code == 200
     assert "We passed your note to the support team at Acme Parcels" in response.content.decode()
 
-    # The driver's manifest keeps the address as the brand sent it.
+    # The driver's manifest keeps the address as the brand sent it, and
+    # shows the note beside it, as the shipment's API answer does.
     after = manifest_stop(hooked)
-    assert after["destination"] == before["destination"] and note not in json.dumps(after)
+    assert before["address_note"] is None
+    assert after["destination"] == before["destination"] and note not in json.dumps(after["destination"])
+    assert after["address_note"]["text"] == note
+    api = Api(Client(), keys.create_api_key(brand=hooked, name="shop")[1])
+    assert api.get(f"/shipments/{shipment.tracking_number}").json()["address_note"] == after["address_note"]
 
     [webhook] = planned_webhooks(shipment)
     assert webhook["type"] == "shipment.alert_opened"
@@ -229,6 +234,16 @@ def test_an_address_note_goes_to_support_never_into_the_drivers_address(on_route
     assert note not in html
     assert "Your message to support" in timeline_of(html)
     assert "Your note on the address went to the support team." in timeline_of(html)
+
+
+def test_the_manifest_shows_the_latest_address_note_until_support_settle_it(on_route, hooked):
+    shipment = moved_to(on_route, *ON_ITS_WAY)
+    post_from_page(customer(), shipment, "address-note/", {"note": "Flat 3"})
+    post_from_page(customer(), shipment, "address-note/", {"note": "Flat 3, round the back"})
+    assert manifest_stop(hooked)["address_note"]["text"] == "Flat 3, round the back"
+    alert = Alert.objects.get(shipment=shipment, kind="customer_report", state="open")
+    alert_work.resolve(alert=alert, user=brand_staff(hooked), reason=sorted(alert_work.STAFF_REASONS)[0])
+    assert manifest_stop(hooked)["address_note"] is None
 
 
 @pytest.mark.parametrize(("problem", "label"), [("not_received", "Not received"), ("damaged", "Damaged")])
