@@ -207,6 +207,9 @@ def notice_webhook_body(notice: Notice) -> str:
         payload["data"]["delivery_choice"] = data.get("delivery_choice")
     elif notice.kind in (NoticeKind.ALERT_OPENED, NoticeKind.ALERT_RESOLVED):
         payload["data"].update({name: data.get(name) for name in ALERT_FIELDS})
+    elif notice.kind == NoticeKind.ALERT_UPDATED:
+        payload["data"].update({name: data.get(name) for name in ALERT_FIELDS})
+        payload["data"]["update"] = data.get("update")
     return _webhook_json(payload)
 
 

@@ -227,6 +227,7 @@ NOTICE_WEBHOOK_TYPES = {
     NoticeKind.INSTRUCTIONS_UPDATED: "shipment.instructions_updated",
     NoticeKind.ALERT_OPENED: "shipment.alert_opened",
     NoticeKind.ALERT_RESOLVED: "shipment.alert_resolved",
+    NoticeKind.ALERT_UPDATED: "shipment.alert_updated",
     NoticeKind.ETA_CHANGED: "shipment.eta_changed",
     NoticeKind.DELIVERY_CHOICE_UPDATED: "shipment.delivery_choice_updated",
 }

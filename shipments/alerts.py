@@ -277,6 +277,17 @@ def _reread(alerts: list[Alert]) -> list[Alert]:
     return [a for a in fresh if (a.shipment_id, a.kind) in keys]
 
 
+def _notice_data(alert: Alert, tracking_number: str) -> dict:
+    return {
+        "alert_id": alert.pk,
+        "kind": alert.kind,
+        "tracking_number": tracking_number,
+        "opened_at": _iso(alert.opened_at),
+        "resolved_at": _iso(alert.resolved_at),
+        "detail": alert.detail,
+    }
+
+
 def _write_notices(alerts: Sequence[Alert], kind: str, numbers: dict[int, str]) -> None:
     """One Notice per alert, in the caller's transaction; the shipments'
     versions moved on; both announced after commit."""
@@ -285,14 +296,7 @@ def _write_notices(alerts: Sequence[Alert], kind: str, numbers: dict[int, str]) 
             Notice(
                 shipment_id=alert.shipment_id,
                 kind=kind,
-                data={
-                    "alert_id": alert.pk,
-                    "kind": alert.kind,
-                    "tracking_number": numbers.get(alert.shipment_id, ""),
-                    "opened_at": _iso(alert.opened_at),
-                    "resolved_at": _iso(alert.resolved_at),
-                    "detail": alert.detail,
-                },
+                data=_notice_data(alert, numbers.get(alert.shipment_id, "")),
             )
             for alert in alerts
         ]
@@ -300,6 +304,20 @@ def _write_notices(alerts: Sequence[Alert], kind: str, numbers: dict[int, str]) 
     ids = [n.pk for n in notices] if all(n.pk for n in notices) else _notice_ids(alerts, kind)
     edits.bump_and_announce(Shipment.objects.filter(pk__in={a.shipment_id for a in alerts}), sender=Alert)
     signals.announce_notices_on_commit(Alert, ids)
+
+
+def tell_addition(*, alert: Alert, tracking_number: str, addition: dict) -> Notice:
+    """The customer added to an open alert (a report on top of an address
+    note, a note on top of a report): a Notice the brand's webhook hears as
+    shipment.alert_updated, with what was added as ``update``, in the
+    caller's transaction. The caller moves the shipment's version on."""
+    notice = Notice.objects.create(
+        shipment_id=alert.shipment_id,
+        kind=NoticeKind.ALERT_UPDATED,
+        data={**_notice_data(alert, tracking_number), "update": addition},
+    )
+    signals.announce_notices_on_commit(Alert, [notice.pk])
+    return notice
 
 
 def _write_activity(

@@ -217,6 +217,11 @@ def leave_address_note(*, shipment_id: int, text: str) -> bool:
         AlertActivity.objects.create(
             alert=report, at=now, action=ActivityAction.NOTE, text=text, data={"problem": ADDRESS_NOTE}
         )
+        alerts.tell_addition(
+            alert=report,
+            tracking_number=shipment.tracking_number,
+            addition={"problem": ADDRESS_NOTE, "text": text, "at": now.isoformat()},
+        )
         # The page's timeline shows that the note went to support.
         save_and_announce(shipment)
     return True

@@ -158,6 +158,11 @@ def report_problem(*, shipment_id: int, problem: str, text: str = "") -> ReportO
         AlertActivity.objects.create(
             alert=open_report, at=now, action=ActivityAction.NOTE, text=text, data={"problem": problem}
         )
+        alerts.tell_addition(
+            alert=open_report,
+            tracking_number=shipment.tracking_number,
+            addition={"problem": problem, "text": text, "at": now.isoformat()},
+        )
         open_report.updated_at = now
         open_report.save(update_fields=["updated_at"])
         save_and_announce(shipment)

@@ -341,6 +341,9 @@ class NoticeKind(models.TextChoices):
     ETA_CHANGED = "eta_changed", _("Expected time changed")
     ALERT_OPENED = "alert_opened", _("Alert opened")
     ALERT_RESOLVED = "alert_resolved", _("Alert resolved")
+    # The customer added to an open alert (data as alert_opened's, and
+    # update: {problem, text, at}).
+    ALERT_UPDATED = "alert_updated", _("Alert updated by the customer")
     DELIVERY_CHOICE_UPDATED = "delivery_choice_updated", _("Delivery choice updated")
     # Staff wrote to the customer from a template (data: alert_id, topic,
     # channels): planned into the customer's SMS/email, not a webhook.

@@ -162,6 +162,7 @@ def test_a_brand_can_leave_a_kind_of_notice_out_of_its_webhook(in_transit, endpo
         "instructions_updated",
         "alert_opened",
         "alert_resolved",
+        "alert_updated",
         "eta_changed",
         "delivery_choice_updated",
     ]
@@ -219,3 +220,22 @@ def test_the_admin_shows_a_notice_message_on_the_log_and_the_shipment_page(
         response = client.get(url)
         assert response.status_code == 200, url
         assert shown in response.content.decode(), url
+
+
+def test_settings_that_hear_alerts_opening_hear_them_updated_after_the_migration(brand, other_brand):
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    BrandNotificationSettings.objects.create(brand=brand, webhook_notices=["instructions_updated", "alert_opened"])
+    BrandNotificationSettings.objects.create(brand=other_brand, webhook_notices=["instructions_updated"])
+    migration = importlib.import_module("notifications.migrations.0008_alert_updated_webhooks_for_existing_settings")
+
+    migration.hear_alert_updates(django_apps, None)
+    migration.hear_alert_updates(django_apps, None)  # run twice: the same result
+
+    lists = dict(BrandNotificationSettings.objects.values_list("brand__slug", "webhook_notices"))
+    assert lists == {
+        brand.slug: ["instructions_updated", "alert_opened", "alert_updated"],
+        other_brand.slug: ["instructions_updated"],
+    }

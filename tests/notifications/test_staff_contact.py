@@ -81,6 +81,7 @@ def test_the_webhook_defaults_leave_the_staff_contact_out(db):
         "instructions_updated",
         "alert_opened",
         "alert_resolved",
+        "alert_updated",
         "eta_changed",
         "delivery_choice_updated",
     ]

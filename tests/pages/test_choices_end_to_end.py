@@ -288,8 +288,15 @@ def test_a_report_after_an_address_note_reaches_support_on_the_open_alert(on_rou
     alert = Alert.objects.get(shipment=shipment, kind="customer_report", state="open")
     admin = staff_client(hooked).get(f"/admin/shipments/alert/{alert.pk}/change/").content.decode()
     assert "Flat 3" in admin and "Reported: not received" in admin and "the customer" in admin
-    # One alert, so one alert_opened webhook (the note's).
-    assert [hook["type"] for hook in planned_webhooks(shipment)] == ["shipment.alert_opened"]
+    # One alert: opened by the note, then updated by the report.
+    opened, updated = planned_webhooks(shipment)
+    assert (opened["type"], updated["type"]) == ("shipment.alert_opened", "shipment.alert_updated")
+    assert opened["data"]["detail"] == {"problem": "address_note", "text": "Flat 3"}
+    # The same alert: its kind and opening (with the tracking number, how a
+    # brand tells its alerts apart), the note still its detail.
+    same = ("tracking_number", "kind", "opened_at", "detail")
+    assert {k: updated["data"][k] for k in same} == {k: opened["data"][k] for k in same}
+    assert {k: updated["data"]["update"][k] for k in ("problem", "text")} == {"problem": "not_received", "text": ""}
     # The page's timeline: the report newest, above the delivery; the
     # note between the scans it came between.
     items = re.findall(
