@@ -270,6 +270,18 @@ def find_page(token: str) -> PageRows | None:
     )
 
 
+def _pickup_scan_words(status: Status, events) -> str:
+    """The carrier's words on the scan that made the parcel ready for
+    pickup (timeline rows, newest first): where it is, when nobody named
+    the pickup point to us."""
+    if status != Status.AVAILABLE_FOR_PICKUP:
+        return ""
+    for row_status, description, _city, _occurred_at, _substatus in events:
+        if row_status == Status.AVAILABLE_FOR_PICKUP:
+            return description
+    return ""
+
+
 def page_context(page: PageRows) -> dict:
     """Everything the page and its partials show, from find_page (one query
     on PostgreSQL, up to four elsewhere) and, for a delivered parcel, its
@@ -326,7 +338,9 @@ def page_context(page: PageRows) -> dict:
         "has_proof": shows_proof(shipment),
         "zone": zone,
         # The customer's delivery choice and a pickup point's hold (the map on it).
-        **choice_page_context(shipment, lambda day: _day(day, times.language), MapView, times.text),
+        **choice_page_context(
+            shipment, lambda day: _day(day, times.language), MapView, times.text, _pickup_scan_words(status, events)
+        ),
         "zone_name": str(zone_name(zone)),
     }
 

@@ -84,6 +84,50 @@ def test_ready_for_pickup_does_not_mark_out_for_delivery_as_the_current_step(wai
     assert all(label != "Out for delivery" for _state, label in steps)
 
 
+def steps_of(html: str) -> list[tuple[str, str]]:
+    return re.findall(
+        r'<li class="step step-(\w+)"[^>]*>\s*<span class="step-bar"[^>]*></span>\s*<span class="step-label">([^<]+)',
+        html,
+    )
+
+
+def test_ready_for_pickup_by_a_carriers_scan_alone_says_so_without_inventing_a_place(make_shipment):
+    # No hold and no choice: a carrier's scan put it at a point nobody named to us.
+    shipment = make_shipment(
+        promised_window_start=NOW + dt.timedelta(hours=1), promised_window_end=NOW + dt.timedelta(hours=3)
+    )
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit", 10))
+    services.record_event(
+        shipment_id=shipment.pk,
+        event=event("available_for_pickup", 60, description="Held at <Post Office> Camden, card left"),
+    )
+    html = page(shipment)
+    assert "the carrier hasn't told us which pickup point it is at" in html
+    assert "The carrier's latest message:" in html
+    assert '<q lang="en">Held at &lt;Post Office&gt; Camden, card left</q>' in html
+    assert "Collect it from" not in html and "Collection code" not in html and "Opening hours" not in html
+    assert 'data-show="0"' in html  # no map of a place we don't know
+    assert "Delivery window" not in html and "Expected around" not in html
+    assert ("current", "Ready for pickup") in steps_of(html)
+    for secret in SECRETS:
+        assert secret not in html
+
+
+def test_ready_for_pickup_at_the_point_the_customer_chose_shows_that_point(make_shipment, brand):
+    shipment = make_shipment()
+    services.record_event(shipment_id=shipment.pk, event=event("failed_attempt", 10))
+    shop = choices.create_pickup_point(brand=brand, name="Locker 12", line1="Station Road", city="London")
+    choices.choose_delivery(shipment_id=shipment.pk, kind="pickup_point", pickup_point_id=shop.pk, today=NOW.date())
+    services.record_event(shipment_id=shipment.pk, event=event("available_for_pickup", 60))
+    html = page(shipment)
+    assert "Collect it from" in html and "Locker 12" in html and "Station Road, London" in html
+    assert "Bring a photo ID." in html and "Bring the code" not in html
+    # Neither a code nor hours were given: none is made up.
+    assert "Collection code" not in html and "Opening hours" not in html and "Closed" not in html
+    assert "hasn't told us" not in html
+    assert 'data-show="0"' in html  # the locker has no location
+
+
 def test_a_returned_parcel_is_not_said_to_be_on_its_way_back_beside_a_complete_journey(shipment):
     services.record_event(shipment_id=shipment.pk, event=event("returned_to_sender", 10))
     html = page(shipment)
