@@ -45,8 +45,9 @@ STATUS_MESSAGES = {
     Status.FAILED_ATTEMPT: _("We tried to deliver your parcel but could not. Tell us what suits you best."),
     Status.AVAILABLE_FOR_PICKUP: _("Your parcel is waiting for you to collect it."),
     Status.EXCEPTION: _("Something needs our attention. We are on it; the latest update is below."),
-    # Terminal: the page also says the journey is complete, so not "on its way".
-    Status.RETURNED_TO_SENDER: _("Your parcel was returned to the sender."),
+    Status.RETURNED_TO_SENDER: _(
+        "Your parcel is going back to the sender. They can tell you about a new delivery or a refund."
+    ),
     Status.DELIVERED: _("Your parcel has been delivered."),
     Status.CANCELLED: _("This delivery was cancelled."),
 }
@@ -85,7 +86,7 @@ PROGRESS_POSITION = {
     Status.OUT_FOR_DELIVERY: 3,
     Status.FAILED_ATTEMPT: 3,
     Status.AVAILABLE_FOR_PICKUP: 3,
-    Status.RETURNED_TO_SENDER: 2,
+    Status.RETURNED_TO_SENDER: 3,
     Status.CANCELLED: 0,
     Status.DELIVERED: 4,
 }
@@ -94,6 +95,18 @@ PROGRESS_POSITION = {
 # A parcel waiting at a pickup point is not going out for delivery: its
 # third step is the collection point.
 PICKUP_STEPS = (Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.AVAILABLE_FOR_PICKUP, Status.DELIVERED)
+# A parcel going back will never be out for delivery nor delivered: its
+# line ends at the way back.
+RETURN_STEPS = (Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.RETURNED_TO_SENDER)
+STEPS = {Status.AVAILABLE_FOR_PICKUP: PICKUP_STEPS, Status.RETURNED_TO_SENDER: RETURN_STEPS}
+
+# What the page says once it stops updating, which must agree with the
+# status: a parcel on its way back has not finished a journey.
+FINAL_NOTES = {
+    Status.RETURNED_TO_SENDER: _("This page no longer follows the parcel on its way back to the sender."),
+    Status.CANCELLED: _("This delivery was cancelled, so this page no longer updates."),
+}
+FINAL_NOTE = _("This journey is complete, so this page no longer updates.")
 
 
 def progress(status: Status) -> list[dict]:
@@ -101,7 +114,7 @@ def progress(status: Status) -> list[dict]:
     "current" or "todo". Dicts of text: the template reads them fastest."""
     position = PROGRESS_POSITION[status]
     steps = []
-    for index, step in enumerate(PICKUP_STEPS if status == Status.AVAILABLE_FOR_PICKUP else PROGRESS_STEPS, start=1):
+    for index, step in enumerate(STEPS.get(status, PROGRESS_STEPS), start=1):
         if index < position or (index == position and status == Status.DELIVERED):
             state = "done"
         elif index == position:
@@ -328,6 +341,7 @@ def page_context(page: PageRows) -> dict:
         "tone": "warning" if when["late"] else TONES.get(status, "neutral"),
         "progress_bar": progress_bar(status),
         "final": shipment.is_terminal,
+        "final_note": str(FINAL_NOTES.get(status, FINAL_NOTE)),
         "delivered": times.moment(shipment.delivered_at),
         "stops_away": stops_away,
         "map": map_view,

@@ -128,12 +128,55 @@ def test_ready_for_pickup_at_the_point_the_customer_chose_shows_that_point(make_
     assert 'data-show="0"' in html  # the locker has no location
 
 
-def test_a_returned_parcel_is_not_said_to_be_on_its_way_back_beside_a_complete_journey(shipment):
+@pytest.mark.parametrize(
+    ("language", "going_back", "not_said"),
+    [
+        ("en", "This page no longer follows the parcel on its way back to the sender.", "This journey is complete"),
+        (
+            "es",
+            "Esta página ya no sigue el paquete en su camino de vuelta al remitente.",
+            "Este recorrido ha terminado",
+        ),
+        ("de", "Diese Seite verfolgt das Paket auf dem Rückweg zum Absender nicht mehr.", "abgeschlossen"),
+    ],
+)
+def test_a_returned_parcel_is_not_said_to_be_on_its_way_back_beside_a_complete_journey(
+    make_shipment, language, going_back, not_said
+):
+    shipment = make_shipment(
+        promised_window_start=NOW + dt.timedelta(hours=1), promised_window_end=NOW + dt.timedelta(hours=3)
+    )
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit", 5))
     services.record_event(shipment_id=shipment.pk, event=event("returned_to_sender", 10))
-    html = page(shipment)
-    assert "This journey is complete" in html
-    assert "on its way back" not in html
-    assert "Your parcel was returned to the sender." in html
+    html = Client().get(shipment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert going_back in html
+    assert not_said not in html
+    assert "Delivery window" not in html and "Expected around" not in html and "Running late" not in html
+    # The line ends at the way back: never "out for delivery" or "delivered" still to come.
+    steps = steps_of(html)
+    assert [state for state, _label in steps] == ["done", "done", "current"], steps
+    assert 'class="progress off-track"' in html
+
+
+def test_a_returned_parcels_progress_line_ends_at_the_way_back():
+    from django.utils import translation
+
+    from pages.presenters import progress
+    from shipments.statuses import Status
+
+    with translation.override("en"):
+        labels = [step["label"] for step in progress(Status.RETURNED_TO_SENDER)]
+    assert labels == [
+        "Label created",
+        "In transit",
+        "Returned to sender",
+    ]
+    assert [step["state"] for step in progress(Status.DELIVERED)] == ["done"] * 4
+
+
+def test_a_delivered_parcel_still_ends_a_complete_journey(shipment):
+    services.record_event(shipment_id=shipment.pk, event=event("delivered", 10))
+    assert "This journey is complete, so this page no longer updates." in page(shipment)
 
 
 def test_after_a_failed_attempt_the_old_window_is_not_shown(make_shipment):
