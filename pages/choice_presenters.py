@@ -4,6 +4,7 @@ address is a shop's and may be shown; the customer's own never is."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -50,6 +51,24 @@ def opening_hours_rows(point: PickupPoint) -> list[dict]:
 def point_view(point: PickupPoint) -> dict:
     address = ", ".join(part for part in (point.line1, point.line2, f"{point.postcode} {point.city}".strip()) if part)
     return {"id": point.pk, "name": point.name, "address": address, "hours": opening_hours_rows(point), "point": point}
+
+
+def pickup_points_with_map(points) -> dict:
+    """The pickup points to choose from, those with a place lettered for
+    their markers on the map (A, B, …), and the map's tiles when any has
+    one: ``pickup_points``, ``pickup_map_tiles``."""
+    views, placed = [], 0
+    for point in points:
+        view = point_view(point)
+        if point.lat is not None and point.lng is not None:
+            view.update(letter=_letter(placed), lat=f"{point.lat:.5f}", lng=f"{point.lng:.5f}")
+            placed += 1
+        views.append(view)
+    return {"pickup_points": views, "pickup_map_tiles": settings.MAP_TILES_URL if placed else ""}
+
+
+def _letter(index: int) -> str:
+    return chr(ord("A") + index) if index < 26 else str(index + 1)
 
 
 def choice_sentence(choice: DeliveryChoice, day_text) -> str:
@@ -199,7 +218,7 @@ def choice_forms_context(shipment: Shipment, day_text=_day_text) -> dict:
                 {"value": day.isoformat(), "text": day_text(day)}
                 for day in offered_days(shipment.brand, recipient_today(shipment))
             ],
-            pickup_points=[point_view(point) for point in active_pickup_points(shipment.brand)],
+            **pickup_points_with_map(active_pickup_points(shipment.brand)),
             current_choice=(
                 {
                     "sentence": choice_sentence(choice, day_text),
