@@ -146,3 +146,10 @@ def test_the_brands_support_number_is_shown_grouped(client, brand, shipment):
     html = page_html(client, shipment, "en")
     assert '<span class="phone">+44 20 7946 0000</span>' in html
     assert "+442079460000" not in html
+
+
+@pytest.mark.parametrize(("language", "button"), [("de", "Benachrichtigen Sie mich"), ("es", "Avísame")])
+def test_the_subscribe_button_speaks_to_the_customer_in_the_pages_register(client, shipment, language, button):
+    # German formal ("Sie"), Spanish informal ("tú"), as everywhere else on the page.
+    html = client.get(shipment.get_absolute_url() + "actions/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert f">{button}</button>" in html

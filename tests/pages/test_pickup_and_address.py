@@ -102,7 +102,7 @@ def test_ready_for_pickup_by_a_carriers_scan_alone_says_so_without_inventing_a_p
         event=event("available_for_pickup", 60, description="Held at <Post Office> Camden, card left"),
     )
     html = page(shipment)
-    assert "the carrier hasn't told us which pickup point it is at" in html
+    assert "The carrier hasn't told us which pickup point it is at." in html
     assert "The carrier's latest message:" in html
     assert '<q lang="en">Held at &lt;Post Office&gt; Camden, card left</q>' in html
     assert "Collect it from" not in html and "Collection code" not in html and "Opening hours" not in html
