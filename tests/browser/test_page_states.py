@@ -123,6 +123,15 @@ def test_each_state_in_each_language_on_phone_and_desktop(asgi_server, browser, 
                 }).map(step => step.textContent.trim())"""
             )
             assert crowded == [], (name, size_name, crowded)
+            # The support address stays whole, under its kind if need be.
+            broken = page.evaluate(
+                """() => [...document.querySelectorAll('.contact-value')].filter(value => {
+                    const range = document.createRange();
+                    range.selectNodeContents(value);
+                    return new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size > 1;
+                }).map(value => value.textContent)"""
+            )
+            assert broken == [], (name, size_name, broken)
             assert page.evaluate("document.documentElement.scrollWidth") <= size["width"], (name, size_name)
             page.wait_for_timeout(200)
             page.screenshot(path=artifacts / f"state-{name}-{language}-{size_name}.png", full_page=True)
