@@ -202,6 +202,8 @@ def test_a_parcel_ready_for_pickup(asgi_server, browser, make_shipment, points, 
     expect(page.locator("#pickup")).to_contain_text("K7-2291")
     expect(page.locator("#pickup")).to_contain_text("Collect by")
     expect(page.locator("#map-card")).to_be_visible()
+    expect(page.locator("#map .leaflet-marker-icon[title='Corner Shop'] .place-pin")).to_be_visible()
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(0)  # no vague circle
     expect(page.locator("[aria-current=step]")).to_contain_text("Ready for pickup")
     page.locator("#pickup summary").click()
     shoot(page, artifacts, "ready-for-pickup")

@@ -67,8 +67,9 @@ def test_a_parcel_ready_for_pickup_shows_where_the_code_and_the_deadline_not_a_w
     assert "Collect by Fri 4 Dec" in html
     assert re.search(r"<th scope=\"row\">Friday</th><td>08:00–19:00</td>", html)
     assert "Delivery window" not in html and "Expected around" not in html and "Running late" not in html
-    # The map shows the shop itself (a shop's place is public).
-    assert 'data-dest-lat="51.536"' in html and "The circle shows where Corner Shop is." in html
+    # A pin on the shop itself (a shop's place is public), not a home's vague circle.
+    assert 'data-place-lat="51.53620" data-place-lng="-0.10330"' in html and "data-dest-lat" not in html
+    assert "The marker shows where Corner Shop is." in html
     for secret in SECRETS:
         assert secret not in html
 
