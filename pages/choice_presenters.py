@@ -4,6 +4,7 @@ address is a shop's and may be shown; the customer's own never is."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -11,7 +12,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from shipments.choice_models import CHOICE_DETAIL_MAX_LENGTH, ChoiceKind, DeliveryChoice, PickupPoint
+from shipments.choice_models import CHOICE_DETAIL_MAX_LENGTH, ChoiceKind, DeliveryChoice, PickupHold, PickupPoint
 from shipments.choices import active_pickup_points, choice_of, hold_of, offered_days
 from shipments.models import Shipment
 from shipments.recipients import recipient_zone
@@ -34,7 +35,10 @@ WEEKDAY_NAMES = (
 
 def opening_hours_rows(point: PickupPoint) -> list[dict]:
     """Each weekday with its opening times, "Closed" on a day without any,
-    Monday first: [{"day", "hours"}]."""
+    Monday first: [{"day", "hours"}]; none at all for a point whose hours
+    nobody entered (a week of "Closed" would be made up)."""
+    if not point.opening_hours:
+        return []
     by_day: dict[int, list[str]] = {}
     for row in sorted(point.opening_hours or [], key=lambda row: (row["day"], row["opens"])):
         by_day.setdefault(row["day"], []).append(f"{row['opens']}–{row['closes']}")
@@ -47,6 +51,24 @@ def opening_hours_rows(point: PickupPoint) -> list[dict]:
 def point_view(point: PickupPoint) -> dict:
     address = ", ".join(part for part in (point.line1, point.line2, f"{point.postcode} {point.city}".strip()) if part)
     return {"id": point.pk, "name": point.name, "address": address, "hours": opening_hours_rows(point), "point": point}
+
+
+def pickup_points_with_map(points) -> dict:
+    """The pickup points to choose from, those with a place lettered for
+    their markers on the map (A, B, …), and the map's tiles when any has
+    one: ``pickup_points``, ``pickup_map_tiles``."""
+    views, placed = [], 0
+    for point in points:
+        view = point_view(point)
+        if point.lat is not None and point.lng is not None:
+            view.update(letter=_letter(placed), lat=f"{point.lat:.5f}", lng=f"{point.lng:.5f}")
+            placed += 1
+        views.append(view)
+    return {"pickup_points": views, "pickup_map_tiles": settings.MAP_TILES_URL if placed else ""}
+
+
+def _letter(index: int) -> str:
+    return chr(ord("A") + index) if index < 26 else str(index + 1)
 
 
 def choice_sentence(choice: DeliveryChoice, day_text) -> str:
@@ -80,12 +102,14 @@ def with_choice(shipment_id: int) -> Shipment | None:
     )
 
 
-def choice_page_context(shipment: Shipment, day_text, map_view_type, moment_text) -> dict:
+def choice_page_context(shipment: Shipment, day_text, map_view_type, moment_text, latest_message: str = "") -> dict:
     """The page's words on the choice and the hold: ``delivery_choice``
     ({"sentence", "at"}), ``pickup`` (the point, the code, the deadline)
-    and, for a parcel waiting at a point with a location, the map on it.
+    and, for a parcel waiting at a point with a location, the map on it;
+    ``pickup_unknown`` when it waits at a point nobody has named to us.
     ``day_text`` writes a date as the page does ("Tue 8 Dec"),
-    ``moment_text`` a moment ("Tue 8 Dec, 09:00")."""
+    ``moment_text`` a moment ("Tue 8 Dec, 09:00"); ``latest_message`` is
+    the carrier's words on the newest scan."""
     status = shipment.status_enum
     context: dict = {
         "delivery_choice": None,
@@ -94,6 +118,7 @@ def choice_page_context(shipment: Shipment, day_text, map_view_type, moment_text
         "can_choose_delivery": offers_delivery_choice(status, shipment.substatus),
         "can_note_address": takes_address_note(status, shipment.substatus),
         "map_is_pickup": False,
+        "pickup_unknown": None,
     }
     if status not in READS_CHOICE:
         return context
@@ -104,18 +129,31 @@ def choice_page_context(shipment: Shipment, day_text, map_view_type, moment_text
         sentence = choice_sentence(choice, day_text)
         context["delivery_choice"] = {"sentence": sentence, "kind": choice.kind}
         context["timeline_choice"] = timeline_choice(choice, sentence, moment_text)
-    if status == Status.AVAILABLE_FOR_PICKUP and hold is not None:
-        point = hold.pickup_point
-        context["pickup"] = {
-            **point_view(point),
-            "code": hold.collection_code,
-            "collect_by": day_text(hold.collect_by) if hold.collect_by else "",
-            "collect_by_iso": hold.collect_by.isoformat() if hold.collect_by else "",
-        }
-        if point.lat is not None and point.lng is not None:
-            context["map"] = map_view_type(point.lat, point.lng)
-            context["map_is_pickup"] = True
+    if status == Status.AVAILABLE_FOR_PICKUP:
+        context.update(waiting_at(hold, day_text, map_view_type, latest_message))
     return context
+
+
+def waiting_at(hold: PickupHold | None, day_text, map_view_type, latest_message) -> dict:
+    """Where a parcel ready for pickup waits: the hold's point (the brand's
+    word, or the customer's choice: shipments.choices) with its code and
+    deadline; without a hold, nothing we could name, which the page says
+    rather than guessing, pointing to the carrier's own words."""
+    if hold is None:
+        return {"pickup_unknown": {"carrier_message": latest_message}}
+    point, code, collect_by = hold.pickup_point, hold.collection_code, hold.collect_by
+    found: dict = {
+        "pickup": {
+            **point_view(point),
+            "code": code,
+            "collect_by": day_text(collect_by) if collect_by else "",
+            "collect_by_iso": collect_by.isoformat() if collect_by else "",
+        }
+    }
+    if point.lat is not None and point.lng is not None:
+        found["map"] = map_view_type(point.lat, point.lng)
+        found["map_is_pickup"] = True
+    return found
 
 
 # The customer's choice on the timeline, in the form of its other items
@@ -180,7 +218,7 @@ def choice_forms_context(shipment: Shipment, day_text=_day_text) -> dict:
                 {"value": day.isoformat(), "text": day_text(day)}
                 for day in offered_days(shipment.brand, recipient_today(shipment))
             ],
-            pickup_points=[point_view(point) for point in active_pickup_points(shipment.brand)],
+            **pickup_points_with_map(active_pickup_points(shipment.brand)),
             current_choice=(
                 {
                     "sentence": choice_sentence(choice, day_text),

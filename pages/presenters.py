@@ -46,8 +46,9 @@ STATUS_MESSAGES = {
     Status.FAILED_ATTEMPT: _("We tried to deliver your parcel but could not. Tell us what suits you best."),
     Status.AVAILABLE_FOR_PICKUP: _("Your parcel is waiting for you to collect it."),
     Status.EXCEPTION: _("Something needs our attention. We are on it; the latest update is below."),
-    # Terminal: the page also says the journey is complete, so not "on its way".
-    Status.RETURNED_TO_SENDER: _("Your parcel was returned to the sender."),
+    Status.RETURNED_TO_SENDER: _(
+        "Your parcel is going back to the sender. They can tell you about a new delivery or a refund."
+    ),
     Status.DELIVERED: _("Your parcel has been delivered."),
     Status.CANCELLED: _("This delivery was cancelled."),
 }
@@ -86,7 +87,7 @@ PROGRESS_POSITION = {
     Status.OUT_FOR_DELIVERY: 3,
     Status.FAILED_ATTEMPT: 3,
     Status.AVAILABLE_FOR_PICKUP: 3,
-    Status.RETURNED_TO_SENDER: 2,
+    Status.RETURNED_TO_SENDER: 3,
     Status.CANCELLED: 0,
     Status.DELIVERED: 4,
 }
@@ -95,6 +96,18 @@ PROGRESS_POSITION = {
 # A parcel waiting at a pickup point is not going out for delivery: its
 # third step is the collection point.
 PICKUP_STEPS = (Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.AVAILABLE_FOR_PICKUP, Status.DELIVERED)
+# A parcel going back will never be out for delivery nor delivered: its
+# line ends at the way back.
+RETURN_STEPS = (Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.RETURNED_TO_SENDER)
+STEPS = {Status.AVAILABLE_FOR_PICKUP: PICKUP_STEPS, Status.RETURNED_TO_SENDER: RETURN_STEPS}
+
+# What the page says once it stops updating, which must agree with the
+# status: a parcel on its way back has not finished a journey.
+FINAL_NOTES = {
+    Status.RETURNED_TO_SENDER: _("This page no longer follows the parcel on its way back to the sender."),
+    Status.CANCELLED: _("This delivery was cancelled, so this page no longer updates."),
+}
+FINAL_NOTE = _("This journey is complete, so this page no longer updates.")
 
 
 def progress(status: Status) -> list[dict]:
@@ -102,7 +115,7 @@ def progress(status: Status) -> list[dict]:
     "current" or "todo". Dicts of text: the template reads them fastest."""
     position = PROGRESS_POSITION[status]
     steps = []
-    for index, step in enumerate(PICKUP_STEPS if status == Status.AVAILABLE_FOR_PICKUP else PROGRESS_STEPS, start=1):
+    for index, step in enumerate(STEPS.get(status, PROGRESS_STEPS), start=1):
         if index < position or (index == position and status == Status.DELIVERED):
             state = "done"
         elif index == position:
@@ -277,6 +290,18 @@ def find_page(token: str) -> PageRows | None:
     )
 
 
+def _pickup_scan_words(status: Status, events) -> str:
+    """The carrier's words on the scan that made the parcel ready for
+    pickup (timeline rows, newest first): where it is, when nobody named
+    the pickup point to us."""
+    if status != Status.AVAILABLE_FOR_PICKUP:
+        return ""
+    for row_status, description, _city, _occurred_at, _substatus in events:
+        if row_status == Status.AVAILABLE_FOR_PICKUP:
+            return description
+    return ""
+
+
 def page_context(page: PageRows) -> dict:
     """Everything the page and its partials show, from find_page (one query
     on PostgreSQL, up to four elsewhere) and, for a delivered parcel, its
@@ -325,6 +350,7 @@ def page_context(page: PageRows) -> dict:
         "tone": "warning" if when["late"] else TONES.get(status, "neutral"),
         "progress_bar": progress_bar(status),
         "final": shipment.is_terminal,
+        "final_note": str(FINAL_NOTES.get(status, FINAL_NOTE)),
         "delivered": times.moment(shipment.delivered_at),
         "stops_away": stops_away,
         "map": map_view,
@@ -335,7 +361,9 @@ def page_context(page: PageRows) -> dict:
         "has_proof": shows_proof(shipment),
         "zone": zone,
         # The customer's delivery choice and a pickup point's hold (the map on it).
-        **choice_page_context(shipment, lambda day: _day(day, times.language), MapView, times.text),
+        **choice_page_context(
+            shipment, lambda day: _day(day, times.language), MapView, times.text, _pickup_scan_words(status, events)
+        ),
         "zone_name": str(zone_name(zone)),
     }
 

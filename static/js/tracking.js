@@ -17,6 +17,7 @@
   var map = null;
   var driverMarker = null;
   var area = null;
+  var place = null;
   // Follow the van: when the driver's marker leaves the inner part of the
   // view, pan to it, unless the visitor has moved the map themselves in
   // the last while (then the map is theirs to look around).
@@ -95,6 +96,22 @@
         area.setLatLng([destLat, destLng]);
       }
       points.push([destLat, destLng]);
+    }
+    // A pickup point is a shop, whose place is public: a pin on it, not
+    // the circle that keeps a home's address vague.
+    var placeLat = number(data, "data-place-lat");
+    var placeLng = number(data, "data-place-lng");
+    if (placeLat !== null && placeLng !== null) {
+      if (!place) {
+        place = window.L.marker([placeLat, placeLng], {
+          keyboard: false,
+          title: data.getAttribute("data-label-area"),
+          icon: window.L.divIcon({ className: "", html: '<div class="place-pin"></div>', iconSize: [26, 26], iconAnchor: [13, 26] }),
+        }).addTo(map);
+      } else {
+        place.setLatLng([placeLat, placeLng]);
+      }
+      points.push([placeLat, placeLng]);
     }
     var driverLat = number(data, "data-driver-lat");
     var driverLng = number(data, "data-driver-lng");

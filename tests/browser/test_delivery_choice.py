@@ -137,6 +137,50 @@ def test_a_pickup_point_and_a_bad_safe_place_with_javascript(asgi_server, browse
     context.close()
 
 
+def test_the_pickup_points_map_beside_the_list(asgi_server, browser, failed, points, artifacts):
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(asgi_server + failed.get_absolute_url())
+    section = page.locator("#actions #delivery-choice")
+    section.get_by_text("Collect it from a pickup point").click()
+    expect(section.locator(".pickup-map")).to_be_visible()
+    markers = section.locator(".pickup-map .point-marker")
+    expect(markers).to_have_count(2)
+    assert markers.all_inner_texts() == ["A", "B"]
+    # A marker picks its point in the list, which the form sends.
+    section.locator(".leaflet-marker-icon[title='Station Locker']").click()
+    expect(section.get_by_label("Station Locker")).to_be_checked()
+    expect(section.locator(".leaflet-marker-icon.chosen")).to_have_attribute("title", "Station Locker")
+    # Both markers are in view.
+    box = section.locator(".pickup-map").bounding_box()
+    for marker in markers.all():
+        at = marker.bounding_box()
+        assert box["x"] <= at["x"] and at["x"] + at["width"] <= box["x"] + box["width"]
+        assert box["y"] <= at["y"] and at["y"] + at["height"] <= box["y"] + box["height"]
+    shoot(page, artifacts, "delivery-choice-pickup-map")
+    assert serious_violations(page) == []
+    section.get_by_role("button", name="Collect it here").click()
+    expect(page.locator("#choice-confirmation")).to_contain_text("We'll take it to Station Locker")
+    assert errors == []
+    context.close()
+
+
+def test_the_pickup_points_without_javascript_have_no_map(asgi_server, browser, failed, points):
+    context = browser.new_context(viewport=PHONE, locale="en-GB", java_script_enabled=False)
+    page = context.new_page()
+    page.goto(asgi_server + failed.get_absolute_url() + "actions/")
+    section = page.locator("#delivery-choice")
+    section.get_by_text("Collect it from a pickup point").click()
+    expect(section.locator(".pickup-map")).to_be_hidden()
+    expect(section.locator(".point-letter").first).to_be_hidden()
+    section.get_by_label("Corner Shop").check()
+    section.get_by_role("button", name="Collect it here").click()
+    expect(page.locator("#choice-confirmation")).to_contain_text("We'll take it to Corner Shop")
+    context.close()
+
+
 def test_a_parcel_ready_for_pickup(asgi_server, browser, make_shipment, points, artifacts):
     shipment = make_shipment(recipient_timezone="Europe/London")
     services.record_events(
@@ -158,6 +202,8 @@ def test_a_parcel_ready_for_pickup(asgi_server, browser, make_shipment, points, 
     expect(page.locator("#pickup")).to_contain_text("K7-2291")
     expect(page.locator("#pickup")).to_contain_text("Collect by")
     expect(page.locator("#map-card")).to_be_visible()
+    expect(page.locator("#map .leaflet-marker-icon[title='Corner Shop'] .place-pin")).to_be_visible()
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(0)  # no vague circle
     expect(page.locator("[aria-current=step]")).to_contain_text("Ready for pickup")
     page.locator("#pickup summary").click()
     shoot(page, artifacts, "ready-for-pickup")

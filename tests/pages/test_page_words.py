@@ -2,6 +2,8 @@
 from the status where the carrier wrote English, time zones as people name
 them, phone numbers grouped for reading."""
 
+import datetime as dt
+import re
 import zoneinfo
 
 import pytest
@@ -66,6 +68,16 @@ def test_a_scan_without_words_gets_none_of_ours(client, shipment):
         ("Europe/Lisbon", "en", "Lisbon time"),
         ("America/Argentina/Buenos_Aires", "en", "Buenos Aires time"),
         ("Asia/Tokyo", "de", "Ortszeit Tokyo"),
+        ("Australia/Sydney", "es", "hora de Sydney"),
+        # The old names say the same as the new ones, not "GB time".
+        ("GB", "en", "UK time"),
+        ("CET", "de", "mitteleuropäische Zeit"),
+        ("Zulu", "en", "UTC"),
+        # POSIX's backwards sign: Etc/GMT+5 is five hours behind UTC.
+        ("Etc/GMT+5", "en", "UTC\N{MINUS SIGN}05:00"),
+        ("Etc/GMT-14", "de", "UTC+14:00"),
+        ("EST", "en", "UTC\N{MINUS SIGN}05:00"),
+        ("Pacific/Honolulu", "es", "hora de Hawái"),
     ],
 )
 def test_time_zones_are_named_as_people_say_them(key, language, name):
@@ -94,6 +106,33 @@ def test_the_page_names_the_recipients_zone_in_the_visitors_language(client, mak
 
 
 @pytest.mark.parametrize(
+    ("language", "text"),
+    [("en", "Times shown in UK time"), ("es", "Horario: hora del Reino Unido"), ("de", "Zeitangaben: britische Zeit")],
+)
+def test_the_computed_window_names_the_zone_as_people_say_it(client, brand, make_shipment, language, text):
+    from django.utils import timezone
+
+    from shipments import drivers, eta
+
+    now = timezone.now()
+    shipment = make_shipment(recipient_timezone="Europe/London")
+    services.record_event(
+        shipment_id=shipment.pk,
+        event=services.NewEvent(
+            status="out_for_delivery", occurred_at=now - dt.timedelta(minutes=30), source="api", external_id="o"
+        ),
+    )
+    route = drivers.set_route(brand=brand, driver_ref="van-1", date=now.date(), tracking_numbers=["LM000001"])
+    drivers.record_locations(brand=brand, driver_ref="van-1", pings=[drivers.Ping(51.51, -0.10, now)])
+    eta.recompute_route(route_id=route.pk, now=now)
+    html = page_html(client, shipment, language)
+    assert "when-computed" in html
+    # The map's caption keeps the key for the browser's clock, out of sight.
+    shown = re.sub(r' data-zone="Europe/London"', "", html)
+    assert text in shown and "Europe/London" not in shown
+
+
+@pytest.mark.parametrize(
     ("stored", "shown"),
     [("+442079460000", "+44 20 7946 0000"), ("+4930901820", "+49 30 901820"), ("", ""), ("12", "12")],
 )
@@ -107,3 +146,10 @@ def test_the_brands_support_number_is_shown_grouped(client, brand, shipment):
     html = page_html(client, shipment, "en")
     assert '<span class="phone">+44 20 7946 0000</span>' in html
     assert "+442079460000" not in html
+
+
+@pytest.mark.parametrize(("language", "button"), [("de", "Benachrichtigen Sie mich"), ("es", "Avísame")])
+def test_the_subscribe_button_speaks_to_the_customer_in_the_pages_register(client, shipment, language, button):
+    # German formal ("Sie"), Spanish informal ("tú"), as everywhere else on the page.
+    html = client.get(shipment.get_absolute_url() + "actions/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert f">{button}</button>" in html

@@ -67,8 +67,9 @@ def test_a_parcel_ready_for_pickup_shows_where_the_code_and_the_deadline_not_a_w
     assert "Collect by Fri 4 Dec" in html
     assert re.search(r"<th scope=\"row\">Friday</th><td>08:00–19:00</td>", html)
     assert "Delivery window" not in html and "Expected around" not in html and "Running late" not in html
-    # The map shows the shop itself (a shop's place is public).
-    assert 'data-dest-lat="51.536"' in html and "The circle shows where Corner Shop is." in html
+    # A pin on the shop itself (a shop's place is public), not a home's vague circle.
+    assert 'data-place-lat="51.53620" data-place-lng="-0.10330"' in html and "data-dest-lat" not in html
+    assert "The marker shows where Corner Shop is." in html
     for secret in SECRETS:
         assert secret not in html
 
@@ -84,12 +85,99 @@ def test_ready_for_pickup_does_not_mark_out_for_delivery_as_the_current_step(wai
     assert all(label != "Out for delivery" for _state, label in steps)
 
 
-def test_a_returned_parcel_is_not_said_to_be_on_its_way_back_beside_a_complete_journey(shipment):
-    services.record_event(shipment_id=shipment.pk, event=event("returned_to_sender", 10))
+def steps_of(html: str) -> list[tuple[str, str]]:
+    return re.findall(
+        r'<li class="step step-(\w+)"[^>]*>\s*<span class="step-bar"[^>]*></span>\s*<span class="step-label">([^<]+)',
+        html,
+    )
+
+
+def test_ready_for_pickup_by_a_carriers_scan_alone_says_so_without_inventing_a_place(make_shipment):
+    # No hold and no choice: a carrier's scan put it at a point nobody named to us.
+    shipment = make_shipment(
+        promised_window_start=NOW + dt.timedelta(hours=1), promised_window_end=NOW + dt.timedelta(hours=3)
+    )
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit", 10))
+    services.record_event(
+        shipment_id=shipment.pk,
+        event=event("available_for_pickup", 60, description="Held at <Post Office> Camden, card left"),
+    )
     html = page(shipment)
-    assert "This journey is complete" in html
-    assert "on its way back" not in html
-    assert "Your parcel was returned to the sender." in html
+    assert "The carrier hasn't told us which pickup point it is at." in html
+    assert "The carrier's latest message:" in html
+    assert '<q lang="en">Held at &lt;Post Office&gt; Camden, card left</q>' in html
+    assert "Collect it from" not in html and "Collection code" not in html and "Opening hours" not in html
+    assert 'data-show="0"' in html  # no map of a place we don't know
+    assert "Delivery window" not in html and "Expected around" not in html
+    assert ("current", "Ready for pickup") in steps_of(html)
+    for secret in SECRETS:
+        assert secret not in html
+
+
+def test_ready_for_pickup_at_the_point_the_customer_chose_shows_that_point(make_shipment, brand):
+    shipment = make_shipment()
+    services.record_event(shipment_id=shipment.pk, event=event("failed_attempt", 10))
+    shop = choices.create_pickup_point(brand=brand, name="Locker 12", line1="Station Road", city="London")
+    choices.choose_delivery(shipment_id=shipment.pk, kind="pickup_point", pickup_point_id=shop.pk, today=NOW.date())
+    services.record_event(shipment_id=shipment.pk, event=event("available_for_pickup", 60))
+    html = page(shipment)
+    assert "Collect it from" in html and "Locker 12" in html and "Station Road, London" in html
+    assert "Bring a photo ID." in html and "Bring the code" not in html
+    # Neither a code nor hours were given: none is made up.
+    assert "Collection code" not in html and "Opening hours" not in html and "Closed" not in html
+    assert "hasn't told us" not in html
+    assert 'data-show="0"' in html  # the locker has no location
+
+
+@pytest.mark.parametrize(
+    ("language", "going_back", "not_said"),
+    [
+        ("en", "This page no longer follows the parcel on its way back to the sender.", "This journey is complete"),
+        (
+            "es",
+            "Esta página ya no sigue el paquete en su camino de vuelta al remitente.",
+            "Este recorrido ha terminado",
+        ),
+        ("de", "Diese Seite verfolgt das Paket auf dem Rückweg zum Absender nicht mehr.", "abgeschlossen"),
+    ],
+)
+def test_a_returned_parcel_is_not_said_to_be_on_its_way_back_beside_a_complete_journey(
+    make_shipment, language, going_back, not_said
+):
+    shipment = make_shipment(
+        promised_window_start=NOW + dt.timedelta(hours=1), promised_window_end=NOW + dt.timedelta(hours=3)
+    )
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit", 5))
+    services.record_event(shipment_id=shipment.pk, event=event("returned_to_sender", 10))
+    html = Client().get(shipment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert going_back in html
+    assert not_said not in html
+    assert "Delivery window" not in html and "Expected around" not in html and "Running late" not in html
+    # The line ends at the way back: never "out for delivery" or "delivered" still to come.
+    steps = steps_of(html)
+    assert [state for state, _label in steps] == ["done", "done", "current"], steps
+    assert 'class="progress off-track"' in html
+
+
+def test_a_returned_parcels_progress_line_ends_at_the_way_back():
+    from django.utils import translation
+
+    from pages.presenters import progress
+    from shipments.statuses import Status
+
+    with translation.override("en"):
+        labels = [step["label"] for step in progress(Status.RETURNED_TO_SENDER)]
+    assert labels == [
+        "Label created",
+        "In transit",
+        "Returned to sender",
+    ]
+    assert [step["state"] for step in progress(Status.DELIVERED)] == ["done"] * 4
+
+
+def test_a_delivered_parcel_still_ends_a_complete_journey(shipment):
+    services.record_event(shipment_id=shipment.pk, event=event("delivered", 10))
+    assert "This journey is complete, so this page no longer updates." in page(shipment)
 
 
 def test_after_a_failed_attempt_the_old_window_is_not_shown(make_shipment):
