@@ -1,15 +1,20 @@
-"""A warm tracking page served before Django's handler.
+"""A warm tracking page (and widget frame) served before Django's handler.
 
 Django's ASGI handler and the middleware cost a warm page most of its time
 (NOTES.md, "What a request costs"): a page that is one Redis read away is
 answered here, with the headers Django's path gives it, built by Django's
 own pieces (the CSP from settings.SECURE_CSP through build_policy, the
 security headers from the same settings). Anything this path does not know
-falls through to Django, which answers as always: another method or path, an
-htmx request, a query other than ?lang= (a new choice sets a cookie), a
-cookie other than the language's and CSRF's (a session: staff, messages), a
-Host Django would refuse, a plain request that SECURE_SSL_REDIRECT would
-redirect, a page not in the cache or past its expiry.
+falls through to Django, which answers as always: a method other than GET
+and HEAD, another path, an htmx request, a query other than ?lang= (on the
+page, a new choice sets a cookie) and the frame's ?brand=, a cookie other
+than the language's and CSRF's (a session: staff, messages), a Host Django
+would refuse, a plain request that SECURE_SSL_REDIRECT would redirect, a
+page not in the cache or past its expiry, a frame of another brand than
+?brand= names.
+
+A hot page is kept in this process too (pages.local_copy, dropped by the
+hub's subscription), so that most warm answers make no Redis round trip.
 tests/pages/test_fast.py fetches the same pages both ways and compares
 them byte for byte. FAST_CACHED_PAGES=false turns it off.
 """
@@ -19,20 +24,29 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+import time
 from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
-from django.utils.csp import build_policy
+from django.utils.csp import CSP, build_policy
 
 from . import cache as page_cache
 from .counting import count_view_of
+from .embed import _unstored
 from .headers import ROBOTS
+from .live.hub import hub
+from .local_copy import Entry, valid_until
 from .tracking import SUPPORTED_LANGUAGES, _accepted_language
 
-PAGE_PATH = re.compile(r"^/t/([A-Za-z0-9_-]{16,64})/$")
+PAGE_PATH = re.compile(r"^/(embed/)?t/([A-Za-z0-9_-]{16,64})/$")
 _NONCE_SLOT = "fast-page-nonce-slot"
+_NONCE_PLACEHOLDER = page_cache.NONCE_PLACEHOLDER.encode()
+_CSRF_PLACEHOLDER = page_cache.CSRF_PLACEHOLDER.encode()
+# The query each path knows: the page's language, and the frame's brand.
+PAGE_QUERY = frozenset({"lang"})
+FRAME_QUERY = frozenset({"lang", "brand"})
 
 
 def enabled() -> bool:
@@ -58,25 +72,36 @@ def _is_secure(scope, headers: dict) -> bool:
     return scope.get("scheme") == "https"
 
 
-@functools.lru_cache(maxsize=8)
-def _csp_template(config_key: str) -> str:
-    return build_policy(settings.SECURE_CSP, _NONCE_SLOT)
+@functools.lru_cache(maxsize=256)
+def _csp_template(config_key: str, frame_origins: tuple[str, ...] | None) -> bytes:
+    """The site's CSP with a slot for the nonce; for a frame, with the
+    brand's origins as frame-ancestors (pages.embed._frame_policy)."""
+    config = settings.SECURE_CSP
+    if frame_origins is not None:
+        config = {**config, "frame-ancestors": list(frame_origins) or [CSP.NONE]}
+    return build_policy(config, _NONCE_SLOT).encode()
 
 
-def _headers(language: str, length: int, nonce: str, secure: bool) -> list[tuple[bytes, bytes]]:
+def _headers(
+    language: str, length: int, nonce: bytes, secure: bool, frame_origins: tuple[str, ...] | None
+) -> list[tuple[bytes, bytes]]:
     """In the order Django's path sends them: the view's, then the
-    middleware's on the way out (X-Frame-Options, CommonMiddleware's
-    Content-Length, the CSP, SecurityMiddleware's)."""
+    middleware's on the way out (X-Frame-Options but on a frame,
+    CommonMiddleware's Content-Length, the CSP, SecurityMiddleware's)."""
     headers = [
         (b"content-type", b"text/html; charset=utf-8"),
         (b"cache-control", b"no-store"),
         (b"referrer-policy", b"no-referrer"),
         (b"content-language", language.encode()),
         (b"vary", b"HX-Request, HX-Target, Accept-Language, Cookie"),
-        (b"x-robots-tag", ROBOTS.encode()),
-        (b"x-frame-options", settings.X_FRAME_OPTIONS.encode()),
+        (b"x-robots-tag", _ROBOTS),
+    ]
+    if frame_origins is None:
+        headers.append((b"x-frame-options", settings.X_FRAME_OPTIONS.encode()))
+    csp = _csp_template(repr(settings.SECURE_CSP), frame_origins)
+    headers += [
         (b"content-length", str(length).encode()),
-        (b"content-security-policy", _csp_template(repr(settings.SECURE_CSP)).replace(_NONCE_SLOT, nonce).encode()),
+        (b"content-security-policy", csp.replace(_NONCE_SLOT_BYTES, nonce)),
     ]
     if settings.SECURE_HSTS_SECONDS and secure:
         sts = f"max-age={settings.SECURE_HSTS_SECONDS}"
@@ -92,13 +117,42 @@ def _headers(language: str, length: int, nonce: str, secure: bool) -> list[tuple
     return headers
 
 
+_ROBOTS = ROBOTS.encode()
+_NONCE_SLOT_BYTES = _NONCE_SLOT.encode()
+
+
+def _warm_page(token: str, variant: str) -> Entry | None:
+    """The stored page, from this process's copy or else from Redis (then
+    kept here while the hub's subscription holds); None if there is none
+    still good."""
+    hub.subscribe()
+    now = time.time()
+    copy = hub.pages
+    key = page_cache.page_key(token, variant)
+    entry = copy.get(key, now) if hub.listening.is_set() else None
+    if entry is not None:
+        return entry
+    found, ttl = page_cache.lookup_with_ttl(token, variant)
+    if found.html is None or found.expired:
+        return None
+    entry = Entry(found.html, found.language, valid_until(found.expires_at, ttl, now))
+    # No await since the read: a change published after it reaches the hub
+    # only after this, and drops it (pages.local_copy).
+    if hub.listening.is_set() and _CSRF_PLACEHOLDER not in found.html:
+        copy.put(token, key, entry)
+    return entry
+
+
 async def serve_cached_page(scope, send) -> bool:
-    """Answer a warm tracking page here and say True; False: Django answers."""
-    if scope["method"] != "GET" or not enabled():
+    """Answer a warm tracking page or widget frame here and say True;
+    False: Django answers."""
+    method = scope["method"]
+    if (method != "GET" and method != "HEAD") or not enabled():
         return False
     match = PAGE_PATH.match(scope["path"])
     if match is None:
         return False
+    frame = match.group(1) is not None
     headers = dict(scope["headers"])
     if len(headers) != len(scope["headers"]) or b"hx-request" in headers:
         return False
@@ -108,35 +162,52 @@ async def serve_cached_page(scope, send) -> bool:
     secure = _is_secure(scope, headers)
     if settings.SECURE_SSL_REDIRECT and not secure:
         return False
-    cookies = parse_cookie(headers.get(b"cookie", b"").decode("latin-1"))
-    if set(cookies) - {settings.LANGUAGE_COOKIE_NAME, settings.CSRF_COOKIE_NAME}:
+    cookie_header = headers.get(b"cookie")
+    cookies = parse_cookie(cookie_header.decode("latin-1")) if cookie_header else {}
+    if cookies and set(cookies) - {settings.LANGUAGE_COOKIE_NAME, settings.CSRF_COOKIE_NAME}:
         return False
-    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    if any(name != "lang" for name, _value in query) or len(query) > 1:
+    query_string = scope.get("query_string")
+    query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)) if query_string else {}
+    if query and (
+        set(query) - (FRAME_QUERY if frame else PAGE_QUERY)
+        or len(query) != query_string.count(b"&") + 1  # a name twice
+    ):
         return False
-    asked = query[0][1] if query else None
+    asked = query.get("lang")
     cookie_language = cookies.get(settings.LANGUAGE_COOKIE_NAME)
-    if asked in SUPPORTED_LANGUAGES and asked != cookie_language:
+    if not frame and asked in SUPPORTED_LANGUAGES and asked != cookie_language:
         return False  # Django sets the language cookie
-    # pages.tracking._explicit_language and the view's variant.
+    # pages.tracking._explicit_language and the views' variants.
     chosen = asked or cookie_language or ""
     explicit = chosen if chosen in SUPPORTED_LANGUAGES else ""
     accepted = "" if explicit else _accepted_language(headers.get(b"accept-language", b"").decode("latin-1"))
-    token = match.group(1)
-    found = page_cache.lookup(token, f"page:{explicit or '~' + accepted}")
-    if found.html is None or found.expired:
+    token = match.group(2)
+    entry = _warm_page(token, f"{'embed-page' if frame else 'page'}:{explicit or '~' + accepted}")
+    if entry is None:
         return False
-    if page_cache.CSRF_PLACEHOLDER.encode() in found.html:
+    html, frame_origins = entry.html, None
+    if frame:
+        brand_slug, origins, html = _unstored(html)
+        wanted_brand = query.get("brand")
+        if wanted_brand is not None and wanted_brand != brand_slug:
+            return False  # the frame's 404, framed for the brand named
+        frame_origins = tuple(origins)
+    if _CSRF_PLACEHOLDER in html:
         # A page with the customer's forms on it (the delivered page's
         # rating and report) needs this visitor's CSRF token and cookie:
         # Django's middleware gives both.
         return False
-    if settings.PAGE_VIEW_COUNTING:
+    if method == "GET" and settings.PAGE_VIEW_COUNTING:
         count_view_of(token)
-    nonce = secrets.token_urlsafe(16)
-    body = found.html.replace(page_cache.NONCE_PLACEHOLDER.encode(), nonce.encode())
+    nonce = secrets.token_urlsafe(16).encode()
+    body = html.replace(_NONCE_PLACEHOLDER, nonce)
     await send(
-        {"type": "http.response.start", "status": 200, "headers": _headers(found.language, len(body), nonce, secure)}
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": _headers(entry.language, len(body), nonce, secure, frame_origins),
+        }
     )
+    # Under HEAD the server sends no body, but the same Content-Length.
     await send({"type": "http.response.body", "body": body})
     return True

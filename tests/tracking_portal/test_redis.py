@@ -100,6 +100,12 @@ class FakeHub:
     def look_again(self):
         pass
 
+    def subscribed(self):
+        self.listening.set()
+
+    def unsubscribed(self):
+        self.listening.clear()
+
 
 def test_the_subscriber_backs_off_while_redis_is_away(settings, caplog):
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port_in(range(8580, 8600))}/0"
