@@ -55,6 +55,10 @@ class LocalCopy:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def holds(self, token: str) -> bool:
+        """Whether any page of this token is kept (expired or not)."""
+        return token in self._keys_of
+
     def get(self, key: str, now: float) -> Entry | None:
         held = self._entries.get(key)
         if held is None:
