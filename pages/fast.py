@@ -21,13 +21,15 @@ them byte for byte. FAST_CACHED_PAGES=false turns it off.
 
 from __future__ import annotations
 
-import functools
+import os
 import re
-import secrets
 import time
+from base64 import urlsafe_b64encode
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.csp import CSP, build_policy
@@ -47,81 +49,157 @@ _CSRF_PLACEHOLDER = page_cache.CSRF_PLACEHOLDER.encode()
 # The query each path knows: the page's language, and the frame's brand.
 PAGE_QUERY = frozenset({"lang"})
 FRAME_QUERY = frozenset({"lang", "brand"})
+# Past this many hosts or header sets seen, the memo starts again.
+MEMO_SIZE = 1024
+
+
+@dataclass(slots=True)
+class _Config:
+    """What the fast path reads of the settings, read once rather than per
+    request (16 lookups through LazySettings and a repr of SECURE_CSP were a
+    fifth of its time, bench/RESULTS.md "Warm page before Django's handler");
+    made again when a setting changes (tests)."""
+
+    enabled: bool
+    allowed_hosts: tuple
+    debug: bool
+    proxy_ssl_header: tuple[bytes, str] | None
+    ssl_redirect: bool
+    language_cookie: str
+    known_cookies: frozenset
+    counting: bool
+    hosts: dict[str, bool] = field(default_factory=dict)
+    header_sets: dict[tuple, tuple] = field(default_factory=dict)
+
+
+_config: _Config | None = None
+
+
+def _current() -> _Config:
+    global _config
+    config = _config
+    if config is None:
+        proxy = settings.SECURE_PROXY_SSL_HEADER
+        config = _config = _Config(
+            enabled=settings.FAST_CACHED_PAGES
+            and not settings.DISALLOWED_USER_AGENTS
+            and not settings.USE_X_FORWARDED_HOST,
+            allowed_hosts=tuple(settings.ALLOWED_HOSTS),
+            debug=settings.DEBUG,
+            proxy_ssl_header=(
+                (proxy[0].removeprefix("HTTP_").lower().replace("_", "-").encode(), proxy[1]) if proxy else None
+            ),
+            ssl_redirect=settings.SECURE_SSL_REDIRECT,
+            language_cookie=settings.LANGUAGE_COOKIE_NAME,
+            known_cookies=frozenset({settings.LANGUAGE_COOKIE_NAME, settings.CSRF_COOKIE_NAME}),
+            counting=settings.PAGE_VIEW_COUNTING,
+        )
+    return config
+
+
+def _forget_config(**kwargs) -> None:
+    global _config
+    _config = None
+
+
+setting_changed.connect(_forget_config, dispatch_uid="pages.fast.config")
 
 
 def enabled() -> bool:
-    return settings.FAST_CACHED_PAGES and not settings.DISALLOWED_USER_AGENTS and not settings.USE_X_FORWARDED_HOST
+    return _current().enabled
 
 
-@functools.lru_cache(maxsize=256)
-def _host_allowed(host: str, allowed: tuple, debug: bool) -> bool:
-    # Django's own rule (HttpRequest.get_host), DEBUG's localhost included.
-    if debug and not allowed:
-        allowed = (".localhost", "127.0.0.1", "[::1]")
-    domain, _port = split_domain_port(host)
-    return bool(domain) and validate_host(domain, allowed)
+def _host_allowed(config: _Config, host: str) -> bool:
+    allowed = config.hosts.get(host)
+    if allowed is None:
+        # Django's own rule (HttpRequest.get_host), DEBUG's localhost included.
+        hosts = config.allowed_hosts
+        if config.debug and not hosts:
+            hosts = (".localhost", "127.0.0.1", "[::1]")
+        domain, _port = split_domain_port(host)
+        allowed = bool(domain) and validate_host(domain, hosts)
+        if len(config.hosts) >= MEMO_SIZE:
+            config.hosts.clear()
+        config.hosts[host] = allowed
+    return allowed
 
 
-def _is_secure(scope, headers: dict) -> bool:
+def _is_secure(config: _Config, scope, headers: dict) -> bool:
     # Django's HttpRequest.scheme with SECURE_PROXY_SSL_HEADER.
-    if settings.SECURE_PROXY_SSL_HEADER:
-        name, secure_value = settings.SECURE_PROXY_SSL_HEADER
-        value = headers.get(name.removeprefix("HTTP_").lower().replace("_", "-").encode())
+    if config.proxy_ssl_header is not None:
+        name, secure_value = config.proxy_ssl_header
+        value = headers.get(name)
         if value is not None:
             return value.decode("latin-1").split(",", 1)[0].strip() == secure_value
     return scope.get("scheme") == "https"
 
 
-@functools.lru_cache(maxsize=256)
-def _csp_template(config_key: str, frame_origins: tuple[str, ...] | None) -> bytes:
-    """The site's CSP with a slot for the nonce; for a frame, with the
-    brand's origins as frame-ancestors (pages.embed._frame_policy)."""
-    config = settings.SECURE_CSP
-    if frame_origins is not None:
-        config = {**config, "frame-ancestors": list(frame_origins) or [CSP.NONE]}
-    return build_policy(config, _NONCE_SLOT).encode()
-
-
-def _headers(
-    language: str, length: int, nonce: bytes, secure: bool, frame_origins: tuple[str, ...] | None
-) -> list[tuple[bytes, bytes]]:
-    """In the order Django's path sends them: the view's, then the
-    middleware's on the way out (X-Frame-Options but on a frame,
-    CommonMiddleware's Content-Length, the CSP, SecurityMiddleware's)."""
-    headers = [
+def _header_set(config: _Config, language: str, secure: bool, frame_origins: tuple[str, ...] | None) -> tuple:
+    """The answer's headers but Content-Length and the nonce, in the order
+    Django's path sends them: the view's, then the middleware's on the way
+    out (X-Frame-Options but on a frame, CommonMiddleware's Content-Length,
+    the CSP, SecurityMiddleware's). As (before the length, the CSP cut at
+    the nonce's places, after the CSP)."""
+    key = (language, secure, frame_origins)
+    made = config.header_sets.get(key)
+    if made is not None:
+        return made
+    before = [
         (b"content-type", b"text/html; charset=utf-8"),
         (b"cache-control", b"no-store"),
         (b"referrer-policy", b"no-referrer"),
         (b"content-language", language.encode()),
         (b"vary", b"HX-Request, HX-Target, Accept-Language, Cookie"),
-        (b"x-robots-tag", _ROBOTS),
+        (b"x-robots-tag", ROBOTS.encode()),
     ]
     if frame_origins is None:
-        headers.append((b"x-frame-options", settings.X_FRAME_OPTIONS.encode()))
-    csp = _csp_template(repr(settings.SECURE_CSP), frame_origins)
-    headers += [
-        (b"content-length", str(length).encode()),
-        (b"content-security-policy", csp.replace(_NONCE_SLOT_BYTES, nonce)),
-    ]
+        before.append((b"x-frame-options", settings.X_FRAME_OPTIONS.encode()))
+    csp_config = settings.SECURE_CSP
+    if frame_origins is not None:
+        # pages.embed._frame_policy: the brand's origins as frame-ancestors.
+        csp_config = {**csp_config, "frame-ancestors": list(frame_origins) or [CSP.NONE]}
+    csp = tuple(build_policy(csp_config, _NONCE_SLOT).encode().split(_NONCE_SLOT.encode()))
+    after = []
     if settings.SECURE_HSTS_SECONDS and secure:
         sts = f"max-age={settings.SECURE_HSTS_SECONDS}"
         if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
             sts += "; includeSubDomains"
         if settings.SECURE_HSTS_PRELOAD:
             sts += "; preload"
-        headers.append((b"strict-transport-security", sts.encode()))
+        after.append((b"strict-transport-security", sts.encode()))
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers.append((b"x-content-type-options", b"nosniff"))
+        after.append((b"x-content-type-options", b"nosniff"))
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-        headers.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
-    return headers
+        after.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
+    made = (tuple(before), csp, tuple(after))
+    if len(config.header_sets) >= MEMO_SIZE:
+        config.header_sets.clear()
+    config.header_sets[key] = made
+    return made
 
 
-_ROBOTS = ROBOTS.encode()
-_NONCE_SLOT_BYTES = _NONCE_SLOT.encode()
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A stored page as this path answers it: cut at the nonce's places, the
+    frame's first line read, whether it carries the customer's forms."""
+
+    parts: tuple[bytes, ...]
+    language: str
+    forms: bool
+    brand_slug: str = ""
+    frame_origins: tuple[str, ...] | None = None
 
 
-def _warm_page(token: str, variant: str) -> Entry | None:
+def _ready(html: bytes, language: str, frame: bool) -> Ready:
+    brand_slug, origins = "", None
+    if frame:
+        brand_slug, listed, html = _unstored(html)
+        origins = tuple(listed)
+    parts = tuple(html.split(_NONCE_PLACEHOLDER))
+    return Ready(parts, language, _CSRF_PLACEHOLDER in html, brand_slug, origins)
+
+
+def _warm_page(token: str, variant: str, frame: bool) -> Ready | None:
     """The stored page, from this process's copy or else from Redis (then
     kept here while the hub's subscription holds); None if there is none
     still good."""
@@ -129,25 +207,34 @@ def _warm_page(token: str, variant: str) -> Entry | None:
     now = time.time()
     copy = hub.pages
     key = page_cache.page_key(token, variant)
-    entry = copy.get(key, now) if hub.listening.is_set() else None
+    listening = hub.listening.is_set()
+    entry = copy.get(key, now) if listening else None
     if entry is not None:
-        return entry
+        return entry.page
     found, ttl = page_cache.lookup_with_ttl(token, variant)
     if found.html is None or found.expired:
         return None
-    entry = Entry(found.html, found.language, valid_until(found.expires_at, ttl, now))
+    ready = _ready(found.html, found.language, frame)
     # No await since the read: a change published after it reaches the hub
     # only after this, and drops it (pages.local_copy).
-    if hub.listening.is_set() and _CSRF_PLACEHOLDER not in found.html:
-        copy.put(token, key, entry)
-    return entry
+    if listening:
+        copy.put(token, key, Entry(ready, len(found.html), valid_until(found.expires_at, ttl, now)))
+    return ready
+
+
+def _nonce() -> bytes:
+    # Django's (django.utils.csp.generate_nonce: token_urlsafe(16)), as bytes.
+    return urlsafe_b64encode(os.urandom(16)).rstrip(b"=")
 
 
 async def serve_cached_page(scope, send) -> bool:
     """Answer a warm tracking page or widget frame here and say True;
     False: Django answers."""
     method = scope["method"]
-    if (method != "GET" and method != "HEAD") or not enabled():
+    if method != "GET" and method != "HEAD":
+        return False
+    config = _current()
+    if not config.enabled:
         return False
     match = PAGE_PATH.match(scope["path"])
     if match is None:
@@ -156,25 +243,24 @@ async def serve_cached_page(scope, send) -> bool:
     headers = dict(scope["headers"])
     if len(headers) != len(scope["headers"]) or b"hx-request" in headers:
         return False
-    host = headers.get(b"host", b"").decode("latin-1")
-    if not _host_allowed(host, tuple(settings.ALLOWED_HOSTS), settings.DEBUG):
+    if not _host_allowed(config, headers.get(b"host", b"").decode("latin-1")):
         return False
-    secure = _is_secure(scope, headers)
-    if settings.SECURE_SSL_REDIRECT and not secure:
+    secure = _is_secure(config, scope, headers)
+    if config.ssl_redirect and not secure:
         return False
     cookie_header = headers.get(b"cookie")
     cookies = parse_cookie(cookie_header.decode("latin-1")) if cookie_header else {}
-    if cookies and set(cookies) - {settings.LANGUAGE_COOKIE_NAME, settings.CSRF_COOKIE_NAME}:
+    if cookies and not config.known_cookies.issuperset(cookies):
         return False
     query_string = scope.get("query_string")
     query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)) if query_string else {}
     if query and (
-        set(query) - (FRAME_QUERY if frame else PAGE_QUERY)
+        not (FRAME_QUERY if frame else PAGE_QUERY).issuperset(query)
         or len(query) != query_string.count(b"&") + 1  # a name twice
     ):
         return False
     asked = query.get("lang")
-    cookie_language = cookies.get(settings.LANGUAGE_COOKIE_NAME)
+    cookie_language = cookies.get(config.language_cookie)
     if not frame and asked in SUPPORTED_LANGUAGES and asked != cookie_language:
         return False  # Django sets the language cookie
     # pages.tracking._explicit_language and the views' variants.
@@ -182,32 +268,28 @@ async def serve_cached_page(scope, send) -> bool:
     explicit = chosen if chosen in SUPPORTED_LANGUAGES else ""
     accepted = "" if explicit else _accepted_language(headers.get(b"accept-language", b"").decode("latin-1"))
     token = match.group(2)
-    entry = _warm_page(token, f"{'embed-page' if frame else 'page'}:{explicit or '~' + accepted}")
-    if entry is None:
-        return False
-    html, frame_origins = entry.html, None
-    if frame:
-        brand_slug, origins, html = _unstored(html)
-        wanted_brand = query.get("brand")
-        if wanted_brand is not None and wanted_brand != brand_slug:
-            return False  # the frame's 404, framed for the brand named
-        frame_origins = tuple(origins)
-    if _CSRF_PLACEHOLDER in html:
+    page = _warm_page(token, f"{'embed-page' if frame else 'page'}:{explicit or '~' + accepted}", frame)
+    if page is None or page.forms:
         # A page with the customer's forms on it (the delivered page's
         # rating and report) needs this visitor's CSRF token and cookie:
         # Django's middleware gives both.
         return False
-    if method == "GET" and settings.PAGE_VIEW_COUNTING:
+    if frame:
+        wanted_brand = query.get("brand")
+        if wanted_brand is not None and wanted_brand != page.brand_slug:
+            return False  # the frame's 404, framed for the brand named
+    if method == "GET" and config.counting:
         count_view_of(token)
-    nonce = secrets.token_urlsafe(16).encode()
-    body = html.replace(_NONCE_PLACEHOLDER, nonce)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": _headers(entry.language, len(body), nonce, secure, frame_origins),
-        }
-    )
+    nonce = _nonce()
+    body = nonce.join(page.parts)
+    before, csp, after = _header_set(config, page.language, secure, page.frame_origins)
+    answer = [
+        *before,
+        (b"content-length", b"%d" % len(body)),
+        (b"content-security-policy", nonce.join(csp)),
+        *after,
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": answer})
     # Under HEAD the server sends no body, but the same Content-Length.
     await send({"type": "http.response.body", "body": body})
     return True

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 # A tracking page is 20-40 KB: a few thousand hot pages in a few tens of MB.
 MAX_ENTRIES = 4000
@@ -38,8 +39,10 @@ MAX_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    html: bytes
-    language: str
+    # What the fast path made of the stored page (pages.fast.Ready).
+    page: Any
+    # The stored page's bytes, what the bound counts.
+    size: int
     # A Unix time; past it the entry is as good as gone.
     valid_until: float
 
@@ -71,13 +74,13 @@ class LocalCopy:
         return entry
 
     def put(self, token: str, key: str, entry: Entry) -> None:
-        if len(entry.html) > self.max_bytes:
+        if entry.size > self.max_bytes:
             return
         if key in self._entries:
             self._remove(key)
         self._entries[key] = (token, entry)
         self._keys_of.setdefault(token, set()).add(key)
-        self.bytes += len(entry.html)
+        self.bytes += entry.size
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
             self._remove(next(iter(self._entries)))
 
@@ -85,7 +88,7 @@ class LocalCopy:
         """Every entry of this token (each language and frame)."""
         for key in self._keys_of.pop(token, ()):
             _token, entry = self._entries.pop(key)
-            self.bytes -= len(entry.html)
+            self.bytes -= entry.size
 
     def clear(self) -> None:
         self._entries.clear()
@@ -94,7 +97,7 @@ class LocalCopy:
 
     def _remove(self, key: str) -> None:
         token, entry = self._entries.pop(key)
-        self.bytes -= len(entry.html)
+        self.bytes -= entry.size
         keys = self._keys_of[token]
         keys.discard(key)
         if not keys:
