@@ -6,7 +6,7 @@ answered here, with the headers Django's path gives it, built by Django's
 own pieces (the CSP from settings.SECURE_CSP through build_policy, the
 security headers from the same settings). Anything this path does not know
 falls through to Django, which answers as always: a method other than GET
-and HEAD, another path, an htmx request, a query other than ?lang= (on the
+and HEAD, another path, an htmx request, a request with a body, a query other than ?lang= (on the
 page, a new choice sets a cookie) and the frame's ?brand=, a cookie other
 than the language's and CSRF's (a session: staff, messages), a Host Django
 would refuse, a plain request that SECURE_SSL_REDIRECT would redirect, a
@@ -243,6 +243,8 @@ async def serve_cached_page(scope, send) -> bool:
     headers = dict(scope["headers"])
     if len(headers) != len(scope["headers"]) or b"hx-request" in headers:
         return False
+    if b"content-length" in headers or b"transfer-encoding" in headers:
+        return False  # a body: the limit's to judge (tracking_portal/body_limit.py)
     if not _host_allowed(config, headers.get(b"host", b"").decode("latin-1")):
         return False
     secure = _is_secure(config, scope, headers)

@@ -279,3 +279,16 @@ def test_a_host_not_allowed_goes_to_django(port, settings, framed_by_a_shop, shi
     assert answered == [False] * 3
     assert through_django.startswith(b"HTTP/1.1 400 ")
     assert served_here == through_django
+
+
+@pytest.mark.parametrize(("declared", "status"), [("0", b"200"), ("100000", b"413")])
+def test_a_request_with_a_body_goes_to_the_limit_and_django(port, settings, shipment, answered, declared, status):
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
+    fetch(port, shipment.get_absolute_url(), "Accept-Language: en")  # warm
+    answered.clear()
+    through_django, served_here, *_ = both_ways(
+        port, settings, shipment.get_absolute_url(), "Accept-Language: en", f"Content-Length: {declared}"
+    )
+    assert answered == [False] * 3
+    assert through_django.startswith(b"HTTP/1.1 " + status)
+    assert served_here == through_django
