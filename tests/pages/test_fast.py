@@ -1,8 +1,8 @@
 """A warm tracking page (and widget frame) answered before Django's
 handler (pages/fast.py) is the page Django's path answers: the same pages
-fetched both ways under a real uvicorn, compared byte for byte but for Date
-and the per-response nonce; from Redis, and again from the process's own
-copy."""
+fetched both ways under a real uvicorn, compared byte for byte but for Date,
+a cookie's expiry (both times to the second) and the per-response nonce;
+from Redis, and again from the process's own copy."""
 
 import re
 import time
@@ -70,6 +70,8 @@ def fetch(port, path, *headers, method="GET", host="tracking.example.com"):
     raw = answer.raw
     for nonce in nonces:
         raw = raw.replace(nonce, b"NONCE")
+    # A cookie's expiry is a time to the second, like Date.
+    raw = re.sub(rb"expires=[^;]+;", b"expires=EXPIRES;", raw)
     lines = [line for line in raw.split(b"\r\n") if not line.lower().startswith(b"date:")]
     return b"\r\n".join(lines), len(nonces)
 
