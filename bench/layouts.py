@@ -127,7 +127,9 @@ def main() -> None:
     print(f"Making {args.shipments} shipments with 30 events each…", flush=True)
     walk = make_data(args.shipments - 1)
 
-    from pages import cache as page_cache
+    # As record_event's announcement does: the epochs moved on and each
+    # page's message sent, which also drops the server's local copy.
+    from pages.live.hub import CHANGED, publish
 
     running: list[Layout] = []
     results: dict[tuple[str, str], list[dict]] = {}
@@ -152,7 +154,7 @@ def main() -> None:
                         continue
                     trivial = wrk(layout.base + "/bench/trivial/", args.duration)
                     results.setdefault((layout.name, "trivial"), []).append(trivial)
-                    page_cache.invalidate(walk)
+                    publish(dict.fromkeys(walk, CHANGED), invalidate=True)
                     fresh = wrk(layout.base + f"/t/{walk[0]}/", args.duration, str(script))
                     walked_past |= fresh["requests"] > len(walk)
                     results.setdefault((layout.name, "just changed"), []).append(fresh)

@@ -220,7 +220,7 @@ def main() -> None:
         choices=["every", "first"],
         default="every",
         help="load the page again on every change message, as the page's script does, or only on the first "
-        "(the event's; the drivers' pings then reload nothing: what the rush would cost if they didn't)",
+        "(the event's; the ETA's later changes then reload nothing: what the rush would cost if they didn't)",
     )
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench_rush")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4")
@@ -323,7 +323,10 @@ def main() -> None:
     print(summary("event → open page", to_page, "target p95 < 1 s"))
     print(summary("event → webhook", to_hook, "target max < 10 s"))
     print(
-        f"  later change messages (the drivers' pings): {rush.changes_after_first}, "
+        # A ping's message carries the position and asks for no load since
+        # e7f2eb2; a later change is the page's ETA, recomputed after the
+        # van's pings and scans (shipments.eta announces the pages it moved).
+        f"  later change messages (the ETA's): {rush.changes_after_first}, "
         + ("each loaded the page again" if rush.reload_every else "not loaded again (--reload first)")
     )
     print(f"  errors: {sum(rush.errors.values())} {dict(sorted(rush.errors.items())) or ''}")

@@ -175,7 +175,9 @@ def main() -> None:
     tokens = make_data(args.shipments)
     hot, walk = tokens[0], tokens[1:]
 
-    from pages import cache as page_cache
+    # As record_event's announcement does: the epochs moved on and each
+    # page's message sent, which also drops the server's local copy.
+    from pages.live.hub import CHANGED, publish
 
     server = _setup.Server(PORT, args.database_url, args.redis_url, app="bench.bare_asgi:application")
     results: dict[str, list[dict]] = {"bare": [], "trivial": [], "warm": [], "widget warm": [], "just changed": []}
@@ -195,7 +197,7 @@ def main() -> None:
                 results["trivial"].append(wrk(server.base + "/bench/trivial/", args.duration))
                 results["warm"].append(wrk(server.base + f"/t/{hot}/", args.duration))
                 results["widget warm"].append(wrk(server.base + f"/embed/t/{hot}/", args.duration))
-                page_cache.invalidate(walk)
+                publish(dict.fromkeys(walk, CHANGED), invalidate=True)
                 fresh = wrk(server.base + f"/t/{walk[0]}/", args.duration, str(script))
                 if fresh["requests"] > len(walk):
                     print(

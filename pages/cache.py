@@ -64,7 +64,7 @@ def _epoch_key(token: str) -> str:
     return f"tp:epoch:{token}"
 
 
-def _page_key(token: str, variant: str) -> str:
+def page_key(token: str, variant: str) -> str:
     return f"tp:page:{token}:{variant}"
 
 
@@ -91,9 +91,31 @@ def lookup(token: str, variant: str) -> Lookup:
     if client is None:
         return _NO_CACHE
     try:
-        epoch, stored = client.mget(_epoch_key(token), _page_key(token, variant))
+        epoch, stored = client.mget(_epoch_key(token), page_key(token, variant))
     except RedisError:
         return _NO_CACHE
+    return _found(epoch, stored)
+
+
+def lookup_with_ttl(token: str, variant: str) -> tuple[Lookup, int]:
+    """lookup(), and in the same round trip the milliseconds Redis has left
+    on the stored page (PTTL: below zero when there is none), so that a
+    copy of it (pages.local_copy) lives no longer than it."""
+    client = shared_redis()
+    if client is None:
+        return _NO_CACHE, -2
+    key = page_key(token, variant)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.mget(_epoch_key(token), key)
+        pipe.pttl(key)
+        (epoch, stored), ttl = pipe.execute()
+    except RedisError:
+        return _NO_CACHE, -2
+    return _found(epoch, stored), ttl
+
+
+def _found(epoch: bytes | None, stored: bytes | None) -> Lookup:
     epoch = epoch or b"0"
     if stored:
         header, _, html = stored.partition(b"\n")
@@ -112,12 +134,16 @@ def store(token: str, variant: str, found: Lookup, *, html: str, language: str, 
     value = found.epoch + f"|{language}|{expires_at}\n".encode() + html.encode()
     # A page that could not be kept is simply rendered again next time.
     with contextlib.suppress(RedisError):
-        client.set(_page_key(token, variant), value, ex=PAGE_TTL_SECONDS)
+        client.set(page_key(token, variant), value, ex=PAGE_TTL_SECONDS)
 
 
 def invalidate(tokens: Iterable[str], pipe=None) -> None:
     """Make every stored page of these tokens stale; with ``pipe``, add the
-    commands to that pipeline for its owner to run in the same round trip."""
+    commands to that pipeline for its owner to run in the same round trip.
+
+    Only pages.live.hub.publish calls it in the portal: the message it
+    publishes with it is what drops each process's local copy of the page
+    (pages.local_copy), which never asks Redis for the epoch."""
     client = shared_redis()
     tokens = list(tokens)
     if client is None or not tokens:

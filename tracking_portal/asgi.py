@@ -59,17 +59,23 @@ async def portal(scope, receive, send):
     # handler, which would hold a thread per open stream (pages.live.stream).
     if scope["type"] == "http" and STREAM_PATH.match(scope["path"]):
         await stream_app(scope, receive, send)
-    # A warm page is one Redis read: answered before Django's handler, which
-    # would cost it most of its time (pages/fast.py).
-    elif scope["type"] == "http" and await serve_cached_page(scope, send):
-        return
     else:
         await django_application(scope, receive, send)
 
 
 # Bodies are held to their limits before anything reads them, Django's
 # handler included (tracking_portal/body_limit.py).
-application = BodyLimit(portal)
+limited_portal = BodyLimit(portal)
+
+
+async def application(scope, receive, send):
+    # A warm page or widget frame is answered before Django's handler, which
+    # would cost it most of its time (pages/fast.py); and before the body
+    # limit, as it reads no body (a request that declares one goes on to
+    # the limit and Django).
+    if scope["type"] == "http" and await serve_cached_page(scope, send):
+        return
+    await limited_portal(scope, receive, send)
 
 
 # What is loaded by now lives as long as the process; frozen, it stays out of

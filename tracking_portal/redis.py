@@ -41,10 +41,36 @@ from redis.client import Pipeline
 
 # What says the server is away, rather than that a command was wrong.
 OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# The shared client's connections in one process: one per thread in a
+# Redis call at once (under ASGI each request's sync code has a thread of
+# its own). Past it a caller waits for one, for REDIS_SOCKET_TIMEOUT at
+# most, rather than failing at once: redis-py's plain pool stops at 100 and
+# raised at the morning rush's peak (bench/RESULTS.md "Morning rush").
+SHARED_MAX_CONNECTIONS = 256
 
 
 class Skipped(redis.ConnectionError):
     """Redis was not tried: it failed moments ago."""
+
+
+class PoolExhausted(redis.exceptions.MaxConnectionsError):
+    """Every connection of this process's pool stayed busy for the wait."""
+
+
+class WaitingPool(redis.BlockingConnectionPool):
+    """A pool that waits for a free connection, and says so apart from an
+    unreachable server when none came (which must not leave Redis alone
+    for the whole process, as an outage does)."""
+
+    def get_connection(self, *args, **kwargs):
+        try:
+            return super().get_connection(*args, **kwargs)
+        except redis.ConnectionError as exc:
+            # What redis-py's wait for a free connection raises, and only it
+            # (a failure to connect comes with the server's error).
+            if str(exc) == "No connection available.":
+                raise PoolExhausted(str(exc)) from exc
+            raise
 
 
 class Outage:
@@ -72,6 +98,8 @@ class Outage:
         self.check()
         try:
             yield
+        except PoolExhausted:
+            raise  # this process is busy, the server is not away
         except errors:
             self.failed()
             raise
@@ -207,7 +235,18 @@ def shared_client() -> GuardedRedis | None:
     if shared is None or shared[0] != url:
         with _shared_lock:
             if _shared is None or _shared[0] != url:
-                _shared = (url, client(url, health_check_interval=30))
+                connections = WaitingPool.from_url(
+                    url,
+                    **connection_options(
+                        url,
+                        health_check_interval=30,
+                        max_connections=SHARED_MAX_CONNECTIONS,
+                        timeout=settings.REDIS_SOCKET_TIMEOUT,
+                    ),
+                )
+                shared_client = GuardedRedis(connection_pool=connections)
+                shared_client.outage = outage_of(url)
+                _shared = (url, shared_client)
             shared = _shared
     return None if shared[1].outage.active else shared[1]
 

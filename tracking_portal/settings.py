@@ -206,8 +206,9 @@ CELERY_BEAT_SCHEDULE = {
 # Tracking-page views and support clicks counted for analytics (one Redis
 # HINCRBY per page); off only to measure what it costs (bench/analytics.py).
 PAGE_VIEW_COUNTING = env.bool("PAGE_VIEW_COUNTING", default=True)
-# A warm tracking page is answered before Django's handler (pages/fast.py),
-# with the same headers; false sends every page through Django.
+# A warm tracking page or widget frame is answered before Django's handler
+# (pages/fast.py), with the same headers; false sends every page through
+# Django.
 FAST_CACHED_PAGES = env.bool("FAST_CACHED_PAGES", default=True)
 # Missed scans are detected as a driver's pings are recorded
 # (shipments.visits); False turns that off (bench/alerts.py compares the

@@ -21,6 +21,7 @@ from datetime import datetime
 from django.conf import settings
 
 from .. import cache as page_cache
+from ..local_copy import LocalCopy
 from .subscriber import channel_prefix, hold_subscription
 
 CHANGED, FINAL = "changed", "final"
@@ -82,21 +83,42 @@ class Hub:
         self._listener: asyncio.Task | None = None
         self._heartbeat: asyncio.Task | None = None
         self.listening = asyncio.Event()
+        # Hot pages, good only while the subscription holds (local_copy.py).
+        self.pages = LocalCopy()
 
-    def register(self, token: str) -> Mailbox:
+    def _on_this_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self.loop is not loop:
             # A new event loop (a restarted server, a test): nothing of the
             # old one can be awaited from here.
             self.loop, self.streams, self._listener, self._heartbeat = loop, {}, None, None
             self.listening = asyncio.Event()
-        queue = Mailbox()
-        self.streams.setdefault(token, set()).add(queue)
+            self.pages.clear()
+        return loop
+
+    def subscribe(self) -> asyncio.AbstractEventLoop:
+        """Hold the Redis subscription in this loop (with REDIS_URL)."""
+        loop = self._on_this_loop()
         if settings.REDIS_URL and (self._listener is None or self._listener.done()):
             self._listener = loop.create_task(hold_subscription(self))
+        return loop
+
+    def register(self, token: str) -> Mailbox:
+        loop = self.subscribe()
+        queue = Mailbox()
+        self.streams.setdefault(token, set()).add(queue)
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = loop.create_task(self._beat())
         return queue
+
+    def subscribed(self) -> None:
+        self.pages.clear()
+        self.listening.set()
+
+    def unsubscribed(self) -> None:
+        """The subscription is lost: a message may be missed from now on."""
+        self.listening.clear()
+        self.pages.clear()
 
     def unregister(self, token: str, queue: Mailbox) -> None:
         queues = self.streams.get(token)
@@ -110,6 +132,9 @@ class Hub:
         return sum(len(queues) for queues in self.streams.values())
 
     def deliver(self, token: str, payload: str) -> None:
+        # A position leaves the stored page as it is (receivers.on_driver_moved).
+        if not is_position(payload):
+            self.pages.drop(token)
         for queue in self.streams.get(token, ()):
             queue.put(payload)
 

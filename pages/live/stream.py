@@ -14,17 +14,21 @@ servers that don't route.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import OperationalError, connections
 from django.http import Http404, StreamingHttpResponse
 
 from shipments.links import ENDED_AT, is_expired
 from shipments.models import Shipment
 
+from ..unavailable import RETRY_AFTER_SECONDS
 from .hub import CHANGED, FINAL, KEEP_ALIVE, POSITION, hub, is_position
+
+log = logging.getLogger(__name__)
 
 ENCODED = {
     CHANGED: b"event: changed\ndata: changed\n\n",
@@ -101,7 +105,15 @@ async def sse_app(scope, receive, send) -> None:
         await _plain(send, 405 if match else 404, b"Not found" if match is None else b"Method not allowed")
         return
     token = match.group(1)
-    first = await sync_to_async(stream_state, thread_sensitive=False)(token)
+    try:
+        first = await sync_to_async(stream_state, thread_sensitive=False)(token)
+    except OperationalError as exc:
+        # The database away (the pool timed out): as the page says, try
+        # again shortly; EventSource does, and the page polls meanwhile.
+        log.warning("A live stream answered 503, database unavailable: %s", exc)
+        retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
+        await _plain(send, 503, b"Tracking is briefly unavailable", retry)
+        return
     if first is None:
         await _plain(send, 404, b"Not found")
         return
@@ -133,12 +145,12 @@ async def sse_app(scope, receive, send) -> None:
         watcher.cancel()
 
 
-async def _plain(send, status: int, body: bytes) -> None:
+async def _plain(send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")],
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store"), *headers],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -46,7 +46,8 @@ def subscriber_name() -> str:
 
 async def hold_subscription(hub) -> None:
     """Subscribe to every page's channel and hand each message to
-    ``hub.deliver``; set ``hub.listening`` while subscribed."""
+    ``hub.deliver``; tell the hub when the subscription is made
+    (``hub.subscribed``) and when it is lost (``hub.unsubscribed``)."""
     prefix = channel_prefix().encode()
     delay = FIRST_RETRY_SECONDS
     lost = False
@@ -71,16 +72,17 @@ async def hold_subscription(hub) -> None:
                     if reply[0] == b"pmessage":
                         hub.deliver(reply[2][len(prefix) :].decode(), reply[3].decode())
                     elif reply[0] == b"psubscribe":
+                        hub.subscribed()
                         if lost:
                             hub.look_again()
                         lost = False
-                        hub.listening.set()
                         delay = FIRST_RETRY_SECONDS
         except asyncio.CancelledError:
+            hub.unsubscribed()
             raise
         except Exception:
             lost = True
-            hub.listening.clear()
+            hub.unsubscribed()
             log.warning("Live updates: lost the Redis subscription; retrying in %.1fs", delay, exc_info=True)
             await asyncio.sleep(delay)
             delay = min(delay * 2, LAST_RETRY_SECONDS)

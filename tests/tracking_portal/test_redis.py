@@ -5,6 +5,7 @@ import asyncio
 import logging
 import socket
 import ssl
+import threading
 import time
 import uuid
 
@@ -100,6 +101,12 @@ class FakeHub:
     def look_again(self):
         pass
 
+    def subscribed(self):
+        self.listening.set()
+
+    def unsubscribed(self):
+        self.listening.clear()
+
 
 def test_the_subscriber_backs_off_while_redis_is_away(settings, caplog):
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port_in(range(8580, 8600))}/0"
@@ -115,3 +122,34 @@ def test_the_subscriber_backs_off_while_redis_is_away(settings, caplog):
         asyncio.run(scenario())
     delays = [record.args[0] for record in caplog.records if "lost the Redis subscription" in record.message]
     assert delays[:2] == [subscriber.FIRST_RETRY_SECONDS, subscriber.FIRST_RETRY_SECONDS * 2]
+
+
+def test_a_busy_shared_pool_waits_and_is_no_outage(settings):
+    """Every connection busy: a caller waits for one (REDIS_SOCKET_TIMEOUT at
+    most); if none comes it fails alone, and Redis is not left alone for
+    the rest of the process as it is when the server is away."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    pool = redis_factory.WaitingPool.from_url(settings.REDIS_URL, max_connections=1, timeout=0.3)
+    busy = redis_factory.GuardedRedis(connection_pool=pool)
+    busy.outage = redis_factory.outage_of(settings.REDIS_URL)
+    held = pool.get_connection()
+    with pytest.raises(redis_factory.PoolExhausted):
+        busy.ping()
+    assert not busy.outage.active
+    threading.Timer(0.1, pool.release, args=[held]).start()
+    assert busy.ping()  # waited for the one connection
+    pool.disconnect()
+
+
+def test_the_shared_client_waits_for_a_connection(settings):
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    redis_factory.forget_shared_client()
+    try:
+        pool = redis_factory.shared_client().connection_pool
+        assert isinstance(pool, redis_factory.WaitingPool)
+        assert pool.max_connections == redis_factory.SHARED_MAX_CONNECTIONS
+        assert pool.timeout == settings.REDIS_SOCKET_TIMEOUT
+    finally:
+        redis_factory.forget_shared_client()

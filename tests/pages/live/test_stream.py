@@ -2,10 +2,12 @@
 bare ASGI app and the Django view."""
 
 import asyncio
+from unittest import mock
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import OperationalError
 
 from pages.live import stream as sse
 from pages.live.hub import FINAL, hub
@@ -133,3 +135,19 @@ def test_the_django_view_streams_the_same(shipment, async_client):
         assert missing.status_code == 404
 
     run(scenario())
+
+
+def test_the_asgi_stream_answers_503_when_the_database_is_away(shipment):
+    error = OperationalError("couldn't get a connection after 10.00 sec")
+
+    async def scenario():
+        client = FakeClient()
+        with mock.patch.object(sse, "stream_state", side_effect=error):
+            await sse.sse_app(scope(f"/t/{shipment.public_token}/events/"), client.receive, client.send)
+        return client
+
+    client = run(scenario())
+    start = client.sent[0]
+    assert start["status"] == 503
+    assert (b"retry-after", b"5") in start["headers"]
+    assert client.body == b"Tracking is briefly unavailable"
