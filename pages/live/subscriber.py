@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "tp:live:"
 FIRST_RETRY_SECONDS = 0.5
 LAST_RETRY_SECONDS = 10.0
+# A subscription quiet for this long is sent a PING, and is taken as lost
+# when nothing comes back within as long again: a connection that died
+# without a word (a failover, a dropped route) must not leave the hub's
+# copy of pages (local_copy.py) trusted, nor open pages deaf, for long.
+QUIET_SECONDS = 2.0
 
 
 def channel_prefix() -> str:
@@ -59,8 +64,18 @@ async def hold_subscription(hub) -> None:
             writer.write(redis_factory.command(b"PSUBSCRIBE", prefix + b"*"))
             await writer.drain()
             parser = hiredis.Reader()
+            pinged = False
             while True:
-                data = await reader.read(1 << 16)
+                try:
+                    data = await asyncio.wait_for(reader.read(1 << 16), QUIET_SECONDS)
+                except TimeoutError:
+                    if pinged:
+                        raise ConnectionError("Redis did not answer a PING on the subscription") from None
+                    writer.write(redis_factory.command(b"PING"))
+                    await writer.drain()
+                    pinged = True
+                    continue
+                pinged = False
                 if not data:
                     raise ConnectionError("Redis closed the connection")
                 parser.feed(data)
@@ -68,7 +83,7 @@ async def hold_subscription(hub) -> None:
                     if isinstance(reply, hiredis.ReplyError):
                         raise ConnectionError(str(reply))
                     if not isinstance(reply, list):
-                        continue  # CLIENT SETNAME's OK
+                        continue  # CLIENT SETNAME's OK (a PING's pong is a list, and ignored)
                     if reply[0] == b"pmessage":
                         hub.deliver(reply[2][len(prefix) :].decode(), reply[3].decode())
                     elif reply[0] == b"psubscribe":

@@ -27,3 +27,62 @@ def test_open_pages_look_again_after_the_subscription_comes_back(shipment):
         await stream.aclose()
 
     run(scenario())
+
+
+class Recorder:
+    """A hub that writes down what the subscription tells it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def subscribed(self):
+        self.calls.append("subscribed")
+
+    def unsubscribed(self):
+        self.calls.append("unsubscribed")
+
+    def look_again(self):
+        self.calls.append("look_again")
+
+    def deliver(self, token, payload):
+        self.calls.append(("deliver", token, payload))
+
+
+def test_a_subscription_that_goes_silent_is_taken_as_lost(settings, monkeypatch):
+    """A Redis that confirms the subscription and then never answers again
+    (its connection dead without a close): the hub hears it lost within a
+    ping's wait, so its copy of pages is dropped, and it subscribes again."""
+    import asyncio
+
+    monkeypatch.setattr(subscriber, "QUIET_SECONDS", 0.1)
+    commands = []
+
+    async def silent_redis(reader, writer):
+        while data := await reader.read(1 << 16):
+            commands.append(data)
+            if b"PSUBSCRIBE" in data:
+                writer.write(b"*3\r\n$10\r\npsubscribe\r\n$3\r\nx:*\r\n:1\r\n")
+                await writer.drain()
+            # Nothing else is ever answered, and the connection stays open.
+
+    async def scenario():
+        server = await asyncio.start_server(silent_redis, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        hub = Recorder()
+        task = asyncio.get_running_loop().create_task(subscriber.hold_subscription(hub))
+        try:
+            for _ in range(100):
+                if hub.calls.count("subscribed") >= 2:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            server.close()
+        return hub.calls
+
+    calls = asyncio.run(scenario())
+    # Subscribed, lost at the unanswered PING, subscribed again and told
+    # every open page to look again.
+    assert calls[:4] == ["subscribed", "unsubscribed", "subscribed", "look_again"]
+    assert any(b"PING" in data for data in commands)
