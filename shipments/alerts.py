@@ -306,18 +306,19 @@ def _write_notices(alerts: Sequence[Alert], kind: str, numbers: dict[int, str]) 
     signals.announce_notices_on_commit(Alert, ids)
 
 
-def tell_addition(*, alert: Alert, tracking_number: str, addition: dict) -> Notice:
+def add_from_customer(*, alert: Alert, tracking_number: str, problem: str, text: str, now: datetime) -> None:
     """The customer added to an open alert (a report on top of an address
-    note, a note on top of a report): a Notice the brand's webhook hears as
-    shipment.alert_updated, with what was added as ``update``, in the
-    caller's transaction. The caller moves the shipment's version on."""
+    note, a note on top of a report): its own line on the trail, and a
+    Notice the brand's webhook hears as shipment.alert_updated with what
+    was added as ``update``, in the caller's transaction. The caller moves
+    the shipment's version on."""
+    AlertActivity.objects.create(alert=alert, at=now, action=ActivityAction.NOTE, text=text, data={"problem": problem})
     notice = Notice.objects.create(
         shipment_id=alert.shipment_id,
         kind=NoticeKind.ALERT_UPDATED,
-        data={**_notice_data(alert, tracking_number), "update": addition},
+        data={**_notice_data(alert, tracking_number), "update": {"problem": problem, "text": text, "at": _iso(now)}},
     )
     signals.announce_notices_on_commit(Alert, [notice.pk])
-    return notice
 
 
 def _write_activity(

@@ -214,13 +214,8 @@ def leave_address_note(*, shipment_id: int, text: str) -> bool:
         report = Alert.objects.get(shipment=shipment, kind=AlertKind.CUSTOMER_REPORT, state=AlertState.OPEN)
         if report.detail.get("text") == text or report.activity.filter(action=ActivityAction.NOTE, text=text).exists():
             return False
-        AlertActivity.objects.create(
-            alert=report, at=now, action=ActivityAction.NOTE, text=text, data={"problem": ADDRESS_NOTE}
-        )
-        alerts.tell_addition(
-            alert=report,
-            tracking_number=shipment.tracking_number,
-            addition={"problem": ADDRESS_NOTE, "text": text, "at": now.isoformat()},
+        alerts.add_from_customer(
+            alert=report, tracking_number=shipment.tracking_number, problem=ADDRESS_NOTE, text=text, now=now
         )
         # The page's timeline shows that the note went to support.
         save_and_announce(shipment)

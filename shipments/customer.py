@@ -155,13 +155,8 @@ def report_problem(*, shipment_id: int, problem: str, text: str = "") -> ReportO
         open_report = Alert.objects.get(shipment=shipment, kind=AlertKind.CUSTOMER_REPORT, state=AlertState.OPEN)
         if has_open_report(shipment.pk):
             return ReportOutcome(open_report, Reported.ALREADY)
-        AlertActivity.objects.create(
-            alert=open_report, at=now, action=ActivityAction.NOTE, text=text, data={"problem": problem}
-        )
-        alerts.tell_addition(
-            alert=open_report,
-            tracking_number=shipment.tracking_number,
-            addition={"problem": problem, "text": text, "at": now.isoformat()},
+        alerts.add_from_customer(
+            alert=open_report, tracking_number=shipment.tracking_number, problem=problem, text=text, now=now
         )
         open_report.updated_at = now
         open_report.save(update_fields=["updated_at"])

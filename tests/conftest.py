@@ -77,6 +77,17 @@ def free_port_in(ports: range) -> int:
     raise RuntimeError(f"No free port in {ports.start}-{ports.stop - 1}.")
 
 
+@pytest.fixture
+def fresh_limits():
+    """Rate limits counted from nothing, and forgotten after the test (the
+    in-process store outlives a test; Redis's is shared by the run)."""
+    from shipments import limiter
+
+    limiter.reset()
+    yield
+    limiter.reset()
+
+
 @pytest.fixture(autouse=True)
 def redis_outages_forgotten():
     """A Redis outage a test provoked (tracking_portal.redis keeps them per

@@ -8,18 +8,11 @@ import re
 import pytest
 from django.test import Client
 
-from shipments import limiter, services
+from shipments import services
 from shipments.models import Alert, DeliveryRating, Shipment
 from tests.conftest import event
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_limits")]
 
 
 @pytest.fixture

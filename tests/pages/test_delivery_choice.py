@@ -20,19 +20,12 @@ from tests.conftest import T0, event
 from tests.shipments.admin_helpers import brand_staff
 from tests.shipments.api_helpers import Api
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_limits")]
 
 # T0 is Thursday 26 November 2026, 08:00 UTC; the attempt fails at 09:00.
 NOW = T0 + dt.timedelta(hours=2)
 SECRETS = ("Example Street", "SW1A", "+447700900123", "ada@example.com", "Lovelace")
 HOURS = [{"day": day, "opens": "09:00", "closes": "17:30"} for day in range(5)]
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -10,21 +10,14 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from shipments import limiter, services
+from shipments import services
 from shipments.embedding import order_signature
 from tests.conftest import event
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_limits")]
 
 SHOP = "https://shop.acme.example"
 SECRET = "embsec_test-secret"
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 @pytest.fixture

@@ -7,16 +7,8 @@ import pytest
 from django.test import Client
 
 from pages.lookup import LOOKUP_LIMIT
-from shipments import limiter
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_limits")]
 
 
 def look_up(client, number, postcode_or_email, address="10.0.0.1", path="/track/"):

@@ -7,20 +7,12 @@ import threading
 import pytest
 
 from pages.lookup import FAILED_LOOKUPS_PER_NUMBER, LOOKUP_WINDOW_SECONDS
-from shipments import limiter
 from tests.conftest import free_port_in
 from tracking_portal import redis as shared_redis
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_limits")]
 
 PORTS = range(8520, 8540)
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 def look_up(client, number, postcode_or_email, address):

@@ -9,22 +9,15 @@ import pytest
 import time_machine
 from django.test import Client
 
-from shipments import choices, limiter, services
+from shipments import choices, services
 from shipments.models import Alert, AlertActivity, Shipment
 from tests.conftest import T0, event
 from tests.shipments.admin_helpers import brand_staff
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_limits")]
 
 NOW = T0 + dt.timedelta(hours=2)
 SECRETS = ("Example Street", "SW1A", "+447700900123", "ada@example.com", "Lovelace")
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 @pytest.fixture(autouse=True)

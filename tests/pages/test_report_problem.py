@@ -11,22 +11,15 @@ from django.test import Client
 from django.utils import timezone
 
 from pages.tracking import REPORT_ADDRESS_LIMIT, REPORT_LINK_LIMIT
-from shipments import alerts, limiter, services
+from shipments import alerts, services
 from shipments.models import Alert, Notice, NoticeKind, Shipment
 from tests.conftest import event
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_limits")]
 
 PASSED_ON = "We passed your report to the support team at Acme Parcels. They will be in touch."
 ALREADY = "You have already reported a problem with this parcel."
 SECRETS = ("Example Street", "SW1A", "+447700900123", "ada@example.com", "Lovelace")
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 def report_url(shipment) -> str:

@@ -14,22 +14,15 @@ from django.utils import timezone
 
 from pages import cache as page_cache
 from pages.tracking import cached_until
-from shipments import alerts, limiter, services
+from shipments import alerts, services
 from shipments.embedding import order_signature
 from shipments.models import Driver
 from tests.conftest import event
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_limits")]
 
 RUNNING_LATE = "Running late"
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 def page(client, shipment, **headers):

@@ -3,7 +3,7 @@ against the brand's rate limit, and the URLs don't tell which brands exist."""
 
 import pytest
 
-from shipments import keys, limiter
+from shipments import keys
 from tests.shipments.test_api_webhooks import (
     AFTERSHIP_SECRET,
     EASYPOST_SECRET,
@@ -14,14 +14,7 @@ from tests.shipments.test_api_webhooks import (
     standard_headers,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits():
-    limiter.reset()
-    yield
-    limiter.reset()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_limits")]
 
 
 @pytest.fixture
