@@ -9,9 +9,9 @@ stops. The customers open their tracking page (GET /t/<token>/) over
 --open-seconds and keep its stream open (/t/<token>/events/); then the
 parcels go out for delivery through POST /api/v1/events in batches of
 --batch spread over --rush-seconds, while each driver posts a ping to
-/api/v1/locations every 5 s. When a stream opens and whenever it says the
-page changed, its customer loads the page's fragment (htmx) again, as the
-page's script does (--reload first: only on the first change). Messages go out
+/api/v1/locations every 5 s. Whenever a stream says the page changed (at
+its opening too, when the epoch the page names has moved), its customer
+loads the page's fragment (htmx) again, as the page's script does (--reload first: only on the first change). Messages go out
 through a real Celery worker (beat beside it, for the sweep): each status
 change's webhook to a receiver on loopback (a process of its own), SMS and
 email to the console backends.
@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import multiprocessing
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -50,6 +51,7 @@ from bench.rush_setup import make_data, serve_receiver, start_celery, stop, warm
 
 PORT = 8460
 PING_EVERY = 5.0
+STREAM_URL = re.compile(rb'sse-connect="([^"]+)"')
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -77,40 +79,48 @@ class Rush:
         self.errors: dict[str, int] = {}
         self.open_streams = 0
         self.reloading = 0
+        self.rushing = False
         self.done = asyncio.Event()
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
 
-    async def load_page(self, session, token: str, *, again: bool = False) -> None:
+    async def load_page(self, session, token: str, *, again: bool = False) -> bytes:
         """The page, or (again) what the page's script asks for when its stream says it changed."""
         headers = {"Accept-Language": "en", **({"HX-Request": "true", "HX-Target": "refresh"} if again else {})}
         began = time.perf_counter()
         try:
             async with session.get(f"{self.base}/t/{token}/", headers=headers) as response:
-                await response.read()
+                body = await response.read()
                 if response.status != 200:
                     self.error(f"page {response.status}")
-                    return
+                    return b""
         except Exception as exc:  # every failure is counted, by kind
             self.error(f"page {type(exc).__name__}")
-            return
+            return b""
         self.page_ms.append((time.perf_counter() - began) * 1000)
+        return body
 
     async def customer(self, session, token: str) -> None:
-        await self.load_page(session, token)
+        page = await self.load_page(session, token)
+        # The stream the page's own script opens: it names the epoch the
+        # page was rendered at, and says "changed" at once if that moved.
+        found = STREAM_URL.search(page)
+        events = found.group(1).decode().replace("&amp;", "&") if found else f"/t/{token}/events/"
         try:
-            async with session.get(f"{self.base}/t/{token}/events/") as response:
+            async with session.get(f"{self.base}{events}") as response:
                 if response.status != 200:
                     self.error(f"stream {response.status}")
                     return
                 self.open_streams += 1
                 try:
-                    # The page's script looks once when its stream opens (what
-                    # changed before it was announced to nobody).
-                    await self.load_page(session, token, again=True)
                     async for line in response.content:
                         if not line.startswith((b"event: changed", b"event: final")):
+                            continue
+                        if not self.rushing:
+                            # A page behind when its stream opened: it looks
+                            # again, as the script does; no event of the rush.
+                            await self.load_page(session, token, again=True)
                             continue
                         if token in self.first_change:
                             self.changes_after_first += 1
@@ -192,6 +202,7 @@ async def run_client(args, base, key, tokens, numbers, drivers) -> Rush:
         print(f"  {rush.open_streams} streams open; page loads so far p95 "
               f"{percentile(rush.page_ms, 0.95):.0f} ms; the rush begins", flush=True)  # fmt: skip
         opened_page_ms = len(rush.page_ms)
+        rush.rushing = True
         pingers = [
             asyncio.create_task(rush.driver(api, ref, n * PING_EVERY / len(drivers))) for n, ref in enumerate(drivers)
         ]

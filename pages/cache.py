@@ -125,6 +125,27 @@ def _found(epoch: bytes | None, stored: bytes | None) -> Lookup:
     return Lookup(epoch=epoch)
 
 
+def events_url(page_url: str, found: Lookup) -> str:
+    """The stream a page rendered after ``found`` listens on: it names the
+    epoch the page was rendered at, so that the stream can tell the page at
+    once whether anything moved before it connected (pages.live.stream),
+    and a page that is current loads nothing more when its stream opens."""
+    return f"{page_url}events/?since={found.epoch.decode()}"
+
+
+def is_current(token: str, since: str | None) -> bool:
+    """Whether the page's epoch is still ``since``; False whenever that
+    cannot be known (no Redis, Redis away, no epoch given)."""
+    client = shared_redis()
+    if client is None or not since:
+        return False
+    try:
+        epoch = client.get(_epoch_key(token)) or b"0"
+    except RedisError:
+        return False
+    return epoch.decode() == since
+
+
 def store(token: str, variant: str, found: Lookup, *, html: str, language: str, expires_at: float) -> None:
     """Keep a page rendered after ``found`` was looked up, tagged with the
     epoch seen then."""

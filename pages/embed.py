@@ -126,7 +126,7 @@ def _frame_query(explicit: str) -> str:
     return "?" + urlencode({"lang": explicit}) if explicit else ""
 
 
-def _parcel_context(page: PageRows, explicit: str) -> dict:
+def _parcel_context(page: PageRows, explicit: str, found: page_cache.Lookup) -> dict:
     shipment = page.shipment
     context = page_context(page)
     last = page.timeline[:LAST_SCANS]
@@ -141,18 +141,18 @@ def _parcel_context(page: PageRows, explicit: str) -> dict:
         page_url=page_url,
         full_page_url=page_url + query,
         frame_url=frame_url + query,
-        events_url=page_url + "events/",
+        events_url=page_cache.events_url(page_url, found),
         switch_url=frame_url,
         oob=False,
     )
     return context
 
 
-def _render_parcel(template_name: str, page: PageRows, language: str, explicit: str) -> str:
+def _render_parcel(template_name: str, page: PageRows, language: str, explicit: str, found: page_cache.Lookup) -> str:
     """Rendered without the request, as the tracking page is, so that nothing
     of one visitor gets into the page cache."""
     with translation.override(language), timezone.override(recipient_zone(page.shipment)):
-        return render_to_string(template_name, _parcel_context(page, explicit))
+        return render_to_string(template_name, _parcel_context(page, explicit, found))
 
 
 def _stored(origins: list[str], brand_slug: str, html: str) -> str:
@@ -217,7 +217,7 @@ def embed_tracking(request, token: str):
     counting.count_page(request, token)
     language = _page_language(shipment, explicit, accepted)
     until = cached_until(shipment)  # before rendering, as the tracking page does
-    html = _render_parcel(template_name, page, language, explicit)
+    html = _render_parcel(template_name, page, language, explicit, found)
     page_cache.store(
         token,
         variant,

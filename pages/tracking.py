@@ -144,7 +144,7 @@ def _live_head() -> SafeString:
     return render_to_string("shipments/_live_head.html", {"csp_nonce": page_cache.NONCE_PLACEHOLDER})
 
 
-def _render_page(template_name: str, page: PageRows, language: str) -> str:
+def _render_page(template_name: str, page: PageRows, language: str, found: page_cache.Lookup) -> str:
     """Render without the request, so that nothing of one visitor gets into
     what the page cache keeps."""
     shipment = page.shipment
@@ -157,6 +157,7 @@ def _render_page(template_name: str, page: PageRows, language: str) -> str:
             live_head=_live_head(),
             csp_nonce=page_cache.NONCE_PLACEHOLDER,
             page_url=page_url,
+            events_url=page_cache.events_url(page_url, found),
             actions_url=page_url + "actions/",
             **_inline_forms(shipment),
             # Each partial asks whether it goes out of band ("updates" says
@@ -266,7 +267,7 @@ def tracking(request, token: str):
     # Before rendering: a moment that passes while the page is rendered
     # then ends the cached page at once rather than being missed.
     until = cached_until(shipment)
-    html = _render_page(template_name, page, language)
+    html = _render_page(template_name, page, language, found)
     page_cache.store(token, variant, found, html=html, language=language, expires_at=until)
     return _respond(request, html.encode(), language)
 

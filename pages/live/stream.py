@@ -17,6 +17,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from django.db import OperationalError, connections
@@ -25,8 +26,9 @@ from django.http import Http404, StreamingHttpResponse
 from shipments.links import ENDED_AT, is_expired
 from shipments.models import Shipment
 
+from .. import cache as page_cache
 from ..unavailable import RETRY_AFTER_SECONDS
-from .hub import CHANGED, FINAL, KEEP_ALIVE, POSITION, hub, is_position
+from .hub import CHANGED, FINAL, KEEP_ALIVE, POSITION, Mailbox, hub, is_position
 
 log = logging.getLogger(__name__)
 
@@ -56,29 +58,56 @@ def encode(payload) -> bytes:
     return f"event: {payload}\ndata: {payload}\n\n".encode()
 
 
-def stream_state(token: str) -> str | None:
-    """None for no such page, FINAL for one whose journey is over."""
+def stream_state(token: str, since: str | None = None) -> str | None:
+    """None for no such page, FINAL for one whose journey is over; else
+    CHANGED when the page may be behind (its epoch, ``since``, is no longer
+    the page's, or cannot be checked), KEEP_ALIVE when it is current. Read
+    after the stream is registered with the hub, so that a change after
+    this reading is a message the stream receives."""
     try:
         shipment = Shipment.objects.filter(public_token=token).only("status", *ENDED_AT).first()
         if shipment is None or is_expired(shipment):
             return None
-        return FINAL if shipment.is_terminal else CHANGED
+        if shipment.is_terminal:
+            return FINAL
+        return KEEP_ALIVE if page_cache.is_current(token, since) else CHANGED
     finally:
         # This runs outside any request, so nothing else hands the
         # connection back to the pool.
         connections.close_all()
 
 
-async def stream(token: str, first: str) -> AsyncIterator[bytes]:
-    """The event stream of one page. The queue is registered inside the
-    generator and removed in ``finally``, which also runs when the client
-    goes away and the generator is cancelled."""
-    if first == FINAL:
-        yield ENCODED[FINAL]
-        return
+def since_of(query_string: bytes) -> str | None:
+    values = parse_qs(query_string.decode("latin-1")).get("since")
+    return values[0] if values else None
+
+
+async def opened_state(token: str, since: str | None) -> tuple[str | None, Mailbox]:
+    """Register the stream with the hub, then read what it opens with
+    (stream_state). The caller owns the queue: ``stream`` unregisters it."""
     queue = hub.register(token)
     try:
+        first = await sync_to_async(stream_state, thread_sensitive=False)(token, since)
+    except BaseException:
+        hub.unregister(token, queue)
+        raise
+    if first is None:
+        hub.unregister(token, queue)
+    return first, queue
+
+
+async def stream(token: str, first: str, queue: Mailbox) -> AsyncIterator[bytes]:
+    """The event stream of one page, from its registered queue, which is
+    removed in ``finally``, also run when the client goes away and the
+    generator is cancelled. A page that may be behind hears "changed"
+    first."""
+    try:
+        if first == FINAL:
+            yield ENCODED[FINAL]
+            return
         yield f"retry: {RECONNECT_MS}\n: open\n\n".encode()
+        if first == CHANGED:
+            yield ENCODED[CHANGED]
         while True:
             payload = await queue.get()
             yield encode(payload)
@@ -89,10 +118,10 @@ async def stream(token: str, first: str) -> AsyncIterator[bytes]:
 
 
 async def events(request, token: str):
-    first = await sync_to_async(stream_state, thread_sensitive=False)(token)
+    first, queue = await opened_state(token, request.GET.get("since"))
     if first is None:
         raise Http404
-    response = StreamingHttpResponse(stream(token, first), content_type="text/event-stream; charset=utf-8")
+    response = StreamingHttpResponse(stream(token, first, queue), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"
     return response
@@ -106,7 +135,7 @@ async def sse_app(scope, receive, send) -> None:
         return
     token = match.group(1)
     try:
-        first = await sync_to_async(stream_state, thread_sensitive=False)(token)
+        first, queue = await opened_state(token, since_of(scope.get("query_string", b"")))
     except OperationalError as exc:
         # The database away (the pool timed out): as the page says, try
         # again shortly; EventSource does, and the page polls meanwhile.
@@ -134,7 +163,7 @@ async def sse_app(scope, receive, send) -> None:
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        async for chunk in stream(token, first):
+        async for chunk in stream(token, first, queue):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
@@ -143,6 +172,9 @@ async def sse_app(scope, receive, send) -> None:
         task.uncancel()
     finally:
         watcher.cancel()
+        # A HEAD, or a client gone before the stream began, never ran the
+        # generator that unregisters it.
+        hub.unregister(token, queue)
 
 
 async def _plain(send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:

@@ -225,9 +225,9 @@
     }
     if (live) live.classList.add("connected");
     stopPolling();
-    // Anything that changed between this page's render (or the last
-    // connection) and now was announced to nobody: look once.
-    refresh();
+    // Whether anything changed between this page's render and the stream's
+    // opening is the stream's to say: its first message is "changed" then
+    // (pages/live/stream.py), and a reconnection asks again.
     opened = true;
   });
   document.body.addEventListener("htmx:sseError", function () {

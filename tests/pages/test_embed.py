@@ -88,7 +88,7 @@ def test_the_parcel_frame_shows_the_tracking_pages_status_privately(client, embe
     # The last three scans, newest first; the full page has the rest.
     assert "Scan number 3" in html and "Scan number 1" in html and "Scan number 0" not in html
     assert f'href="{shipment.get_absolute_url()}" target="_blank" rel="noopener"' in html
-    assert f'sse-connect="{shipment.get_absolute_url()}events/"' in html
+    assert f'sse-connect="{shipment.get_absolute_url()}events/?since=' in html
     assert '<meta name="robots" content="noindex">' in html
     assert '<html lang="en">' in html
 

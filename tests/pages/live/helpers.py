@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
+from pages import cache as page_cache
 from pages.live import stream as sse
 from pages.live.hub import hub
 from shipments import signals
@@ -27,11 +28,22 @@ def run(coroutine):
     return asyncio.run(and_close())
 
 
+def current_epoch(token: str) -> str:
+    """The epoch a page rendered now would name (pages.cache.events_url)."""
+    return page_cache.lookup(token, "page:~").epoch.decode()
+
+
 async def open_stream(token: str):
-    """A stream that is registered with the hub and (with Redis) subscribed."""
-    first = await sync_to_async(sse.stream_state, thread_sensitive=False)(token)
-    stream = sse.stream(token, first)
+    """A stream that is registered with the hub and (with Redis) subscribed,
+    opened by a page that is current: the next event is what comes after.
+    Without Redis no page can be known to be current, and the stream's
+    opening "changed" is read here."""
+    since = await sync_to_async(current_epoch)(token)
+    first, queue = await sse.opened_state(token, since)
+    stream = sse.stream(token, first, queue)
     opening = await anext(stream)
+    if first == sse.CHANGED and not settings.REDIS_URL:
+        assert await anext(stream) == sse.ENCODED[sse.CHANGED]
     if settings.REDIS_URL:
         await asyncio.wait_for(hub.listening.wait(), 5)
     return stream, opening
@@ -84,5 +96,5 @@ class FakeClient:
         return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
 
 
-def scope(path, method="GET"):
-    return {"type": "http", "method": method, "path": path, "headers": [], "query_string": b""}
+def scope(path, method="GET", query=b""):
+    return {"type": "http", "method": method, "path": path, "headers": [], "query_string": query}

@@ -14,7 +14,7 @@ from pages.live.hub import FINAL, hub
 from shipments import services
 from tests.conftest import event
 
-from .helpers import FakeClient, next_event, open_stream, run, scope
+from .helpers import FakeClient, current_epoch, next_event, open_stream, run, scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,9 +49,9 @@ def test_a_stream_for_a_finished_journey_says_final_at_once(shipment):
     services.record_event(shipment_id=shipment.pk, event=event("cancelled"))
 
     async def scenario():
-        first = await sync_to_async(sse.stream_state, thread_sensitive=False)(shipment.public_token)
+        first, queue = await sse.opened_state(shipment.public_token, None)
         assert first == FINAL
-        chunks = [chunk async for chunk in sse.stream(shipment.public_token, first)]
+        chunks = [chunk async for chunk in sse.stream(shipment.public_token, first, queue)]
         assert chunks == [b"event: final\ndata: final\n\n"]
         assert hub.open_streams == 0
 
@@ -151,3 +151,47 @@ def test_the_asgi_stream_answers_503_when_the_database_is_away(shipment):
     assert start["status"] == 503
     assert (b"retry-after", b"5") in start["headers"]
     assert client.body == b"Tracking is briefly unavailable"
+
+
+OPENING = "retry: 3000\n: open\n\n"
+
+
+async def first_chunks(token: str, query: bytes, count: int, timeout=1.0) -> list[bytes]:
+    """What the bare ASGI stream sends first, up to ``count`` chunks or
+    ``timeout`` seconds, then the client goes away."""
+    client = FakeClient()
+    app = asyncio.ensure_future(sse.sse_app(scope(f"/t/{token}/events/", query=query), client.receive, client.send))
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline and len(client.sent) < count + 1:
+        await asyncio.sleep(0.02)
+    client.gone.set()
+    await app
+    return [message.get("body", b"") for message in client.sent[1:]]
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="a page's epoch is kept in Redis (set REDIS_URL)")
+def test_a_page_that_is_current_loads_nothing_more_when_its_stream_opens(shipment):
+    """The page names the epoch it was rendered at; while that is still the
+    page's, the stream opens without "changed", so a new visitor costs one
+    render, not two."""
+    since = current_epoch(shipment.public_token)
+    chunks = run(first_chunks(shipment.public_token, f"since={since}".encode(), 2))
+    assert chunks[0] == OPENING.encode()
+    assert sse.ENCODED[sse.CHANGED] not in chunks
+    assert hub.open_streams == 0
+
+
+@pytest.mark.parametrize("query", [b"", b"since=", b"since=not-an-epoch"], ids=["no epoch", "empty", "unknown"])
+def test_a_page_that_may_be_behind_hears_changed_first(shipment, query):
+    chunks = run(first_chunks(shipment.public_token, query, 2))
+    assert chunks[:2] == [OPENING.encode(), sse.ENCODED[sse.CHANGED]]
+    assert hub.open_streams == 0
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="a page's epoch is kept in Redis (set REDIS_URL)")
+def test_a_change_between_the_render_and_the_stream_is_heard_at_opening(shipment):
+    since = current_epoch(shipment.public_token)
+    services.record_event(shipment_id=shipment.pk, event=event("in_transit"))
+    assert current_epoch(shipment.public_token) != since
+    chunks = run(first_chunks(shipment.public_token, f"since={since}".encode(), 2))
+    assert chunks[:2] == [OPENING.encode(), sse.ENCODED[sse.CHANGED]]
