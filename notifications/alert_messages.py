@@ -45,7 +45,7 @@ PROACTIVE_COOLDOWN = timedelta(hours=6)
 # How a new time reads in the messages, in the recipient's zone ("Thu 3 Dec,
 # 14:30"; the day and month names in their language). Spanish without the
 # day: "sáb" is not GSM-7 and would make the SMS cost twice as much.
-WHEN_FORMATS = {"es": "j M, H:i"}
+WHEN_FORMATS = {"es": "j b, H:i"}
 WHEN_FORMAT = "D j M, H:i"
 
 

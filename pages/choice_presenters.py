@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from shipments.choice_models import CHOICE_DETAIL_MAX_LENGTH, ChoiceKind, DeliveryChoice, PickupHold, PickupPoint
 from shipments.choices import active_pickup_points, choice_of, hold_of, offered_days
+from shipments.dates import day_format
 from shipments.models import Shipment
 from shipments.recipients import recipient_zone
 from shipments.statuses import Status, offers_delivery_choice, takes_address_note
@@ -180,7 +181,7 @@ def recipient_today(shipment: Shipment):
 
 
 def _day_text(day) -> str:
-    return date_format(day, "D j M")
+    return date_format(day, day_format())
 
 
 def choice_forms_context(shipment: Shipment, day_text=_day_text) -> dict:

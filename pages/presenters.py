@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from shipments.alert_rules import AlertKind
 from shipments.branding import brand_context
 from shipments.customer import has_open_report, open_report_entries
+from shipments.dates import day_format
 from shipments.labels import STATUS_LABELS, SUBSTATUS_LABELS, scan_description
 from shipments.models import Shipment
 from shipments.recipients import recipient_zone
@@ -170,7 +171,7 @@ class LocalTimes:
 @functools.lru_cache(maxsize=1024)
 def _day(day: date, language: str) -> str:
     with translation.override(language):
-        return date_format(day, "D j M")
+        return date_format(day, day_format(language))
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def test_a_missed_scan_says_we_are_checking(shipment):
 @pytest.mark.parametrize(
     ("language", "late_sms", "new_time", "missed_subject"),
     [
-        ("es", "va con retraso", "Nueva hora prevista: 26 Nov, 14:30.", "Estamos comprobando tu paquete"),
+        ("es", "va con retraso", "Nueva hora prevista: 26 nov, 14:30.", "Estamos comprobando tu paquete"),
         ("de", "verspätet sich", "Jetzt erwartet: Do 26 Nov, 14:30.", "Wir prüfen, wo Ihr Paket ist"),
     ],
 )

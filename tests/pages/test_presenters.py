@@ -48,7 +48,7 @@ def test_day_names_are_kept_per_language():
     with translation.override("de"):
         assert LocalTimes(zone).text(moment) == "Do 26 Nov, 15:05"
     with translation.override("es"):
-        assert LocalTimes(zone).moment(moment)["text"] == "jue 26 Nov, 15:05"
+        assert LocalTimes(zone).moment(moment)["text"] == "jue 26 nov, 15:05"
 
 
 def test_the_progress_bar_is_kept_per_status_and_language():
