@@ -14,9 +14,9 @@ from shipments.models import Shipment
 from shipments.statuses import Status
 from tests.conftest import event
 
-from .test_lookup import fresh_limits, look_up, without_tokens  # noqa: F401 (fresh_limits: a fixture)
+from .test_lookup import look_up, without_tokens
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_limits")]
 
 
 def links(response) -> set[str]:
