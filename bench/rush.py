@@ -11,9 +11,10 @@ parcels go out for delivery through POST /api/v1/events in batches of
 --batch spread over --rush-seconds, while each driver posts a ping to
 /api/v1/locations every 5 s. Whenever a stream says the page changed (at
 its opening too, when the epoch the page names has moved), its customer
-loads the page's fragment (htmx) again, as the page's script does (--reload first: only on the first change). Messages go out
-through a real Celery worker (beat beside it, for the sweep): each status
-change's webhook to a receiver on loopback (a process of its own), SMS and
+loads the page's fragment (htmx) again, as the page's script does
+(--reload first: only on the first change). Messages go out through a
+real Celery worker (beat beside it, for the sweep): each status change's
+webhook to a receiver on loopback (a process of its own), SMS and
 email to the console backends.
 
 Printed: page load p50/p95 (first opens and the loads after a change),
