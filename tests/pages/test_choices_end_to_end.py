@@ -18,7 +18,7 @@ from notifications import tasks
 from notifications.models import Channel, Notification
 from notifications.transports import Sent
 from notifications.transports.webhook import WebhookTransport
-from pages.choices import CHOICE_ADDRESS_LIMIT
+from pages.choices import CHOICE_ADDRESS_LIMIT, CHOICE_LINK_LIMIT
 from pages.tracking import REPORT_LINK_LIMIT
 from shipments import alert_work, choices, keys, limiter, services
 from shipments.models import Alert, DeliveryChoice, Driver, Notice, Route, Shipment, Stop
@@ -426,3 +426,18 @@ def test_the_rate_limits_answer_429_with_retry_after(on_route, make_shipment):
     report = post_from_page(customer(), delivered, "report/", {"problem": "damaged"}, page="")
     assert report.status_code == 429 and int(report["Retry-After"]) > 0
     assert not Alert.objects.filter(shipment=delivered).exists()
+
+
+def test_notes_on_one_link_are_capped_so_the_brand_hears_no_flood(on_route, hooked):
+    """Each new note on an open report is a shipment.alert_updated webhook:
+    from however many addresses, one link's notes stop at its limit."""
+    shipment = moved_to(on_route, *ON_ITS_WAY)
+    post_from_page(customer(), shipment, "address-note/", {"note": "Flat 3"})
+    for _ in range(CHOICE_LINK_LIMIT.amount - 1):
+        limiter.hit(CHOICE_LINK_LIMIT, shipment.public_token)
+    updates = Notice.objects.filter(shipment=shipment, kind="alert_updated")
+    assert not updates.exists()
+    limited = post_from_page(customer(), shipment, "address-note/", {"note": "Flat 3, round the back"})
+    assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
+    assert not updates.exists()
+    assert Alert.objects.get(shipment=shipment, state="open").activity.filter(action="note").count() == 0
