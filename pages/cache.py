@@ -125,12 +125,15 @@ def _found(epoch: bytes | None, stored: bytes | None) -> Lookup:
     return Lookup(epoch=epoch)
 
 
-def events_url(page_url: str, found: Lookup) -> str:
+def events_url(page_url: str, found: Lookup, *, card: str = "") -> str:
     """The stream a page rendered after ``found`` listens on: it names the
     epoch the page was rendered at, so that the stream can tell the page at
     once whether anything moved before it connected (pages.live.stream),
-    and a page that is current loads nothing more when its stream opens."""
-    return f"{page_url}events/?since={found.epoch.decode()}"
+    and a page that is current loads nothing more when its stream opens.
+    ``card``: the language of a page that takes its new status card from
+    the stream when only its expected times move."""
+    url = f"{page_url}events/?since={found.epoch.decode()}"
+    return f"{url}&card={card}" if card else url
 
 
 def is_current(token: str, since: str | None) -> bool:

@@ -157,7 +157,8 @@ def _render_page(template_name: str, page: PageRows, language: str, found: page_
             live_head=_live_head(),
             csp_nonce=page_cache.NONCE_PLACEHOLDER,
             page_url=page_url,
-            events_url=page_cache.events_url(page_url, found),
+            # The stream may send this page its status card, in its language.
+            events_url=page_cache.events_url(page_url, found, card=language),
             actions_url=page_url + "actions/",
             **_inline_forms(shipment),
             # Each partial asks whether it goes out of band ("updates" says
@@ -166,6 +167,23 @@ def _render_page(template_name: str, page: PageRows, language: str, found: page_
             oob=False,
         )
         return render_to_string(template_name, context)
+
+
+def status_card(token: str, language: str) -> str | None:
+    """The status card of this page as the page would show it now, in this
+    language, for its open stream to send when only the expected times
+    moved (pages.live.stream); None when the page is gone, over or not in
+    a language it speaks (the stream then tells it to load itself again).
+    The card is the page's own partial, with nothing of one visitor in it."""
+    if language not in SUPPORTED_LANGUAGES:
+        return None
+    page = find_page(token)
+    if page is None or is_expired(page.shipment) or page.shipment.is_terminal:
+        return None
+    html = _render_page(f"{PAGE_TEMPLATE}#status", page, language, page_cache.Lookup(epoch=b""))
+    if page_cache.NONCE_PLACEHOLDER in html or page_cache.CSRF_PLACEHOLDER in html:
+        return None
+    return html
 
 
 def _inline_forms(shipment: Shipment) -> dict:

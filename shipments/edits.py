@@ -157,9 +157,10 @@ def drop_computed_eta(shipment_ids: Iterable[int]) -> int:
     )
 
 
-def bump_and_announce(queryset: QuerySet[Shipment], *, sender) -> int:
+def bump_and_announce(queryset: QuerySet[Shipment], *, sender, times_only: bool = False) -> int:
     """Move the version of every shipment in the queryset on, in one UPDATE,
-    and announce them all in one announcement after commit."""
+    and announce them all in one announcement after commit (``times_only``:
+    what changed is only when they are expected)."""
     with transaction.atomic():
         ids = list(queryset.values_list("pk", flat=True))
         if not ids:
@@ -169,7 +170,9 @@ def bump_and_announce(queryset: QuerySet[Shipment], *, sender) -> int:
         signals.announce_on_commit(
             sender,
             [
-                signals.ShipmentChange(pk, version, token=token, old_status=status, status=status)
+                signals.ShipmentChange(
+                    pk, version, token=token, old_status=status, status=status, times_only=times_only
+                )
                 for pk, version, token, status in rows
             ],
         )

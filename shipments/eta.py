@@ -306,7 +306,7 @@ def _write(ahead: list[Shipment], estimates: dict, gone: list[Shipment], *, now,
             written = Notice.objects.bulk_create(notices)
             signals.announce_notices_on_commit(Estimator, [n.pk for n in written])
         if changed_pages:
-            bump_and_announce(Shipment.objects.filter(pk__in=changed_pages), sender=Estimator)
+            bump_and_announce(Shipment.objects.filter(pk__in=changed_pages), sender=Estimator, times_only=True)
     return len(estimates)
 
 

@@ -26,6 +26,9 @@ class ShipmentChange:
     token: str = ""
     old_status: str = ""
     status: str = ""
+    # Only the expected times moved (the ETA's recompute): an open page can
+    # be sent its new status card rather than asked to load itself again.
+    times_only: bool = False
 
 
 # Sent once after each transaction that changed shipments commits, with

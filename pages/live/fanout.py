@@ -13,7 +13,7 @@ from shipments.models import Route, Shipment, Stop
 from shipments.routes import days_that_may_be_today
 from shipments.statuses import STOP_DONE, TERMINAL, Status
 
-from .hub import CHANGED, FINAL, position_message
+from .hub import CHANGED, FINAL, TIMES, position_message
 
 
 def pages_changed(changes: list[signals.ShipmentChange]) -> dict[str, str]:
@@ -29,6 +29,13 @@ def pages_changed(changes: list[signals.ShipmentChange]) -> dict[str, str]:
         # Unknown before: assume the stop's state may have changed.
         statuses += [(token, "", status) for token, status in rows]
     messages = {token: FINAL if status in TERMINAL else CHANGED for token, _old, status in statuses}
+    # A page whose only news is its expected times is sent those, unless
+    # another change in the same announcement asks it to load everything.
+    times_only = {change.token for change in described if change.times_only}
+    times_only -= {change.token for change in described if not change.times_only}
+    for token in times_only:
+        if messages[token] == CHANGED:
+            messages[token] = TIMES
     # The parcels behind count the stops ahead still to be done, so their
     # pages change only when this parcel's stop becomes done or not done
     # (delivered, missed, back on the van after a miss).

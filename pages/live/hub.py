@@ -9,7 +9,10 @@ publishers in this process hand messages to the hub's loop directly.
 A message says that a page changed (CHANGED) or that its journey is over
 (FINAL), and the page then fetches its own fragments, in its own language,
 through the page cache; or it carries the driver's new position (POSITION),
-which the page shows without fetching anything.
+which the page shows without fetching anything; or it says that only the
+expected times moved (TIMES), and a tracking page's stream sends the page
+its new status card (stream.py), so that the ETA's recomputes, a few a
+minute on every page on the van, cost no page load.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..local_copy import LocalCopy
 from .subscriber import channel_prefix, hold_subscription
 
 CHANGED, FINAL = "changed", "final"
+TIMES = "times"
 # "position {json}": the driver's position, rounded as the page shows it.
 POSITION = "position"
 
@@ -54,8 +58,11 @@ class Mailbox:
         self.waiter: asyncio.Future | None = None
 
     def put(self, payload) -> None:
-        if payload in self.pending:
+        if payload in self.pending or (payload == TIMES and CHANGED in self.pending):
             return
+        if payload == CHANGED and TIMES in self.pending:
+            # The page loads everything again, its times included.
+            self.pending.remove(TIMES)
         if is_position(payload):
             # Only the newest position is worth sending.
             self.pending = [waiting for waiting in self.pending if not is_position(waiting)]

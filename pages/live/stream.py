@@ -3,6 +3,12 @@ that serves it and the same stream as a Django view.
 
 After FINAL the stream ends and the page stops listening.
 
+When only a page's expected times moved (TIMES), a stream opened with
+``card=<language>`` (the tracking page's) sends the page its new status
+card as a "status" event, rendered here once, which the page's script puts
+in place: no page load. Other streams (the widget's frame, an order's page)
+hear "changed" and load themselves again, as for any change.
+
 The stream is served by ``sse_app``, a bare ASGI app that asgi.py routes
 /t/<token>/events/ to: going through Django's handler would keep a thread
 per open stream for its sync signal handlers, which costs memory per stream
@@ -27,8 +33,9 @@ from shipments.links import ENDED_AT, is_expired
 from shipments.models import Shipment
 
 from .. import cache as page_cache
+from ..tracking import SUPPORTED_LANGUAGES, status_card
 from ..unavailable import RETRY_AFTER_SECONDS
-from .hub import CHANGED, FINAL, KEEP_ALIVE, POSITION, Mailbox, hub, is_position
+from .hub import CHANGED, FINAL, KEEP_ALIVE, POSITION, TIMES, Mailbox, hub, is_position
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,31 @@ def encode(payload) -> bytes:
     return f"event: {payload}\ndata: {payload}\n\n".encode()
 
 
+def encode_card(html: str) -> bytes:
+    # Each line of the data is a "data:" line of its own (the browser joins
+    # them with newlines); a bare CR would end a line too.
+    lines = html.replace("\r\n", "\n").replace("\r", "\n").strip("\n").split("\n")
+    return ("event: status\n" + "".join(f"data: {line}\n" for line in lines) + "\n").encode()
+
+
+def render_card(token: str, language: str) -> str | None:
+    try:
+        return status_card(token, language)
+    except Exception:
+        # The page can always load itself again instead.
+        log.exception("Live updates: could not render the status card of a page")
+        return None
+    finally:
+        # Outside any request: nothing else hands the connection back.
+        connections.close_all()
+
+
+async def times_moved(token: str, card: str) -> bytes:
+    """What a stream sends when only the page's expected times moved."""
+    html = await sync_to_async(render_card, thread_sensitive=False)(token, card) if card else None
+    return encode_card(html) if html else ENCODED[CHANGED]
+
+
 def stream_state(token: str, since: str | None = None) -> str | None:
     """None for no such page, FINAL for one whose journey is over; else
     CHANGED when the page may be behind (its epoch, ``since``, is no longer
@@ -82,6 +114,13 @@ def since_of(query_string: bytes) -> str | None:
     return values[0] if values else None
 
 
+def card_of(query_string: bytes) -> str:
+    """The language a page takes its status card in, if it named one the
+    portal speaks; else "" (the page loads itself again instead)."""
+    values = parse_qs(query_string.decode("latin-1")).get("card")
+    return values[0] if values and values[0] in SUPPORTED_LANGUAGES else ""
+
+
 async def opened_state(token: str, since: str | None) -> tuple[str | None, Mailbox]:
     """Register the stream with the hub, then read what it opens with
     (stream_state). The caller owns the queue: ``stream`` unregisters it."""
@@ -96,7 +135,7 @@ async def opened_state(token: str, since: str | None) -> tuple[str | None, Mailb
     return first, queue
 
 
-async def stream(token: str, first: str, queue: Mailbox) -> AsyncIterator[bytes]:
+async def stream(token: str, first: str, queue: Mailbox, card: str = "") -> AsyncIterator[bytes]:
     """The event stream of one page, from its registered queue, which is
     removed in ``finally``, also run when the client goes away and the
     generator is cancelled. A page that may be behind hears "changed"
@@ -110,7 +149,7 @@ async def stream(token: str, first: str, queue: Mailbox) -> AsyncIterator[bytes]
             yield ENCODED[CHANGED]
         while True:
             payload = await queue.get()
-            yield encode(payload)
+            yield await times_moved(token, card) if payload == TIMES else encode(payload)
             if payload == FINAL:
                 return
     finally:
@@ -121,7 +160,8 @@ async def events(request, token: str):
     first, queue = await opened_state(token, request.GET.get("since"))
     if first is None:
         raise Http404
-    response = StreamingHttpResponse(stream(token, first, queue), content_type="text/event-stream; charset=utf-8")
+    card = card_of(request.META.get("QUERY_STRING", "").encode("latin-1"))
+    response = StreamingHttpResponse(stream(token, first, queue, card), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"
     return response
@@ -163,7 +203,7 @@ async def sse_app(scope, receive, send) -> None:
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        async for chunk in stream(token, first, queue):
+        async for chunk in stream(token, first, queue, card_of(scope.get("query_string", b""))):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:

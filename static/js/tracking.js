@@ -216,11 +216,25 @@
     }
     updateMap();
   }
+  // When only the expected times move (the ETA worked out again after the
+  // van's pings), the stream sends the status card itself: put it in place
+  // without fetching the page again.
+  function showStatus(event) {
+    var current = document.getElementById("status");
+    if (!current) return;
+    var holder = document.createElement("template");
+    holder.innerHTML = event.data;
+    var incoming = holder.content.getElementById("status");
+    if (!incoming) return;
+    current.innerHTML = incoming.innerHTML;
+    if (window.htmx) window.htmx.process(current);
+  }
   var listenedTo = null;
   document.body.addEventListener("htmx:sseOpen", function (event) {
     var source = event.detail && event.detail.source;
     if (source && source !== listenedTo) {
       source.addEventListener("position", showPosition);
+      source.addEventListener("status", showStatus);
       listenedTo = source;
     }
     if (live) live.classList.add("connected");

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -9,7 +10,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from shipments import alerts, keys, services
+from shipments import alerts, drivers, eta, keys, services
 from shipments.customer import report_problem
 from shipments.models import Alert, Driver, Route, Stop
 from shipments.services import NewEvent
@@ -363,4 +364,60 @@ def test_a_delivered_parcel_is_reported_not_received_without_javascript(asgi_ser
     page.screenshot(path=artifacts / "reported-delivered-1280x800.png", full_page=True)
     (alert,) = Alert.objects.filter(shipment=parcel, kind="customer_report", state="open")
     assert alert.detail == {"problem": "not_received", "text": ""}
+    context.close()
+
+
+@pytest.fixture
+def on_the_van(brand, make_shipment):
+    """A parcel 3 km east of the van's first ping, whose ETA the portal works out from its pings."""
+    now = timezone.now()
+    shipment = make_shipment(
+        recipient_timezone="Europe/London",
+        destination_lat=51.5034,
+        destination_lng=-0.0843,
+        promised_window_start=now + dt.timedelta(hours=5),
+        promised_window_end=now + dt.timedelta(hours=7),
+    )
+    services.record_event(shipment_id=shipment.pk, event=scan("out_for_delivery", 5, "On the van", "o1"))
+    drivers.set_route(
+        brand=brand, driver_ref="van-1", date=timezone.localdate(), tracking_numbers=[shipment.tracking_number]
+    )
+    return shipment
+
+
+def ping_and_estimate(brand, shipment, lng):
+    drivers.record_locations(brand=brand, driver_ref="van-1", pings=[drivers.Ping(51.5034, lng, timezone.now())])
+    route = Route.objects.get(stops__shipment=shipment)
+    eta.recompute_route(route_id=route.pk, now=timezone.now())
+
+
+def test_a_new_eta_reaches_the_open_page_without_a_page_load(asgi_server, browser, brand, on_the_van):
+    """The ETA worked out again moves only the status card: the stream
+    sends the card itself, and the page fetches nothing."""
+    def window_end():
+        on_the_van.refresh_from_db()
+        return f"{on_the_van.computed_window_end.astimezone(ZoneInfo('Europe/London')):%H:%M}"
+
+    ping_and_estimate(brand, on_the_van, -0.1276)
+    first_end = window_end()
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    errors, loads = [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: loads.append(request.url))
+    page.goto(asgi_server + on_the_van.get_absolute_url())
+    expect(page.locator("#status .when-computed")).to_contain_text(first_end)
+    expect(page.locator("#live.connected")).to_be_attached(timeout=5000)
+    page.wait_for_timeout(300)
+    loads.clear()
+
+    # 40 km further away: a later window, hours later.
+    ping_and_estimate(brand, on_the_van, -0.70)
+    later_end = window_end()
+    assert later_end != first_end
+    expect(page.locator("#status .when-computed")).to_contain_text(later_end, timeout=3000)
+    expect(page.locator("#status-headline")).to_have_text("Out for delivery")
+    page.wait_for_timeout(300)
+    assert [url for url in loads if "/t/" in url and "/events/" not in url] == []
+    assert errors == []
     context.close()

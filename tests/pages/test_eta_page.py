@@ -3,68 +3,18 @@
 the driver's position is old, the brand's promise otherwise; its cached
 copy kept while the shown minutes stay and replaced when they change."""
 
-import math
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.utils import timezone
 
-from shipments import drivers, eta, eta_history
-from shipments import services as shipment_services
-from shipments.services import NewEvent
+from shipments import drivers, eta
+
+from .eta_van import drive, hhmm, page
 
 # Transactional, so that writes commit and the page cache (with REDIS_URL)
 # is invalidated the way it is in production.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-DEST = (51.5034, -0.1276)
-
-
-def east(metres: float) -> tuple[float, float]:
-    return DEST[0], DEST[1] + metres / (111_195 * math.cos(math.radians(DEST[0])))
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    eta_history.forget()
-    start = timezone.now().replace(microsecond=0)
-    with time_machine.travel(start, tick=False):
-        yield start
-
-
-def hhmm(moment) -> str:
-    return f"{moment:%H:%M}"
-
-
-@pytest.fixture
-def van(brand, make_shipment, frozen):
-    lat, lng = east(3000)
-    shipment = make_shipment(
-        destination_lat=lat,
-        destination_lng=lng,
-        promised_window_start=frozen + timedelta(hours=5),
-        promised_window_end=frozen + timedelta(hours=7),
-    )
-    shipment_services.record_event(
-        shipment_id=shipment.pk,
-        event=NewEvent(
-            status="out_for_delivery", occurred_at=frozen - timedelta(hours=1), source="api", external_id="o"
-        ),
-    )
-    route = drivers.set_route(brand=brand, driver_ref="van-1", date=frozen.date(), tracking_numbers=["LM000001"])
-    return route, shipment
-
-
-def drive(brand, route, at, metres=0.0):
-    drivers.record_locations(brand=brand, driver_ref="van-1", pings=[drivers.Ping(*east(metres), at)])
-    eta.recompute_route(route_id=route.pk, now=at)
-
-
-def page(client, shipment) -> str:
-    response = client.get(shipment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en")
-    assert response.status_code == 200
-    return response.content.decode()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("frozen")]
 
 
 def test_a_parcel_on_a_van_shows_the_computed_window_and_when_it_was_updated(client, brand, van, frozen):

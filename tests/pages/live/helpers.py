@@ -98,3 +98,16 @@ class FakeClient:
 
 def scope(path, method="GET", query=b""):
     return {"type": "http", "method": method, "path": path, "headers": [], "query_string": query}
+
+
+async def first_chunks(token: str, query: bytes, count: int, timeout=1.0) -> list[bytes]:
+    """What the bare ASGI stream sends first, up to ``count`` chunks or
+    ``timeout`` seconds, then the client goes away."""
+    client = FakeClient()
+    app = asyncio.ensure_future(sse.sse_app(scope(f"/t/{token}/events/", query=query), client.receive, client.send))
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline and len(client.sent) < count + 1:
+        await asyncio.sleep(0.02)
+    client.gone.set()
+    await app
+    return [message.get("body", b"") for message in client.sent[1:]]

@@ -14,7 +14,7 @@ from pages.live.hub import FINAL, hub
 from shipments import services
 from tests.conftest import event
 
-from .helpers import FakeClient, current_epoch, next_event, open_stream, run, scope
+from .helpers import FakeClient, current_epoch, first_chunks, next_event, open_stream, run, scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -154,19 +154,6 @@ def test_the_asgi_stream_answers_503_when_the_database_is_away(shipment):
 
 
 OPENING = "retry: 3000\n: open\n\n"
-
-
-async def first_chunks(token: str, query: bytes, count: int, timeout=1.0) -> list[bytes]:
-    """What the bare ASGI stream sends first, up to ``count`` chunks or
-    ``timeout`` seconds, then the client goes away."""
-    client = FakeClient()
-    app = asyncio.ensure_future(sse.sse_app(scope(f"/t/{token}/events/", query=query), client.receive, client.send))
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline and len(client.sent) < count + 1:
-        await asyncio.sleep(0.02)
-    client.gone.set()
-    await app
-    return [message.get("body", b"") for message in client.sent[1:]]
 
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="a page's epoch is kept in Redis (set REDIS_URL)")
