@@ -12,8 +12,9 @@ parcels go out for delivery through POST /api/v1/events in batches of
 /api/v1/locations every 5 s. Whenever a stream says the page changed (at
 its opening too, when the epoch the page names has moved), its customer
 loads the page's fragment (htmx) again, as the page's script does
-(--reload first: only on the first change); when the stream sends the
-new status card itself (only the ETA moved), it loads nothing. A batch
+(--reload first: only on the first change); when the stream sends what
+changed itself (the tracking page's stream does: the changed sections, or
+the new status card when only the ETA moved), it loads nothing. A batch
 answered 503 or 429 is sent again after its Retry-After, as a brand's
 integration does (the answer still counts as an error). Messages go out through a
 real Celery worker (beat beside it, for the sweep): each status change's
@@ -81,6 +82,7 @@ class Rush:
         self.first_change: dict[str, float] = {}
         self.changes_after_first = 0
         self.cards = 0
+        self.pushed = 0
         self.retried: dict[str, int] = {}
         self.errors: dict[str, int] = {}
         self.open_streams = 0
@@ -121,6 +123,17 @@ class Rush:
                 self.open_streams += 1
                 try:
                     async for line in response.content:
+                        if line.startswith(b"event: page"):
+                            # What changed, sent by the stream itself: htmx
+                            # swaps it in, and the page loads nothing.
+                            self.pushed += 1
+                            if not self.rushing:
+                                continue
+                            if token in self.first_change:
+                                self.changes_after_first += 1
+                            else:
+                                self.first_change[token] = time.time()
+                            continue
                         if line.startswith(b"event: status"):
                             # The new status card itself (only the times
                             # moved): the page's script puts it in place
@@ -365,7 +378,7 @@ def main() -> None:
         f"  later change messages (the ETA's): {rush.changes_after_first}, "
         + ("each 'changed' loaded the page again" if rush.reload_every else "not loaded again (--reload first)")
     )
-    print(f"  status cards sent over the streams (no page load): {rush.cards}")
+    print(f"  sent over the streams, no page load: {rush.pushed} changed pages, {rush.cards} status cards")
     print(f"  errors: {sum(rush.errors.values())} {dict(sorted(rush.errors.items())) or ''}")
     if rush.retried:
         print(f"  sent again after a 503 or 429 (each answer counted above): {rush.retried}")

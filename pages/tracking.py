@@ -186,6 +186,33 @@ def status_card(token: str, language: str) -> str | None:
     return html
 
 
+def pushed_updates(token: str, language: str) -> str | None:
+    """What the page's script would load when its stream says it changed
+    (the "updates" fragment, every section out of band), in this language,
+    for the stream to send instead (pages.live.stream): through the page
+    cache like the fragment a page loads, so that one render serves every
+    open page of the link. None when there is nothing to send that way: no
+    such page, a link past its expiry, a language the portal doesn't speak,
+    or a fragment with a visitor's forms in it (the delivered page's, which
+    need the visitor's CSRF token); the page then loads itself again."""
+    if language not in SUPPORTED_LANGUAGES:
+        return None
+    variant = f"updates:{language}"
+    found = page_cache.lookup(token, variant)
+    if found.html is not None and not found.expired:
+        html = found.html.decode()
+    else:
+        page = find_page(token)
+        if page is None or is_expired(page.shipment):
+            return None
+        until = cached_until(page.shipment)
+        html = _render_page(f"{PAGE_TEMPLATE}#updates", page, language, found)
+        page_cache.store(token, variant, found, html=html, language=language, expires_at=until)
+    if page_cache.NONCE_PLACEHOLDER in html or page_cache.CSRF_PLACEHOLDER in html:
+        return None
+    return html
+
+
 def _inline_forms(shipment: Shipment) -> dict:
     """The forms on the delivered page itself (the rating, a problem), with
     the CSRF placeholder that _respond fills in for each visitor."""

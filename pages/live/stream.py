@@ -3,11 +3,15 @@ that serves it and the same stream as a Django view.
 
 After FINAL the stream ends and the page stops listening.
 
-When only a page's expected times moved (TIMES), a stream opened with
-``card=<language>`` (the tracking page's) sends the page its new status
-card as a "status" event, rendered here once, which the page's script puts
-in place: no page load. Other streams (the widget's frame, an order's page)
-hear "changed" and load themselves again, as for any change.
+A stream opened with ``card=<language>`` (the tracking page's) sends the
+page what changed rather than asking it to load itself again: on a change,
+the "updates" fragment the page would have loaded, through the page cache,
+as a "page" event (htmx swaps its sections in, out of band); when only the
+expected times moved (TIMES), the new status card alone, as a "status"
+event, which the page's script puts in place. Either way the page loads
+nothing, and a batch of changes costs no burst of page loads. Other streams
+(the widget's frame, an order's page), and a page whose fragment carries a
+visitor's forms (the delivered page), hear "changed" and load themselves.
 
 The stream is served by ``sse_app``, a bare ASGI app that asgi.py routes
 /t/<token>/events/ to: going through Django's handler would keep a thread
@@ -33,7 +37,7 @@ from shipments.links import ENDED_AT, is_expired
 from shipments.models import Shipment
 
 from .. import cache as page_cache
-from ..tracking import SUPPORTED_LANGUAGES, status_card
+from ..tracking import SUPPORTED_LANGUAGES, pushed_updates, status_card
 from ..unavailable import RETRY_AFTER_SECONDS
 from .hub import CHANGED, FINAL, KEEP_ALIVE, POSITION, TIMES, Mailbox, hub, is_position
 
@@ -65,19 +69,23 @@ def encode(payload) -> bytes:
     return f"event: {payload}\ndata: {payload}\n\n".encode()
 
 
-def encode_card(html: str) -> bytes:
+def encode_html(event: str, html: str) -> bytes:
     # Each line of the data is a "data:" line of its own (the browser joins
     # them with newlines); a bare CR would end a line too.
     lines = html.replace("\r\n", "\n").replace("\r", "\n").strip("\n").split("\n")
-    return ("event: status\n" + "".join(f"data: {line}\n" for line in lines) + "\n").encode()
+    return (f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n").encode()
 
 
-def render_card(token: str, language: str) -> str | None:
+def encode_card(html: str) -> bytes:
+    return encode_html("status", html)
+
+
+def render(what, token: str, language: str) -> str | None:
     try:
-        return status_card(token, language)
+        return what(token, language)
     except Exception:
         # The page can always load itself again instead.
-        log.exception("Live updates: could not render the status card of a page")
+        log.exception("Live updates: could not render what a page is sent")
         return None
     finally:
         # Outside any request: nothing else hands the connection back.
@@ -86,8 +94,22 @@ def render_card(token: str, language: str) -> str | None:
 
 async def times_moved(token: str, card: str) -> bytes:
     """What a stream sends when only the page's expected times moved."""
-    html = await sync_to_async(render_card, thread_sensitive=False)(token, card) if card else None
+    html = await sync_to_async(render, thread_sensitive=False)(status_card, token, card) if card else None
     return encode_card(html) if html else ENCODED[CHANGED]
+
+
+async def page_moved(token: str, card: str) -> bytes:
+    """What a stream sends when its page changed."""
+    html = await sync_to_async(render, thread_sensitive=False)(pushed_updates, token, card) if card else None
+    return encode_html("page", html) if html else ENCODED[CHANGED]
+
+
+async def encoded(token: str, payload, card: str) -> bytes:
+    if payload == TIMES:
+        return await times_moved(token, card)
+    if payload == CHANGED and card:
+        return await page_moved(token, card)
+    return encode(payload)
 
 
 def stream_state(token: str, since: str | None = None) -> str | None:
@@ -146,10 +168,10 @@ async def stream(token: str, first: str, queue: Mailbox, card: str = "") -> Asyn
             return
         yield f"retry: {RECONNECT_MS}\n: open\n\n".encode()
         if first == CHANGED:
-            yield ENCODED[CHANGED]
+            yield await encoded(token, CHANGED, card)
         while True:
             payload = await queue.get()
-            yield await times_moved(token, card) if payload == TIMES else encode(payload)
+            yield await encoded(token, payload, card)
             if payload == FINAL:
                 return
     finally:

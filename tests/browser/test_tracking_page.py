@@ -99,9 +99,14 @@ def test_a_posted_event_shows_on_the_open_page_within_two_seconds(asgi_server, b
     expect(page.locator("#actions #instructions form")).to_be_visible()
     page.screenshot(path=artifacts / "tracking-in-transit-390x844.png", full_page=True)
     page.evaluate("window.notReloaded = true")
+    loads = []
+    page.on("request", lambda request: loads.append(request.url))
 
     post_events(asgi_server, brand, api_event(parcel, "out_for_delivery", "ofd-1", "On the van with your driver"))
     expect(page.locator("#status-headline")).to_have_text("Out for delivery", timeout=2000)
+    # The stream sent the change itself: the page loaded nothing of its own
+    # (the visitor's forms may load again: what they can do changed).
+    assert [url for url in loads if url.endswith(parcel.get_absolute_url())] == []
     expect(page.locator("#timeline .event-latest")).to_contain_text("On the van with your driver")
     expect(page.locator("#status")).to_contain_text("The driver is 1 stop away.")
     expect(page.locator("#map-card")).to_be_visible()

@@ -1,6 +1,8 @@
-"""When only a page's expected times move (the ETA's recompute after the
-van's pings), its open stream sends it the new status card instead of
-asking it to load itself again (pages/live/stream.py, pages.tracking.status_card)."""
+"""A tracking page's open stream sends it what changed instead of asking it
+to load itself again (pages/live/stream.py): the "updates" fragment on a
+change (pages.tracking.pushed_updates), the new status card alone when only
+the expected times moved, the ETA's recompute after the van's pings
+(pages.tracking.status_card)."""
 
 import re
 from datetime import timedelta
@@ -8,11 +10,12 @@ from datetime import timedelta
 import pytest
 import time_machine
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from pages.live import fanout
 from pages.live import stream as sse
 from pages.live.hub import CHANGED, FINAL, TIMES, Mailbox
-from pages.tracking import status_card
+from pages.tracking import pushed_updates, status_card
 from shipments import services, signals
 from shipments.services import NewEvent
 from tests.pages.eta_van import drive, hhmm, page
@@ -24,10 +27,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 STATUS_SECTION = re.compile(r'<section id="status".*?</section>', re.S)
 
 
-def card_of_event(chunk: bytes) -> str:
-    """The HTML an SSE "status" event carries, as the browser joins it."""
+def card_of_event(chunk: bytes, event: str = "status") -> str:
+    """The HTML an SSE event carries, as the browser joins it."""
     lines = chunk.decode().split("\n")
-    assert lines[0] == "event: status"
+    assert lines[0] == f"event: {event}"
     return "\n".join(line.removeprefix("data: ") for line in lines[1:] if line)
 
 
@@ -43,8 +46,8 @@ def test_the_card_is_the_pages_own_status_section(client, brand, van, frozen):
 def test_the_card_speaks_the_language_it_is_asked_for(brand, van, frozen):
     route, shipment = van
     drive(brand, route, frozen)
+    assert "Llega entre" in status_card(shipment.public_token, "es")
     assert "Arriving between" not in status_card(shipment.public_token, "de")
-    assert 'lang="' not in status_card(shipment.public_token, "es")
     # A language the portal does not speak gets no card (the page loads
     # itself again instead).
     assert status_card(shipment.public_token, "fr") is None
@@ -147,18 +150,56 @@ def test_the_bare_stream_takes_the_card_language_from_its_url(brand, van, frozen
     drive(brand, route, frozen)
     assert sse.card_of(b"since=3&card=es") == "es"
     chunks = run(first_chunks(shipment.public_token, b"since=&card=es", 2))
-    # The opening: the stream's retry line, then "changed" (no epoch named).
-    assert chunks[1] == sse.ENCODED[CHANGED]
+    # The opening: the stream's retry line, then (no epoch named: the page
+    # may be behind) what the page would load, in Spanish, sent instead.
+    assert chunks[1].startswith(b"event: page\n")
+    assert "Llega entre".encode() in chunks[1]
+    assert card_of_event(chunks[1], "page").strip() == pushed_updates(shipment.public_token, "es").strip()
 
 
-def test_a_card_that_cannot_be_rendered_falls_back_to_changed(van, monkeypatch):
+def test_a_change_sends_the_fragment_the_page_would_load(client, brand, van, frozen):
+    route, shipment = van
+    drive(brand, route, frozen)
+    token = shipment.public_token
+    chunk = run(sse.page_moved(token, "en"))
+    loaded = client.get(shipment.get_absolute_url(), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="refresh",
+                        HTTP_ACCEPT_LANGUAGE="en")  # fmt: skip
+    assert loaded.status_code == 200
+    assert card_of_event(chunk, "page").strip() == loaded.content.decode().strip()
+    assert 'hx-swap-oob="innerHTML"' in card_of_event(chunk, "page")
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the page cache needs Redis (set REDIS_URL)")
+def test_one_render_serves_every_open_page_of_the_link(brand, van, frozen, django_assert_num_queries):
+    route, shipment = van
+    drive(brand, route, frozen)
+    first = pushed_updates(shipment.public_token, "de")
+    with django_assert_num_queries(0):
+        assert pushed_updates(shipment.public_token, "de") == first
+
+
+def test_a_delivered_page_loads_itself_for_its_forms(van, frozen, monkeypatch):
+    _route, shipment = van
+    services.record_event(
+        shipment_id=shipment.pk,
+        event=NewEvent(status="delivered", occurred_at=frozen, source="api", external_id="d"),
+    )
+    # The rating and report forms carry the visitor's CSRF token.
+    assert pushed_updates(shipment.public_token, "en") is None
+    assert run(sse.page_moved(shipment.public_token, "en")) == sse.ENCODED[CHANGED]
+    assert run(sse.page_moved(shipment.public_token, "")) == sse.ENCODED[CHANGED]
+
+
+def test_what_cannot_be_rendered_falls_back_to_changed(van, monkeypatch):
     _route, shipment = van
 
     def broken(token, language):
         raise RuntimeError("template gone")
 
     monkeypatch.setattr(sse, "status_card", broken)
+    monkeypatch.setattr(sse, "pushed_updates", broken)
     assert run(sse.times_moved(shipment.public_token, "en")) == sse.ENCODED[CHANGED]
+    assert run(sse.page_moved(shipment.public_token, "en")) == sse.ENCODED[CHANGED]
 
 
 def test_the_page_names_its_language_for_the_card(client, van):
