@@ -10,8 +10,10 @@ and HEAD, another path, an htmx request, a request with a body, a query other th
 page, a new choice sets a cookie) and the frame's ?brand=, a cookie other
 than the language's and CSRF's (a session: staff, messages), a Host Django
 would refuse, a plain request that SECURE_SSL_REDIRECT would redirect, a
-page not in the cache or past its expiry, a frame of another brand than
-?brand= names.
+stored page past its expiry, a frame not in the cache or of another brand
+than ?brand= names. A tracking page not in the cache is rendered and kept
+here by the view's own code (in a thread), then answered as a warm one;
+where the view would say something else (404, 410, 503) Django answers.
 
 A hot page is kept in this process too (pages.local_copy, dropped by the
 hub's subscription), so that most warm answers make no Redis round trip.
@@ -28,8 +30,10 @@ from base64 import urlsafe_b64encode
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.db import connections
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.csp import CSP, build_policy
@@ -40,7 +44,7 @@ from .embed import _unstored
 from .headers import ROBOTS
 from .live.hub import hub
 from .local_copy import Entry, valid_until
-from .tracking import SUPPORTED_LANGUAGES, _accepted_language
+from .tracking import SUPPORTED_LANGUAGES, _accepted_language, render_cold_page
 
 PAGE_PATH = re.compile(r"^/(embed/)?t/([A-Za-z0-9_-]{16,64})/$")
 _NONCE_SLOT = "fast-page-nonce-slot"
@@ -222,6 +226,31 @@ def _warm_page(token: str, variant: str, frame: bool) -> Ready | None:
     return ready
 
 
+def _render_cold(token: str, variant: str, explicit: str, accepted: str) -> tuple[bytes, str] | None:
+    try:
+        return render_cold_page(token, variant, explicit, accepted)
+    except Exception:
+        # Django's view renders it again and answers as always (503 with
+        # the database away, pages.unavailable).
+        return None
+    finally:
+        # Outside any request: nothing else hands the connection back.
+        connections.close_all()
+
+
+async def _cold_page(token: str, variant: str, explicit: str, accepted: str) -> Ready | None:
+    """A tracking page no one has opened since it changed, rendered and
+    kept by the view's own code (pages.tracking.render_cold_page) in a
+    thread, then answered as a warm one: a first visit does not pay for
+    Django's handler and middleware either. None: Django answers (no such
+    page, an expired link, the database away)."""
+    rendered = await sync_to_async(_render_cold, thread_sensitive=False)(token, variant, explicit, accepted)
+    if rendered is None:
+        return None
+    html, language = rendered
+    return _ready(html, language, frame=False)
+
+
 def _nonce() -> bytes:
     # Django's (django.utils.csp.generate_nonce: token_urlsafe(16)), as bytes.
     return urlsafe_b64encode(os.urandom(16)).rstrip(b"=")
@@ -270,7 +299,10 @@ async def serve_cached_page(scope, send) -> bool:
     explicit = chosen if chosen in SUPPORTED_LANGUAGES else ""
     accepted = "" if explicit else _accepted_language(headers.get(b"accept-language", b"").decode("latin-1"))
     token = match.group(2)
-    page = _warm_page(token, f"{'embed-page' if frame else 'page'}:{explicit or '~' + accepted}", frame)
+    variant = f"{'embed-page' if frame else 'page'}:{explicit or '~' + accepted}"
+    page = _warm_page(token, variant, frame)
+    if page is None and not frame:
+        page = await _cold_page(token, variant, explicit, accepted)
     if page is None or page.forms:
         # A page with the customer's forms on it (the delivered page's
         # rating and report) needs this visitor's CSRF token and cookie:

@@ -308,13 +308,36 @@ def tracking(request, token: str):
     if is_expired(shipment):
         return _expired(request, shipment)
     counting.count_page(request, token)
+    html, language = _render_and_keep(page, template_name, variant, explicit, accepted, found)
+    return _respond(request, html.encode(), language)
+
+
+def _render_and_keep(page: PageRows, template_name: str, variant: str, explicit: str, accepted: str, found):
+    """Render a page that was not in the cache, and keep it there."""
+    shipment = page.shipment
     language = _page_language(shipment, explicit, accepted)
     # Before rendering: a moment that passes while the page is rendered
     # then ends the cached page at once rather than being missed.
     until = cached_until(shipment)
     html = _render_page(template_name, page, language, found)
-    page_cache.store(token, variant, found, html=html, language=language, expires_at=until)
-    return _respond(request, html.encode(), language)
+    page_cache.store(shipment.public_token, variant, found, html=html, language=language, expires_at=until)
+    return html, language
+
+
+def render_cold_page(token: str, variant: str, explicit: str, accepted: str) -> tuple[bytes, str] | None:
+    """The tracking page (not a fragment) as the view renders it when it is
+    not in the cache, rendered and kept the same way, for pages.fast to
+    answer without Django's handler: (html, language), or None when the
+    view has something else to say (no such page: 404; a link past its
+    expiry: 410)."""
+    found = page_cache.lookup(token, variant)
+    if found.html is not None and not found.expired:
+        return found.html, found.language  # another request's render, just kept
+    page = find_page(token)
+    if page is None or is_expired(page.shipment):
+        return None
+    html, language = _render_and_keep(page, PAGE_TEMPLATE, variant, explicit, accepted, found)
+    return html.encode(), language
 
 
 def cached_until(shipment: Shipment) -> float:

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.conf import settings
+from django.db import OperationalError
 
 from pages import cache as page_cache
 from pages.live.hub import hub
@@ -166,12 +167,62 @@ def test_a_page_with_the_customers_forms_goes_to_django(port, settings, shipment
     assert b'name="csrfmiddlewaretoken"' in answer
 
 
-def test_an_unknown_token_and_a_cold_page_go_to_django(port, settings, shipment, monkeypatch):
+def cold(shipment):
+    """The page as no one has seen it since it changed: its stored copies
+    stale, in Redis and in the server's process (the same process here)."""
+    page_cache.invalidate([shipment.public_token])
+    hub.pages.drop(shipment.public_token)
+
+
+@pytest.mark.parametrize("statuses", STATES, ids=lambda s: s[-1])
+@pytest.mark.parametrize("visitor", VISITORS, ids=lambda v: "; ".join(v))
+def test_a_cold_page_rendered_here_is_the_page_django_renders(port, settings, shipment, answered, statuses, visitor):
+    for n, status in enumerate(statuses):
+        services.record_event(shipment_id=shipment.pk, event=event(status, external_id=f"c{n}"))
+    settings.FAST_CACHED_PAGES = False
+    cold(shipment)
+    through_django = fetch(port, shipment.get_absolute_url(), *visitor)[0]
+    settings.FAST_CACHED_PAGES = True
+    cold(shipment)
+    rendered_here = fetch(port, shipment.get_absolute_url(), *visitor)[0]
+    assert answered == [True]
+    assert through_django.startswith(b"HTTP/1.1 200 ")
+    # Rendered one epoch apart (each cold() moves it on), which the page's
+    # stream URL names: the rest is the same byte for byte.
+    django_epoch = re.search(rb"since=(\d+)", through_django).group(1)
+    assert rendered_here.replace(b"since=%d" % (int(django_epoch) + 1), b"since=" + django_epoch) == through_django
+    # Kept as the view keeps it: the next visitor's page is a warm one.
+    assert fetch(port, shipment.get_absolute_url(), *visitor)[0] == rendered_here
+    assert answered == [True, True]
+
+
+def test_a_cold_page_is_one_view(port, settings, shipment, answered, monkeypatch):
     served = []
     monkeypatch.setattr("pages.fast.count_view_of", served.append)
-    assert fetch(port, "/t/" + "x" * 43 + "/")[0].startswith(b"HTTP/1.1 404 ")
+    cold(shipment)
     assert fetch(port, shipment.get_absolute_url())[0].startswith(b"HTTP/1.1 200 ")
-    assert served == []
+    assert served == [shipment.public_token]
+    assert answered == [True]
+
+
+def test_an_unknown_token_or_an_expired_link_goes_to_django(port, settings, shipment, answered):
+    assert fetch(port, "/t/" + "x" * 43 + "/")[0].startswith(b"HTTP/1.1 404 ")
+    services.record_event(shipment_id=shipment.pk, event=event("delivered"))
+    after_expiry = link_expires_at(shipment.__class__.objects.get(pk=shipment.pk)) + timedelta(minutes=1)
+    with time_machine.travel(after_expiry, tick=False):
+        cold(shipment)
+        assert fetch(port, shipment.get_absolute_url())[0].startswith(b"HTTP/1.1 410 ")
+    assert answered == [False, False]
+
+
+def test_a_render_that_fails_here_is_djangos_to_answer(port, settings, shipment, answered, monkeypatch):
+    def database_away(*args):
+        raise OperationalError("couldn't get a connection after 10.00 sec")
+
+    monkeypatch.setattr("pages.fast.render_cold_page", database_away)
+    cold(shipment)
+    assert fetch(port, shipment.get_absolute_url())[0].startswith(b"HTTP/1.1 200 ")
+    assert answered == [False]
 
 
 LANGUAGE_CHOICES = [

@@ -153,7 +153,7 @@ def test_the_bare_stream_takes_the_card_language_from_its_url(brand, van, frozen
     # The opening: the stream's retry line, then (no epoch named: the page
     # may be behind) what the page would load, in Spanish, sent instead.
     assert chunks[1].startswith(b"event: page\n")
-    assert "Llega entre".encode() in chunks[1]
+    assert b"Llega entre" in chunks[1]
     assert card_of_event(chunks[1], "page").strip() == pushed_updates(shipment.public_token, "es").strip()
 
 
