@@ -14,6 +14,7 @@ from notifications.models import (
     Channel,
     MessageTemplate,
     Notification,
+    SmsOptOut,
     State,
     Subscription,
 )
@@ -245,10 +246,10 @@ def test_a_change_whose_planning_fails_stays_in_the_outbox_and_the_others_go_ahe
     good, bad = (change_to(make_shipment(), "delivered") for _ in range(2))
     real_rows_for = planning._rows_for
 
-    def failing_for_one(change, now):
+    def failing_for_one(change, now, subscribers):
         if change.pk == bad.pk:
             raise ValueError("a template the renderer chokes on")
-        return real_rows_for(change, now)
+        return real_rows_for(change, now, subscribers)
 
     monkeypatch.setattr(planning, "_rows_for", failing_for_one)
     plan = planning.plan_batch([good.pk, bad.pk])
@@ -267,6 +268,45 @@ def test_a_brand_without_settings_is_not_asked_for_them_once_per_change(make_shi
     # elsewhere), never on its own.
     assert not [q["sql"] for q in queries if q["sql"].lstrip().startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
     assert {n.channel for n in plan.claimed} == {"sms", "email"}
+
+
+def test_a_batch_asks_for_its_subscribers_in_a_few_queries_whatever_its_size(make_shipment, brand):
+    """Who hears of each change (the recipient's own row, opt-ins, STOPs)
+    is read for the batch at once, not per message."""
+
+    def subscriber_queries(count):
+        changes = [change_to(make_shipment(), "out_for_delivery").pk for _ in range(count)]
+        with CaptureQueriesContext(connection) as queries:
+            plan = planning.plan_batch(changes)
+        assert {n.channel for n in plan.claimed} == {"sms", "email"}
+        assert len(plan.claimed) == 2 * count
+        tables = (Subscription._meta.db_table, SmsOptOut._meta.db_table)
+        return len([q for q in queries if any(f'"{table}"' in q["sql"] for table in tables)])
+
+    assert subscriber_queries(1) == subscriber_queries(6) <= 3
+
+
+def test_a_batch_keeps_each_shipments_own_subscribers(make_shipment, brand):
+    stopped, unsubscribed, listening = (
+        make_shipment(recipient_phone=f"+44770090011{n}", recipient_email=f"r{n}@example.com") for n in range(3)
+    )
+    SmsOptOut.objects.create(phone=stopped.recipient_phone)
+    Subscription.objects.create(
+        shipment=unsubscribed, channel="email", address=unsubscribed.recipient_email.lower(),
+        source=Subscription.Source.RECIPIENT, active=False,
+    )  # fmt: skip
+    Subscription.objects.create(shipment=listening, channel="sms", address="+447700900999", source="tracking_page")
+    changes = [change_to(s, "out_for_delivery").pk for s in (stopped, unsubscribed, listening)]
+    plan = planning.plan_batch(changes)
+    heard = {(n.shipment_id, n.channel, n.recipient) for n in plan.claimed}
+    assert (stopped.pk, "sms", stopped.recipient_phone) not in heard
+    assert (stopped.pk, "email", stopped.recipient_email.lower()) in heard
+    assert (unsubscribed.pk, "email", unsubscribed.recipient_email.lower()) not in heard
+    assert (unsubscribed.pk, "sms", unsubscribed.recipient_phone) in heard
+    assert {(listening.pk, "sms", listening.recipient_phone), (listening.pk, "sms", "+447700900999")} <= heard
+    # The recipients' own rows were made once, the unsubscribed one left as it was.
+    assert not Subscription.objects.get(shipment=unsubscribed, channel="email").active
+    assert Subscription.objects.filter(shipment=listening, channel="sms").count() == 2
 
 
 def _loaded(change):
