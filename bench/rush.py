@@ -263,7 +263,8 @@ def main() -> None:
     parser.add_argument("--open-seconds", type=float, default=30.0, help="the customers' first page loads' span")
     parser.add_argument("--batch", type=int, default=100, help="events per API call")
     parser.add_argument("--web-workers", type=int, default=1, help="uvicorn processes")
-    parser.add_argument("--worker-concurrency", type=int, default=4, help="Celery worker processes")
+    parser.add_argument("--worker-concurrency", type=int, default=4, help="the messages worker's processes")
+    parser.add_argument("--background-concurrency", type=int, default=2, help="the background worker's processes")
     parser.add_argument(
         "--reload",
         choices=["every", "first"],
@@ -314,9 +315,16 @@ def main() -> None:
 
     celery_app.control.purge()
     worker_log = Path(tempfile.gettempdir()) / f"rush_worker_{os.getpid()}.log"
+    # The Procfile's two workers: messages and webhooks on the default
+    # queue, the ETAs, alerts and the rest on "background".
     worker = start_celery(
-        worker_log, "worker", "--pool", "prefork", "--concurrency", str(args.worker_concurrency),
+        worker_log, "worker", "-Q", "celery", "--pool", "prefork", "--concurrency", str(args.worker_concurrency),
         "--without-heartbeat", "--without-gossip", "--without-mingle", "--hostname", f"rush-{os.getpid()}@%h",
+    )  # fmt: skip
+    background = start_celery(
+        worker_log.with_suffix(".background.log"), "worker", "-Q", "background", "--pool", "prefork",
+        "--concurrency", str(args.background_concurrency), "--without-heartbeat", "--without-gossip",
+        "--without-mingle", "--hostname", f"rush-background-{os.getpid()}@%h",
     )  # fmt: skip
     # Beat's sweep sends what could not be enqueued after a commit (Redis busy).
     schedule = Path(tempfile.mkdtemp()) / "celerybeat-schedule"
@@ -341,6 +349,7 @@ def main() -> None:
     finally:
         server.stop()
         stop(worker)
+        stop(background)
         stop(beat)
         receiver.terminate()
 
@@ -363,7 +372,8 @@ def main() -> None:
     print(
         f"morning rush: {parcels} parcels in batches of {args.batch} over {args.rush_seconds:.0f} s, {parcels} "
         f"customers (opened over {args.open_seconds:.0f} s), {drivers} drivers pinging every {PING_EVERY:.0f} s; "
-        f"{args.web_workers} uvicorn process(es), worker concurrency {args.worker_concurrency}"
+        f"{args.web_workers} uvicorn process(es), workers' concurrency {args.worker_concurrency} (messages) "
+        f"and {args.background_concurrency} (background)"
     )
     print(summary("page loads", rush.page_ms, "target p95 < 200 ms"))
     print(

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from kombu import Queue
 
 from tracking_portal.local_server import DEFAULT_HOST, DEFAULT_PORT, local_base_url
 
@@ -184,6 +185,13 @@ if REDIS_URL.startswith("rediss://"):
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Customers' messages and brands' webhooks have the default queue to
+# themselves; the work behind the pages (ETAs worked out after the vans'
+# pings, alerts, imports, analytics) goes to "background", so that a morning
+# of pings never queues a status change's messages behind it (bench/rush.py).
+# The Procfile runs a worker for each; a worker started without -Q takes both.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("background"))
+CELERY_TASK_ROUTES = {"shipments.*": {"queue": "background"}, "analytics.*": {"queue": "background"}}
 # Periodic jobs (celery -A tracking_portal beat). The notification sweep
 # plans status changes whose task was lost (Redis down at commit) and
 # re-enqueues notifications still queued a while after they were due, or

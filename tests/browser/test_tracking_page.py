@@ -399,6 +399,7 @@ def ping_and_estimate(brand, shipment, lng):
 def test_a_new_eta_reaches_the_open_page_without_a_page_load(asgi_server, browser, brand, on_the_van):
     """The ETA worked out again moves only the status card: the stream
     sends the card itself, and the page fetches nothing."""
+
     def window_end():
         on_the_van.refresh_from_db()
         return f"{on_the_van.computed_window_end.astimezone(ZoneInfo('Europe/London')):%H:%M}"

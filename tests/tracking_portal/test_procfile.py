@@ -140,6 +140,7 @@ def test_honcho_starts_every_process_of_the_procfile_and_sigterm_stops_them_all(
         page = f"http://127.0.0.1:{port}/t/{shipment.public_token}/"
         wait_for(lambda: tracking_page_answers(page), what="web to answer the tracking page")
         wait_for(lambda: re.search(r"worker\.1\s+\|.*ready\.", read_log()), what="the worker to be ready")
+        wait_for(lambda: re.search(r"background\.1\s+\|.*ready\.", read_log()), what="the background worker")
         wait_for(lambda: re.search(r"beat\.1\s+\|.*beat: Starting", read_log()), what="beat to start")
         started = {name for name in procfile_names() if re.search(rf"^\S+ {name}\.1\s+\| ", read_log(), re.M)}
         assert started == set(procfile_names()), read_log()
@@ -167,4 +168,5 @@ def test_honcho_starts_every_process_of_the_procfile_and_sigterm_stops_them_all(
         assert ended.group(1) in ("0", "-15"), output
     assert re.search(r"web\.1\s+\|.*Finished server process", output), output
     assert re.search(r"worker\.1\s+\|.*Warm shutdown", output), output
+    assert re.search(r"background\.1\s+\|.*Warm shutdown", output), output
     assert "Traceback" not in output, output
