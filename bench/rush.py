@@ -3,6 +3,7 @@ API while their customers watch the page live and the drivers ping.
 
     .venv/bin/python bench/rush.py [--scale 1.0] [--rush-seconds 60] [--open-seconds 30]
                                    [--batch 100] [--web-workers 1] [--worker-concurrency 4]
+                                   [--background-concurrency 2] [--vans on-schedule|away]
 
 At --scale 1: 5,000 parcels, 5,000 customers, 50 drivers with routes of 100
 stops. The customers open their tracking page (GET /t/<token>/) over
@@ -56,6 +57,15 @@ from bench.rush_setup import make_data, serve_receiver, start_celery, stop, warm
 
 PORT = 8460
 PING_EVERY = 5.0
+# How the vans move, as (start lat, lng, degrees north per ping). Every
+# parcel's door is at 51.5034, -0.1276 (bench/_setup.parcel_fields).
+# "on-schedule": 4 km south of the doors, driving towards them at the
+# speed the ETA assumes with no history (shipments.eta_model: 7 m/s on the
+# road, a detour of 1.3: 5.4 m/s in a straight line), so that the windows
+# hold, as on a morning that goes to plan. "away": from 51.5, -0.12 north at
+# 11 m/s, past the doors and away from them, so that every ping moves every
+# window on the van: the worst case for the ETA's messages.
+VANS = {"on-schedule": (51.5034 - 0.036, -0.1276, 5.38 * PING_EVERY / 111_195), "away": (51.5, -0.12, 0.0005)}
 STREAM_URL = re.compile(rb'sse-connect="([^"]+)"')
 
 
@@ -211,10 +221,10 @@ class Rush:
 
     async def driver(self, session, ref: str, offset: float) -> None:
         await asyncio.sleep(offset)
-        lat = 51.5
+        lat, lng, step = VANS[self.vans]
         while not self.done.is_set():
-            lat += 0.0005
-            ping = {"lat": lat, "lng": -0.12, "recorded_at": dt.datetime.now(dt.UTC).isoformat()}
+            lat += step
+            ping = {"lat": lat, "lng": lng, "recorded_at": dt.datetime.now(dt.UTC).isoformat()}
             await self.post(session, "/api/v1/locations", {"driver_ref": ref, "pings": [ping]}, "ping")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.done.wait(), PING_EVERY)
@@ -224,6 +234,7 @@ async def run_client(args, base, key, tokens, numbers, drivers) -> Rush:
     import aiohttp
 
     rush = Rush(base, key, reload_every=args.reload == "every")
+    rush.vans = args.vans
     # No pool cap (aiohttp's default is 100) and no overall timeout: streams live long.
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     pages = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout)
@@ -272,6 +283,7 @@ def main() -> None:
         help="load the page again on every change message, as the page's script does, or only on the first "
         "(the event's; the ETA's later changes then reload nothing: what the rush would cost if they didn't)",
     )
+    parser.add_argument("--vans", choices=sorted(VANS), default="on-schedule", help="how the vans move (see VANS)")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench_rush")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4")
     args = parser.parse_args()
@@ -371,7 +383,8 @@ def main() -> None:
     print()
     print(
         f"morning rush: {parcels} parcels in batches of {args.batch} over {args.rush_seconds:.0f} s, {parcels} "
-        f"customers (opened over {args.open_seconds:.0f} s), {drivers} drivers pinging every {PING_EVERY:.0f} s; "
+        f"customers (opened over {args.open_seconds:.0f} s), {drivers} drivers pinging every {PING_EVERY:.0f} s "
+        f"(vans {args.vans}); "
         f"{args.web_workers} uvicorn process(es), workers' concurrency {args.worker_concurrency} (messages) "
         f"and {args.background_concurrency} (background)"
     )
