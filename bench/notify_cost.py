@@ -21,8 +21,6 @@ import argparse
 import contextlib
 import datetime as dt
 import io
-import multiprocessing
-import os
 import statistics
 import sys
 import time
@@ -31,8 +29,7 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _setup
-from bench.rush_setup import make_data, serve_receiver
+from bench.rush_setup import make_data, set_up
 
 
 def main() -> None:
@@ -42,17 +39,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_bench_notify_cost")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
-    os.environ["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
-    os.environ["SMS_BACKEND"] = "console"
-    os.environ["EMAIL_URL"] = "consolemail://"
-    _setup.recreate_database(args.database_url)
-    _setup.configure(args.database_url, args.redis_url)
-    _setup.migrate()
-    context = multiprocessing.get_context("spawn")
-    ports, arrivals = context.Queue(), context.Queue()
-    receiver = context.Process(target=serve_receiver, args=(ports, arrivals), daemon=True)
-    receiver.start()
-    url = f"http://127.0.0.1:{ports.get(timeout=30)}/hooks"
+    receiver, url, _arrivals = set_up(args.database_url, args.redis_url)
     per_round = 2 * args.batch
     _tokens, numbers, _refs, _key = make_data(per_round * (args.rounds + 1), 1, url)
 
@@ -68,7 +55,9 @@ def main() -> None:
 
     def record(chunk: list[str]) -> list[int]:
         at = dt.datetime.now(dt.UTC)
-        items = [(n, NewEvent(status="out_for_delivery", occurred_at=at, source="api", external_id="van")) for n in chunk]
+        items = [
+            (n, NewEvent(status="out_for_delivery", occurred_at=at, source="api", external_id="van")) for n in chunk
+        ]
         # The worker's part is measured here, not queued for one.
         with mock.patch("notifications.tasks.plan_soon"), mock.patch("shipments.eta.schedule"):
             services.record_brand_events(brand=brand, items=items)

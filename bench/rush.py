@@ -41,7 +41,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import multiprocessing
 import os
 import re
 import sys
@@ -53,7 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _setup
-from bench.rush_setup import make_data, serve_receiver, start_celery, stop, warm_up
+from bench.rush_setup import make_data, set_up, start_celery, stop, warm_up
 
 PORT = 8460
 PING_EVERY = 5.0
@@ -294,20 +293,8 @@ def main() -> None:
     limit = _setup.raise_open_files_limit(2 * parcels + 1000)
     if limit < parcels + 500:
         sys.exit(f"open files limited to {limit}: raise `ulimit -n` to at least {2 * parcels + 1000}")
-    # The receiver is on loopback, which a deployment refuses (shipments/outbound.py).
-    os.environ["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
-    os.environ["SMS_BACKEND"] = "console"
-    os.environ["EMAIL_URL"] = "consolemail://"
     os.environ["API_RATE_LIMIT"] = os.environ.get("API_RATE_LIMIT", "1200/60")
-    _setup.recreate_database(args.database_url)
-    _setup.configure(args.database_url, args.redis_url)
-    _setup.migrate()
-
-    context = multiprocessing.get_context("spawn")
-    ports, arrivals = context.Queue(), context.Queue()
-    receiver = context.Process(target=serve_receiver, args=(ports, arrivals), daemon=True)
-    receiver.start()
-    receiver_url = f"http://127.0.0.1:{ports.get(timeout=30)}/hooks"
+    receiver, receiver_url, arrivals = set_up(args.database_url, args.redis_url)
 
     hooks: dict[int, float] = {}
 

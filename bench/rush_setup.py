@@ -44,6 +44,27 @@ def serve_receiver(port_queue, arrivals) -> None:
     server.serve_forever()
 
 
+def set_up(database_url: str, redis_url: str):
+    """The rush's world before its data: messages through the console
+    backends and to a webhook receiver on loopback (which a deployment
+    refuses, shipments/outbound.py), a fresh database migrated, and the
+    receiver started. Returns its process, its URL and the queue of its
+    arrivals ((status change id, time) each)."""
+    import multiprocessing
+
+    os.environ["WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
+    os.environ["SMS_BACKEND"] = "console"
+    os.environ["EMAIL_URL"] = "consolemail://"
+    _setup.recreate_database(database_url)
+    _setup.configure(database_url, redis_url)
+    _setup.migrate()
+    context = multiprocessing.get_context("spawn")
+    ports, arrivals = context.Queue(), context.Queue()
+    receiver = context.Process(target=serve_receiver, args=(ports, arrivals), daemon=True)
+    receiver.start()
+    return receiver, f"http://127.0.0.1:{ports.get(timeout=30)}/hooks", arrivals
+
+
 def make_data(parcels: int, drivers: int, receiver_url: str):
     """A brand sending webhooks to the receiver, SMS and email on going out
     for delivery; its parcels in transit, on today's routes; an API key."""
