@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import connections
+from django.db import OperationalError, connections
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils.csp import CSP, build_policy
@@ -45,6 +45,7 @@ from .headers import ROBOTS
 from .live.hub import hub
 from .local_copy import Entry, valid_until
 from .tracking import SUPPORTED_LANGUAGES, _accepted_language, render_cold_page
+from .unavailable import DATABASE_AWAY
 
 PAGE_PATH = re.compile(r"^/(embed/)?t/([A-Za-z0-9_-]{16,64})/$")
 _NONCE_SLOT = "fast-page-nonce-slot"
@@ -226,25 +227,31 @@ def _warm_page(token: str, variant: str, frame: bool) -> Ready | None:
     return ready
 
 
-def _render_cold(token: str, variant: str, explicit: str, accepted: str) -> tuple[bytes, str] | None:
+def _render_cold(token: str, variant: str, explicit: str, accepted: str) -> tuple[bytes, str] | str | None:
     try:
         return render_cold_page(token, variant, explicit, accepted)
+    except OperationalError as exc:
+        # The database away: what Django's view is told to answer at once
+        # (503, pages.unavailable) rather than wait for the pool again.
+        return str(exc) or "database unavailable"
     except Exception:
-        # Django's view renders it again and answers as always (503 with
-        # the database away, pages.unavailable).
+        # Django's view renders it again and answers as always.
         return None
     finally:
         # Outside any request: nothing else hands the connection back.
         connections.close_all()
 
 
-async def _cold_page(token: str, variant: str, explicit: str, accepted: str) -> Ready | None:
+async def _cold_page(scope, token: str, variant: str, explicit: str, accepted: str) -> Ready | None:
     """A tracking page no one has opened since it changed, rendered and
     kept by the view's own code (pages.tracking.render_cold_page) in a
     thread, then answered as a warm one: a first visit does not pay for
     Django's handler and middleware either. None: Django answers (no such
-    page, an expired link, the database away)."""
+    page, an expired link; the database away, which the scope then says)."""
     rendered = await sync_to_async(_render_cold, thread_sensitive=False)(token, variant, explicit, accepted)
+    if isinstance(rendered, str):
+        scope[DATABASE_AWAY] = rendered
+        return None
     if rendered is None:
         return None
     html, language = rendered
@@ -302,7 +309,7 @@ async def serve_cached_page(scope, send) -> bool:
     variant = f"{'embed-page' if frame else 'page'}:{explicit or '~' + accepted}"
     page = _warm_page(token, variant, frame)
     if page is None and not frame:
-        page = await _cold_page(token, variant, explicit, accepted)
+        page = await _cold_page(scope, token, variant, explicit, accepted)
     if page is None or page.forms:
         # A page with the customer's forms on it (the delivered page's
         # rating and report) needs this visitor's CSRF token and cookie:

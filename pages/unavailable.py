@@ -32,9 +32,19 @@ def unavailable() -> HttpResponse:
     return keep_out_of_search(response)
 
 
+# Set in an ASGI request's scope by pages.fast when this request's own try
+# at the database (a cold page's render) just failed: the view answers 503
+# at once rather than waiting for the pool's timeout a second time.
+DATABASE_AWAY = "tracking_portal.database_away"
+
+
 def database_away_is_503(view):
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
+        scope = getattr(request, "scope", None)
+        if scope is not None and scope.get(DATABASE_AWAY):
+            log.warning("A public page answered 503, database unavailable: %s", scope[DATABASE_AWAY])
+            return unavailable()
         try:
             return view(request, *args, **kwargs)
         except OperationalError as exc:

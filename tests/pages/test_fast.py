@@ -216,13 +216,30 @@ def test_an_unknown_token_or_an_expired_link_goes_to_django(port, settings, ship
 
 
 def test_a_render_that_fails_here_is_djangos_to_answer(port, settings, shipment, answered, monkeypatch):
-    def database_away(*args):
-        raise OperationalError("couldn't get a connection after 10.00 sec")
+    def broken(*args):
+        raise RuntimeError("a template the renderer chokes on")
 
-    monkeypatch.setattr("pages.fast.render_cold_page", database_away)
+    monkeypatch.setattr("pages.fast.render_cold_page", broken)
     cold(shipment)
     assert fetch(port, shipment.get_absolute_url())[0].startswith(b"HTTP/1.1 200 ")
     assert answered == [False]
+
+
+def test_the_database_away_is_a_503_without_a_second_wait(port, settings, shipment, answered, monkeypatch):
+    def database_away(*args):
+        raise OperationalError("couldn't get a connection after 10.00 sec")
+
+    tried = []
+    monkeypatch.setattr("pages.fast.render_cold_page", database_away)
+    monkeypatch.setattr("pages.tracking.find_page", lambda token: tried.append(token))
+    cold(shipment)
+    answer = fetch(port, shipment.get_absolute_url())[0]
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert b"\r\nretry-after: 5\r\n" in answer.lower()
+    assert b"\r\ncache-control: no-store\r\n" in answer.lower()
+    assert answered == [False]
+    # The view did not wait for the pool a second time.
+    assert tried == []
 
 
 LANGUAGE_CHOICES = [
