@@ -44,7 +44,7 @@ from .embed import _unstored
 from .headers import ROBOTS
 from .live.hub import hub
 from .local_copy import Entry, valid_until
-from .tracking import SUPPORTED_LANGUAGES, _accepted_language, render_cold_page
+from .tracking import NO_SUCH_PAGE, SUPPORTED_LANGUAGES, _accepted_language, render_cold_page
 from .unavailable import DATABASE_AWAY
 
 PAGE_PATH = re.compile(r"^/(embed/)?t/([A-Za-z0-9_-]{16,64})/$")
@@ -228,6 +228,7 @@ def _warm_page(token: str, variant: str, frame: bool) -> Ready | None:
 
 
 def _render_cold(token: str, variant: str, explicit: str, accepted: str) -> tuple[bytes, str] | str | None:
+    """render_cold_page's answer, or the database's error as text."""
     try:
         return render_cold_page(token, variant, explicit, accepted)
     except OperationalError as exc:
@@ -247,8 +248,13 @@ async def _cold_page(scope, token: str, variant: str, explicit: str, accepted: s
     kept by the view's own code (pages.tracking.render_cold_page) in a
     thread, then answered as a warm one: a first visit does not pay for
     Django's handler and middleware either. None: Django answers (no such
-    page, an expired link; the database away, which the scope then says)."""
+    page, an expired link, the database away: the scope then says which of
+    the first and the last it was)."""
     rendered = await sync_to_async(_render_cold, thread_sensitive=False)(token, variant, explicit, accepted)
+    if rendered == NO_SUCH_PAGE:
+        # Django's 404, without a second look for what is not there.
+        scope[NO_SUCH_PAGE] = True
+        return None
     if isinstance(rendered, str):
         scope[DATABASE_AWAY] = rendered
         return None

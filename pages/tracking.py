@@ -287,6 +287,8 @@ def _shipment_or_404(token: str) -> Shipment:
 def tracking(request, token: str):
     """The tracking page; with htmx, its fragments. A warm page is one Redis
     round trip: no query, no rendering."""
+    if getattr(request, "scope", {}).get(NO_SUCH_PAGE):
+        raise Http404  # pages.fast looked for it just now
     if request.htmx:
         target = request.htmx.target or ""
         template_name = f"{PAGE_TEMPLATE}#{target if target in FRAGMENTS else 'updates'}"
@@ -324,17 +326,24 @@ def _render_and_keep(page: PageRows, template_name: str, variant: str, explicit:
     return html, language
 
 
-def render_cold_page(token: str, variant: str, explicit: str, accepted: str) -> tuple[bytes, str] | None:
+# Set in an ASGI request's scope by pages.fast when it has just found that
+# no page has this token: the view answers 404 without asking again.
+NO_SUCH_PAGE = "tracking_portal.no_such_page"
+
+
+def render_cold_page(token: str, variant: str, explicit: str, accepted: str) -> tuple[bytes, str] | str | None:
     """The tracking page (not a fragment) as the view renders it when it is
     not in the cache, rendered and kept the same way, for pages.fast to
-    answer without Django's handler: (html, language), or None when the
-    view has something else to say (no such page: 404; a link past its
-    expiry: 410)."""
+    answer without Django's handler: (html, language); NO_SUCH_PAGE, or
+    None when the view has something else to say (a link past its expiry:
+    410)."""
     found = page_cache.lookup(token, variant)
     if found.html is not None and not found.expired:
         return found.html, found.language  # another request's render, just kept
     page = find_page(token)
-    if page is None or is_expired(page.shipment):
+    if page is None:
+        return NO_SUCH_PAGE
+    if is_expired(page.shipment):
         return None
     html, language = _render_and_keep(page, PAGE_TEMPLATE, variant, explicit, accepted, found)
     return html.encode(), language

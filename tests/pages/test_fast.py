@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from pages import cache as page_cache
+from pages import tracking
 from pages.live.hub import hub
 from shipments import services
 from shipments.links import link_expires_at
@@ -205,8 +206,13 @@ def test_a_cold_page_is_one_view(port, settings, shipment, answered, monkeypatch
     assert answered == [True]
 
 
-def test_an_unknown_token_or_an_expired_link_goes_to_django(port, settings, shipment, answered):
+def test_an_unknown_token_or_an_expired_link_goes_to_django(port, settings, shipment, answered, monkeypatch):
+    looked = []
+    find_page = tracking.find_page
+    monkeypatch.setattr(tracking, "find_page", lambda token: looked.append(token) or find_page(token))
     assert fetch(port, "/t/" + "x" * 43 + "/")[0].startswith(b"HTTP/1.1 404 ")
+    # Looked for once, here: Django's view answers 404 without a second query.
+    assert looked == ["x" * 43]
     services.record_event(shipment_id=shipment.pk, event=event("delivered"))
     after_expiry = link_expires_at(shipment.__class__.objects.get(pk=shipment.pk)) + timedelta(minutes=1)
     with time_machine.travel(after_expiry, tick=False):
