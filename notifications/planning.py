@@ -95,14 +95,14 @@ class Subscribers:
         shipment_ids = {shipment.pk for shipment, _channel, _notify in wanted}
         channels = {channel for _shipment, channel, _notify in wanted}
         self.rows: dict[tuple[int, str], list[Subscription]] = {}
+        self.opted_out: set[str] = set()
         if not shipment_ids:
             return
         for row in Subscription.objects.filter(shipment_id__in=shipment_ids, channel__in=channels, active=True):
             self.rows.setdefault((row.shipment_id, row.channel), []).append(row)
         phones = [row.address for (_pk, channel), rows in self.rows.items() if channel == Channel.SMS for row in rows]
-        self.opted_out = (
-            set(SmsOptOut.objects.filter(phone__in=phones).values_list("phone", flat=True)) if phones else set()
-        )
+        if phones:
+            self.opted_out = set(SmsOptOut.objects.filter(phone__in=phones).values_list("phone", flat=True))
 
     def of(self, shipment: Shipment, channel: str, notify_recipient: bool) -> list[Subscription]:
         subscriptions = self.rows.get((shipment.pk, channel), [])

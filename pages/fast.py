@@ -23,14 +23,15 @@ them byte for byte. FAST_CACHED_PAGES=false turns it off.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
 from base64 import urlsafe_b64encode
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import OperationalError, connections
@@ -227,6 +228,21 @@ def _warm_page(token: str, variant: str, frame: bool) -> Ready | None:
     return ready
 
 
+# Threads of this process for cold pages, their own (the loop's default
+# executor renders for the live streams); past this many at once, Django's
+# handler renders the page, as it would without this path.
+COLD_RENDER_THREADS = 4
+_cold_renders = 0
+_pool: ThreadPoolExecutor | None = None
+
+
+def _cold_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(COLD_RENDER_THREADS, "cold-page")
+    return _pool
+
+
 def _render_cold(token: str, variant: str, explicit: str, accepted: str) -> tuple[bytes, str] | str | None:
     """render_cold_page's answer, or the database's error as text."""
     try:
@@ -249,8 +265,19 @@ async def _cold_page(scope, token: str, variant: str, explicit: str, accepted: s
     thread, then answered as a warm one: a first visit does not pay for
     Django's handler and middleware either. None: Django answers (no such
     page, an expired link, the database away: the scope then says which of
-    the first and the last it was)."""
-    rendered = await sync_to_async(_render_cold, thread_sensitive=False)(token, variant, explicit, accepted)
+    the first and the last it was); also when every thread of this path
+    is busy, so that cold pages never take the threads the live streams
+    render in, nor all of the database's pool while it is away."""
+    global _cold_renders
+    if _cold_renders >= COLD_RENDER_THREADS:
+        return None
+    _cold_renders += 1
+    try:
+        rendered = await asyncio.get_running_loop().run_in_executor(
+            _cold_pool(), _render_cold, token, variant, explicit, accepted
+        )
+    finally:
+        _cold_renders -= 1
     if rendered == NO_SUCH_PAGE:
         # Django's 404, without a second look for what is not there.
         scope[NO_SUCH_PAGE] = True

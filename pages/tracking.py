@@ -172,41 +172,41 @@ def _render_page(template_name: str, page: PageRows, language: str, found: page_
 def status_card(token: str, language: str) -> str | None:
     """The status card of this page as the page would show it now, in this
     language, for its open stream to send when only the expected times
-    moved (pages.live.stream); None when the page is gone, over or not in
-    a language it speaks (the stream then tells it to load itself again).
-    The card is the page's own partial, with nothing of one visitor in it."""
-    if language not in SUPPORTED_LANGUAGES:
-        return None
-    page = find_page(token)
-    if page is None or is_expired(page.shipment) or page.shipment.is_terminal:
-        return None
-    html = _render_page(f"{PAGE_TEMPLATE}#status", page, language, page_cache.Lookup(epoch=b""))
-    if page_cache.NONCE_PLACEHOLDER in html or page_cache.CSRF_PLACEHOLDER in html:
-        return None
-    return html
+    moved (pages.live.stream): the page's own partial, with nothing of one
+    visitor in it, through the page cache as the fragment a page targets.
+    None when the page is gone, over or not in a language the portal
+    speaks (the stream then tells it to load itself again)."""
+    return _pushed("status", token, language)
 
 
 def pushed_updates(token: str, language: str) -> str | None:
     """What the page's script would load when its stream says it changed
     (the "updates" fragment, every section out of band), in this language,
-    for the stream to send instead (pages.live.stream): through the page
-    cache like the fragment a page loads, so that one render serves every
-    open page of the link. None when there is nothing to send that way: no
-    such page, a link past its expiry, a language the portal doesn't speak,
-    or a fragment with a visitor's forms in it (the delivered page's, which
-    need the visitor's CSRF token); the page then loads itself again."""
+    for the stream to send instead (pages.live.stream). None when there is
+    nothing to send that way: no such page, a link past its expiry, a
+    language the portal doesn't speak, or a fragment with a visitor's forms
+    in it (the delivered page's, which need the visitor's CSRF token); the
+    page then loads itself again."""
+    return _pushed("updates", token, language)
+
+
+def _pushed(partial: str, token: str, language: str) -> str | None:
+    """A fragment for a stream to send, through the page cache like the
+    fragments a page loads (the same key as an htmx request for it in that
+    language), so that one render serves every open page of the link, in
+    every process, until the page changes again."""
     if language not in SUPPORTED_LANGUAGES:
         return None
-    variant = f"updates:{language}"
+    variant = f"{partial}:{language}"
     found = page_cache.lookup(token, variant)
     if found.html is not None and not found.expired:
         html = found.html.decode()
     else:
         page = find_page(token)
-        if page is None or is_expired(page.shipment):
+        if page is None or is_expired(page.shipment) or (partial == "status" and page.shipment.is_terminal):
             return None
         until = cached_until(page.shipment)
-        html = _render_page(f"{PAGE_TEMPLATE}#updates", page, language, found)
+        html = _render_page(f"{PAGE_TEMPLATE}#{partial}", page, language, found)
         page_cache.store(token, variant, found, html=html, language=language, expires_at=until)
     if page_cache.NONCE_PLACEHOLDER in html or page_cache.CSRF_PLACEHOLDER in html:
         return None

@@ -286,6 +286,10 @@ def test_a_batch_asks_for_its_subscribers_in_a_few_queries_whatever_its_size(mak
     assert subscriber_queries(1) == subscriber_queries(6) <= 3
 
 
+def test_a_batch_of_nothing_has_nobody_to_tell(shipment):
+    assert planning.Subscribers([]).of(shipment, "sms", True) == []
+
+
 def test_a_batch_keeps_each_shipments_own_subscribers(make_shipment, brand):
     stopped, unsubscribed, listening = (
         make_shipment(recipient_phone=f"+44770090011{n}", recipient_email=f"r{n}@example.com") for n in range(3)

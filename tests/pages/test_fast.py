@@ -221,6 +221,15 @@ def test_an_unknown_token_or_an_expired_link_goes_to_django(port, settings, ship
     assert answered == [False, False]
 
 
+def test_past_its_threads_a_cold_page_is_djangos_to_render(port, settings, shipment, answered, monkeypatch):
+    from pages import fast
+
+    monkeypatch.setattr(fast, "_cold_renders", fast.COLD_RENDER_THREADS)
+    cold(shipment)
+    assert fetch(port, shipment.get_absolute_url())[0].startswith(b"HTTP/1.1 200 ")
+    assert answered == [False]
+
+
 def test_a_render_that_fails_here_is_djangos_to_answer(port, settings, shipment, answered, monkeypatch):
     def broken(*args):
         raise RuntimeError("a template the renderer chokes on")

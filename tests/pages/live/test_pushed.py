@@ -178,6 +178,15 @@ def test_one_render_serves_every_open_page_of_the_link(brand, van, frozen, djang
         assert pushed_updates(shipment.public_token, "de") == first
 
 
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the page cache needs Redis (set REDIS_URL)")
+def test_one_card_render_serves_every_open_page_of_the_link(brand, van, frozen, django_assert_num_queries):
+    route, shipment = van
+    drive(brand, route, frozen)
+    first = status_card(shipment.public_token, "es")
+    with django_assert_num_queries(0):
+        assert status_card(shipment.public_token, "es") == first
+
+
 def test_a_delivered_page_loads_itself_for_its_forms(van, frozen, monkeypatch):
     _route, shipment = van
     services.record_event(
