@@ -229,10 +229,15 @@ def _warm_page(token: str, variant: str, frame: bool) -> Ready | None:
 
 
 # Threads of this process for cold pages, their own (the loop's default
-# executor renders for the live streams); past this many at once, Django's
-# handler renders the page, as it would without this path.
+# executor renders for the live streams, which cold pages must not starve);
+# more cold pages at once wait for one. Sending the overflow to Django's
+# handler instead made a rush of first opens ten times slower there
+# (bench/RESULTS.md, "Morning rush").
 COLD_RENDER_THREADS = 4
-_cold_renders = 0
+# After the database was found away, cold pages are 503 at once for this
+# long, rather than each holding a thread for the pool's timeout.
+DATABASE_AWAY_SECONDS = 2.0
+_database_away: tuple[float, str] = (0.0, "")
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -265,25 +270,22 @@ async def _cold_page(scope, token: str, variant: str, explicit: str, accepted: s
     thread, then answered as a warm one: a first visit does not pay for
     Django's handler and middleware either. None: Django answers (no such
     page, an expired link, the database away: the scope then says which of
-    the first and the last it was); also when every thread of this path
-    is busy, so that cold pages never take the threads the live streams
-    render in, nor all of the database's pool while it is away."""
-    global _cold_renders
-    if _cold_renders >= COLD_RENDER_THREADS:
+    the first and the last it was)."""
+    global _database_away
+    away_until, why = _database_away
+    if time.monotonic() < away_until:
+        scope[DATABASE_AWAY] = why
         return None
-    _cold_renders += 1
-    try:
-        rendered = await asyncio.get_running_loop().run_in_executor(
-            _cold_pool(), _render_cold, token, variant, explicit, accepted
-        )
-    finally:
-        _cold_renders -= 1
+    rendered = await asyncio.get_running_loop().run_in_executor(
+        _cold_pool(), _render_cold, token, variant, explicit, accepted
+    )
     if rendered == NO_SUCH_PAGE:
         # Django's 404, without a second look for what is not there.
         scope[NO_SUCH_PAGE] = True
         return None
     if isinstance(rendered, str):
         scope[DATABASE_AWAY] = rendered
+        _database_away = (time.monotonic() + DATABASE_AWAY_SECONDS, rendered)
         return None
     if rendered is None:
         return None

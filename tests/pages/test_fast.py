@@ -221,13 +221,20 @@ def test_an_unknown_token_or_an_expired_link_goes_to_django(port, settings, ship
     assert answered == [False, False]
 
 
-def test_past_its_threads_a_cold_page_is_djangos_to_render(port, settings, shipment, answered, monkeypatch):
+def test_for_a_moment_after_the_database_was_away_cold_pages_are_503_at_once(port, shipment, answered, monkeypatch):
     from pages import fast
 
-    monkeypatch.setattr(fast, "_cold_renders", fast.COLD_RENDER_THREADS)
+    tried = []
+    render = fast.render_cold_page
+    monkeypatch.setattr(fast, "render_cold_page", lambda *args: tried.append(args) or render(*args))
+    monkeypatch.setattr(fast, "_database_away", (time.monotonic() + 60, "couldn't get a connection"))
     cold(shipment)
+    assert fetch(port, shipment.get_absolute_url())[0].startswith(b"HTTP/1.1 503 ")
+    assert tried == []
+    monkeypatch.setattr(fast, "_database_away", (0.0, ""))
     assert fetch(port, shipment.get_absolute_url())[0].startswith(b"HTTP/1.1 200 ")
-    assert answered == [False]
+    assert answered == [False, True]
+    assert len(tried) == 1
 
 
 def test_a_render_that_fails_here_is_djangos_to_answer(port, settings, shipment, answered, monkeypatch):
@@ -246,6 +253,7 @@ def test_the_database_away_is_a_503_without_a_second_wait(port, settings, shipme
 
     tried = []
     monkeypatch.setattr("pages.fast.render_cold_page", database_away)
+    monkeypatch.setattr("pages.fast._database_away", (0.0, ""))
     monkeypatch.setattr("pages.tracking.find_page", lambda token: tried.append(token))
     cold(shipment)
     answer = fetch(port, shipment.get_absolute_url())[0]
