@@ -170,21 +170,14 @@ def test_a_change_sends_the_fragment_the_page_would_load(client, brand, van, fro
 
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="the page cache needs Redis (set REDIS_URL)")
-def test_one_render_serves_every_open_page_of_the_link(brand, van, frozen, django_assert_num_queries):
+@pytest.mark.parametrize(("pushed", "language"), [(pushed_updates, "de"), (status_card, "es")], ids=["page", "card"])
+def test_one_render_serves_every_open_page_of_the_link(brand, van, frozen, django_assert_num_queries, pushed, language):
     route, shipment = van
     drive(brand, route, frozen)
-    first = pushed_updates(shipment.public_token, "de")
+    first = pushed(shipment.public_token, language)
+    assert first
     with django_assert_num_queries(0):
-        assert pushed_updates(shipment.public_token, "de") == first
-
-
-@pytest.mark.skipif(not settings.REDIS_URL, reason="the page cache needs Redis (set REDIS_URL)")
-def test_one_card_render_serves_every_open_page_of_the_link(brand, van, frozen, django_assert_num_queries):
-    route, shipment = van
-    drive(brand, route, frozen)
-    first = status_card(shipment.public_token, "es")
-    with django_assert_num_queries(0):
-        assert status_card(shipment.public_token, "es") == first
+        assert pushed(shipment.public_token, language) == first
 
 
 def test_a_delivered_page_loads_itself_for_its_forms(van, frozen, monkeypatch):
