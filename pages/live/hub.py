@@ -7,8 +7,9 @@ open for that token, whatever process made the change; without it,
 publishers in this process hand messages to the hub's loop directly.
 
 A message says that a page changed (CHANGED) or that its journey is over
-(FINAL), and the page then fetches its own fragments, in its own language,
-through the page cache; or it carries the driver's new position (POSITION),
+(FINAL): a tracking page's stream then sends it the changed sections, other
+pages fetch their own fragments, in their own language, through the page
+cache (stream.py); or it carries the driver's new position (POSITION),
 which the page shows without fetching anything; or it says that only the
 expected times moved (TIMES), and a tracking page's stream sends the page
 its new status card (stream.py), so that the ETA's recomputes, a few a

@@ -92,16 +92,20 @@ def render(what, token: str, language: str) -> str | None:
         connections.close_all()
 
 
+async def _sent(what, event: str, token: str, card: str) -> bytes:
+    """``what``'s fragment as ``event``, or "changed" when there is none."""
+    html = await sync_to_async(render, thread_sensitive=False)(what, token, card) if card else None
+    return encode_html(event, html) if html else ENCODED[CHANGED]
+
+
 async def times_moved(token: str, card: str) -> bytes:
     """What a stream sends when only the page's expected times moved."""
-    html = await sync_to_async(render, thread_sensitive=False)(status_card, token, card) if card else None
-    return encode_card(html) if html else ENCODED[CHANGED]
+    return await _sent(status_card, "status", token, card)
 
 
 async def page_moved(token: str, card: str) -> bytes:
     """What a stream sends when its page changed."""
-    html = await sync_to_async(render, thread_sensitive=False)(pushed_updates, token, card) if card else None
-    return encode_html("page", html) if html else ENCODED[CHANGED]
+    return await _sent(pushed_updates, "page", token, card)
 
 
 async def encoded(token: str, payload, card: str) -> bytes:
