@@ -123,6 +123,8 @@ class Plan:
     due: list[int]
     claimed: list[Notification] = field(default_factory=list)
     claim_id: uuid.UUID | None = None
+    # Due now but left queued for a task behind this one (``later``).
+    later: list[int] = field(default_factory=list)
 
 
 # A planner whose own changes waited longer than this in the queue is behind,
@@ -141,12 +143,16 @@ def plan_notifications(*, status_change_id: int) -> list[int]:
     return plan_batch([status_change_id], claim=False).due
 
 
-def plan_batch(status_change_ids: list[int], *, claim: bool = True, up_to: int = 0) -> Plan:
+def plan_batch(
+    status_change_ids: list[int], *, claim: bool = True, up_to: int = 0, later: tuple[str, ...] = ()
+) -> Plan:
     """Plan a batch of status changes in one transaction. With ``claim``,
     every notification due now is inserted already claimed by the caller:
     one commit, no queue hop and no second claim on the way to the
     transport. If the caller dies, those leases run out and the sweep hands
-    the rows to another worker.
+    the rows to another worker. Those on a channel in ``later`` are inserted
+    queued instead, and listed in the plan's ``later`` for the caller to
+    hand to a task of its own.
 
     A change another planner holds locked is skipped (that planner does it),
     as is one already planned. With ``up_to``, the batch is filled up to that
@@ -157,6 +163,7 @@ def plan_batch(status_change_ids: list[int], *, claim: bool = True, up_to: int =
     now = timezone.now()
     claim_id = uuid.uuid4() if claim else None
     claimed: list[Notification] = []
+    left: list[int] = []
     could_claim = claim
     with transaction.atomic():
         # Lock the status changes only: FOR UPDATE over the joins would also
@@ -167,7 +174,7 @@ def plan_batch(status_change_ids: list[int], *, claim: bool = True, up_to: int =
             changes += _lock_unplanned(status_change_ids, others=up_to - len(changes))
         changes, rows = _rows_for_each(changes, now)
         if changes:
-            claimed, could_claim = _insert(rows, now, claim_id)
+            claimed, left, could_claim = _insert(rows, now, claim_id, later)
             for change in changes:
                 change.processed_at = now
             bulk.update(changes, ["processed_at"])
@@ -175,7 +182,7 @@ def plan_batch(status_change_ids: list[int], *, claim: bool = True, up_to: int =
         # The rest were planned by someone else, who claimed what was due
         # (or will: a lock skipped is a planner at work), or were planned
         # before and their rows are queued for the sweep.
-        return Plan(due=[], claimed=claimed, claim_id=claim_id if claimed else None)
+        return Plan(due=[], claimed=claimed, claim_id=claim_id if claimed else None, later=left)
     # What this call did not plan itself (or could not claim) may have queued
     # rows that are due.
     due = Notification.objects.filter(
@@ -381,16 +388,26 @@ def customer_rows(
 NOTIFICATION_IDENTITY = ("status_change", "channel", "recipient")
 
 
-def _insert(rows: list[Notification], now, claim_id: uuid.UUID | None) -> tuple[list[Notification], bool]:
+def _insert(
+    rows: list[Notification], now, claim_id: uuid.UUID | None, later: tuple[str, ...] = ()
+) -> tuple[list[Notification], list[int], bool]:
     """Insert the rows; with ``claim_id``, those due now are inserted
-    claimed. Returns the claimed rows, and whether every row was new.
+    claimed, but for those on a channel in ``later``. Returns the claimed
+    rows, the ids of the due rows left for later, and whether every row was
+    new.
 
     Unprocessed and locked, the changes have no rows yet, unless someone
     reset a change's processed_at by hand: its rows already stored are left
     out (and left to whoever has them), the others inserted and claimed."""
     due_now = [row for row in rows if row.next_attempt_at <= now] if claim_id else []
+    left = [row for row in due_now if row.channel in later]
+    due_now = [row for row in due_now if row.channel not in later]
     for row in due_now:
         row.state, row.claim_id, row.attempts = State.SENDING, claim_id, 1
         row.lease_until = now + timedelta(seconds=lease_seconds())
     bulk.insert(rows, now, unless_present=NOTIFICATION_IDENTITY)
-    return [row for row in due_now if row.pk is not None], all(row.pk is not None for row in rows)
+    return (
+        [row for row in due_now if row.pk is not None],
+        [row.pk for row in left if row.pk is not None],
+        all(row.pk is not None for row in rows),
+    )

@@ -91,8 +91,19 @@ def deliver_claimed(notification: Notification, *, claim_id: uuid.UUID, now=None
     """Send a notification this worker has claimed, and record the result
     only while the claim is still its own."""
     now = now or timezone.now()
-    still_claimed = _still_claimed(notification, claim_id)
-    refusal = _still_wanted(notification, now)
+    held = _skipped_or_held(notification, _still_claimed(notification, claim_id), now, _still_wanted(notification, now))
+    if held is not None:
+        return held
+    attempts: list[WebhookAttempt] = []
+    result = _record(notification, claim_id, *_send(notification), attempts)
+    bulk.insert(attempts, timezone.now())
+    return result
+
+
+def _skipped_or_held(notification: Notification, still_claimed, now, refusal: str | None) -> SendResult | None:
+    """Before a claimed notification goes out: skipped for good when it is
+    no longer wanted (``refusal``), put back until the morning when it is
+    an SMS that would arrive in the recipient's night; None to send it."""
     if refusal is not None:
         still_claimed.update(state=State.SKIPPED, last_error=refusal, claim_id=None, lease_until=None)
         return SendResult(SendOutcome.SKIPPED)
@@ -111,10 +122,44 @@ def deliver_claimed(notification: Notification, *, claim_id: uuid.UUID, now=None
                 attempts=F("attempts") - 1,
             )
             return SendResult(SendOutcome.HELD, retry_in=(not_before - now).total_seconds())
-    attempts: list[WebhookAttempt] = []
-    result = _record(notification, claim_id, *_send(notification), attempts)
-    bulk.insert(attempts, timezone.now())
-    return result
+    return None
+
+
+def deliver_later(notification_ids: list[int]) -> list[tuple[int, SendResult]]:
+    """Claim these queued notifications together and send them as a plan's
+    are: what a planning task left for a task behind it (its emails, while
+    its texts and webhooks went out). Time has passed since planning, so
+    unsubscribes, STOP replies and quiet hours are read again, for all of
+    them in two queries. A redelivered task finds nothing to claim."""
+    now = timezone.now()
+    claim_id = uuid.uuid4()
+    Notification.objects.filter(_claimable(now), pk__in=list(notification_ids)).update(
+        state=State.SENDING,
+        claim_id=claim_id,
+        lease_until=now + timedelta(seconds=lease_seconds()),
+        attempts=F("attempts") + 1,
+    )
+    claimed = list(
+        Notification.objects.select_related("shipment__brand", "status_change", "notice")
+        .filter(state=State.SENDING, claim_id=claim_id)
+        .order_by("pk")
+    )
+    active = set(
+        Subscription.objects.filter(pk__in={n.subscription_id for n in claimed}, active=True).values_list(
+            "pk", flat=True
+        )
+    )
+    phones = {n.recipient for n in claimed if n.channel == Channel.SMS}
+    opted_out = set(SmsOptOut.objects.filter(phone__in=phones).values_list("phone", flat=True)) if phones else set()
+    results, plan = [], Plan(due=[], claim_id=claim_id)
+    for notification in claimed:
+        refusal = _still_wanted(notification, now, active=active, opted_out=opted_out)
+        held = _skipped_or_held(notification, _still_claimed(notification, claim_id), now, refusal)
+        if held is None:
+            plan.claimed.append(notification)
+        else:
+            results.append((notification.pk, held))
+    return results + (deliver_planned(plan) if plan.claimed else [])
 
 
 def deliver_planned(plan: Plan) -> list[tuple[int, SendResult]]:
@@ -319,15 +364,26 @@ def _mark_sent_statement() -> str:
     )
 
 
-def _still_wanted(notification: Notification, now) -> str | None:
+def _still_wanted(
+    notification: Notification, now, *, active: set[int] | None = None, opted_out: set[str] | None = None
+) -> str | None:
+    """Why a claimed notification is no longer to be sent, or None. The
+    active subscriptions and opted-out phones are read here unless given
+    (``deliver_later`` reads them for many at once)."""
     if notification.channel == Channel.WEBHOOK:
         return None
     if notification.subscription_id is not None:
-        active = Subscription.objects.filter(pk=notification.subscription_id, active=True).exists()
-        if not active:
+        if active is None:
+            active = set(
+                Subscription.objects.filter(pk=notification.subscription_id, active=True).values_list("pk", flat=True)
+            )
+        if notification.subscription_id not in active:
             return "Unsubscribed."
-    if notification.channel == Channel.SMS and SmsOptOut.objects.filter(phone=notification.recipient).exists():
-        return "Recipient replied STOP."
+    if notification.channel == Channel.SMS:
+        if opted_out is None:
+            opted_out = set(SmsOptOut.objects.filter(phone=notification.recipient).values_list("phone", flat=True))
+        if notification.recipient in opted_out:
+            return "Recipient replied STOP."
     return alert_messages.still_wanted(notification) if notification.notice_id else None
 
 

@@ -19,6 +19,7 @@ from kombu.exceptions import OperationalError
 from tracking_portal import redis as shared_redis
 
 from . import notices, planning, sending, sweep
+from .models import Channel
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,19 @@ def _publishing():
     return shared_redis.outage_of(url).watch(errors=(OperationalError, *shared_redis.OUTAGE_ERRORS))
 
 
+def _published(task, args: tuple, what: str, countdown: float | None = None) -> bool:
+    """Publish one task; False, logged, when the broker did not take it. The
+    work it carries stays in the database (an unprocessed status change or
+    notice, a queued notification) for the sweep."""
+    try:
+        with _publishing():
+            task.apply_async(args, countdown=countdown, retry_policy=PUBLISH_RETRY)
+    except Exception:
+        logger.warning("Could not enqueue %s; the sweep will pick them up.", what, exc_info=True)
+        return False
+    return True
+
+
 # A batch of status changes is planned in chunks: few enough messages that
 # enqueueing a thousand changes costs a few round trips, enough chunks that
 # the workers share the planning.
@@ -53,15 +67,7 @@ def enqueue_plans(status_change_ids: list[int]) -> int:
     enqueued = 0
     for start in range(0, len(status_change_ids), PLAN_CHUNK):
         chunk = status_change_ids[start : start + PLAN_CHUNK]
-        try:
-            with _publishing():
-                plan_notifications_task.apply_async((chunk,), retry_policy=PUBLISH_RETRY)
-        except Exception:
-            logger.warning(
-                "Could not enqueue planning of status changes %s; the sweep will pick them up.",
-                chunk,
-                exc_info=True,
-            )
+        if not _published(plan_notifications_task, (chunk,), f"planning of status changes {chunk}"):
             break
         enqueued += len(chunk)
     return enqueued
@@ -146,29 +152,48 @@ def plan_soon(status_change_ids: list[int]) -> None:
 def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
     enqueued = 0
     for notification_id in notification_ids:
-        try:
-            with _publishing():
-                send_notification_task.apply_async((notification_id,), countdown=countdown, retry_policy=PUBLISH_RETRY)
-        except Exception:
-            logger.warning(
-                "Could not enqueue notification %s; the sweep will pick it up.", notification_id, exc_info=True
-            )
+        if not _published(send_notification_task, (notification_id,), f"notification {notification_id}", countdown):
             break
         enqueued += 1
     return enqueued
+
+
+# What a status change's planning task leaves to a task behind it: an email
+# is read minutes later, while a text and a brand's webhook are acted on at
+# once, and the email's MIME message costs the worker more than the other
+# two together (bench/notify_cost.py). Its task waits in the "later" queue,
+# which the messages worker takes only when the default queue is empty
+# (settings' queue_order_strategy), so that in a rush of status changes the
+# webhooks and texts keep pace and the emails follow.
+LATER = (Channel.EMAIL,)
 
 
 @shared_task(name="notifications.plan")
 def plan_notifications_task(status_change_ids: list[int] | int) -> None:
     """Plan the changes and send what is due right here: it was claimed
     while planning, so a batch of changes costs one planning transaction
-    and no further queue hops. (A single id is what older messages still in
-    the queue carry.)"""
+    and no further queue hops; its emails go to a task of their own
+    (LATER). (A single id is what older messages still in the queue carry.)"""
     if isinstance(status_change_ids, int):
         status_change_ids = [status_change_ids]
-    plan = planning.plan_batch(status_change_ids, up_to=PLAN_CHUNK)
+    plan = planning.plan_batch(status_change_ids, up_to=PLAN_CHUNK, later=LATER)
     enqueue_sends(plan.due)
+    enqueue_later(plan.later)
     for notification_id, result in sending.deliver_planned(plan):
+        if result.retry_in is not None:
+            schedule_retry(notification_id, result.retry_in)
+
+
+def enqueue_later(notification_ids: list[int]) -> bool:
+    """Hand these queued notifications to one task behind the planning.
+    Should the broker refuse, they stay queued and due, and the sweep
+    enqueues them."""
+    return not notification_ids or _published(send_later_task, (notification_ids,), f"notifications {notification_ids}")
+
+
+@shared_task(name="notifications.send_later")
+def send_later_task(notification_ids: list[int]) -> None:
+    for notification_id, result in sending.deliver_later(notification_ids):
         if result.retry_in is not None:
             schedule_retry(notification_id, result.retry_in)
 
@@ -179,13 +204,7 @@ def enqueue_notice_plans(notice_ids: list[int]) -> int:
     enqueued = 0
     for start in range(0, len(notice_ids), PLAN_CHUNK):
         chunk = notice_ids[start : start + PLAN_CHUNK]
-        try:
-            with _publishing():
-                plan_notices_task.apply_async((chunk,), retry_policy=PUBLISH_RETRY)
-        except Exception:
-            logger.warning(
-                "Could not enqueue planning of notices %s; the sweep will pick them up.", chunk, exc_info=True
-            )
+        if not _published(plan_notices_task, (chunk,), f"planning of notices {chunk}"):
             break
         enqueued += len(chunk)
     return enqueued

@@ -168,6 +168,9 @@ REDIS_OUTAGE_BACKOFF_SECONDS = env.float("REDIS_OUTAGE_BACKOFF_SECONDS", default
 # second BRPOP, which a worker's consumer waits on.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
+    # A worker takes from the first of its queues that has a task, in the
+    # order -Q (or CELERY_TASK_QUEUES) names them, rather than in turn.
+    "queue_order_strategy": "priority",
     "socket_timeout": max(2.0, REDIS_SOCKET_TIMEOUT),
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
 }
@@ -186,12 +189,20 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # Customers' messages and brands' webhooks have the default queue to
-# themselves; the work behind the pages (ETAs worked out after the vans'
-# pings, alerts, imports, analytics) goes to "background", so that a morning
-# of pings never queues a status change's messages behind it (bench/rush.py).
-# The Procfile runs a worker for each; a worker started without -Q takes both.
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("background"))
-CELERY_TASK_ROUTES = {"shipments.*": {"queue": "background"}, "analytics.*": {"queue": "background"}}
+# themselves; the emails a status change's planning leaves for later
+# (notifications.tasks.LATER) wait in "later", which the same worker takes
+# when the default queue is empty; the work behind the pages (ETAs worked
+# out after the vans' pings, alerts, imports, analytics) goes to
+# "background", so that a morning of pings never queues a status change's
+# messages behind it (bench/rush.py). The Procfile runs a worker for the
+# messages and one for the background; a worker started without -Q takes
+# all three, in this order.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("later"), Queue("background"))
+CELERY_TASK_ROUTES = {
+    "notifications.send_later": {"queue": "later"},
+    "shipments.*": {"queue": "background"},
+    "analytics.*": {"queue": "background"},
+}
 # Periodic jobs (celery -A tracking_portal beat). The notification sweep
 # plans status changes whose task was lost (Redis down at commit) and
 # re-enqueues notifications still queued a while after they were due, or
