@@ -10,7 +10,7 @@ a batch of --batch changes through the API's writer (services.
 record_brand_events; its after-commit planning held back) and plans and
 sends them as the worker's task does (planning.plan_batch, then
 sending.deliver_planned, its emails left for later and sent after by
-sending.deliver_later, as notifications.tasks does), in this process; then
+sending.deliver_together, as notifications.tasks does), in this process; then
 the same number of changes one at a time (plan_batch of one id each): the
 baseline, in the same run. The first round warms templates and imports and
 is not counted. Printed: CPU ms and queries per change (planning, sending
@@ -81,7 +81,7 @@ def main() -> None:
                 planned = time.process_time()
                 sent += sum(1 for _ in sending.deliver_planned(plan))
                 at_once = time.process_time()
-                sent += sum(1 for _ in sending.deliver_later(plan.later))
+                sent += sum(1 for _ in sending.deliver_together(plan.later))
                 plan_cpu += planned - began
                 send_cpu += at_once - planned
                 later_cpu += time.process_time() - at_once

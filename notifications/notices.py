@@ -7,7 +7,7 @@ The contract is StatusChange's (see notifications/planning.py): the writer
 leaves a Notice with ``processed_at`` NULL and announces it after commit;
 ``plan_notices`` turns it into at most one Notification per (notice,
 channel, recipient) and stamps it processed in the same transaction;
-sending goes through ``sending.send_notification``, whose claim and lease
+sending goes through ``sending.deliver_together``, whose claim and lease
 make a redelivered task or a dead worker harmless. ``unplanned`` is the
 sweep's half: the notices whose announcement or task was lost.
 """

@@ -125,12 +125,13 @@ def _skipped_or_held(notification: Notification, still_claimed, now, refusal: st
     return None
 
 
-def deliver_later(notification_ids: list[int]) -> list[tuple[int, SendResult]]:
+def deliver_together(notification_ids: list[int]) -> list[tuple[int, SendResult]]:
     """Claim these queued notifications together and send them as a plan's
     are: what a planning task left for a task behind it (its emails, while
-    its texts and webhooks went out). Time has passed since planning, so
-    unsubscribes, STOP replies and quiet hours are read again, for all of
-    them in two queries. A redelivered task finds nothing to claim."""
+    its texts and webhooks went out), or the notices' messages. Time may
+    have passed since planning, so unsubscribes, STOP replies and quiet
+    hours are read again, for all of them in two queries (and a notice's
+    own conditions, per notice). A redelivered task finds nothing to claim."""
     now = timezone.now()
     claim_id = uuid.uuid4()
     Notification.objects.filter(_claimable(now), pk__in=list(notification_ids)).update(
@@ -369,7 +370,7 @@ def _still_wanted(
 ) -> str | None:
     """Why a claimed notification is no longer to be sent, or None. The
     active subscriptions and opted-out phones are read here unless given
-    (``deliver_later`` reads them for many at once)."""
+    (``deliver_together`` reads them for many at once)."""
     if notification.channel == Channel.WEBHOOK:
         return None
     if notification.subscription_id is not None:

@@ -193,7 +193,11 @@ def enqueue_later(notification_ids: list[int]) -> bool:
 
 @shared_task(name="notifications.send_later")
 def send_later_task(notification_ids: list[int]) -> None:
-    for notification_id, result in sending.deliver_later(notification_ids):
+    send_together(notification_ids)
+
+
+def send_together(notification_ids: list[int]) -> None:
+    for notification_id, result in sending.deliver_together(notification_ids):
         if result.retry_in is not None:
             schedule_retry(notification_id, result.retry_in)
 
@@ -212,12 +216,11 @@ def enqueue_notice_plans(notice_ids: list[int]) -> int:
 
 @shared_task(name="notifications.plan_notices")
 def plan_notices_task(notice_ids: list[int]) -> None:
-    """Plan the notices and send what is due right here: notices are few,
-    and the send's own claim keeps a redelivered task from sending twice."""
-    for notification_id in notices.plan_notices(notice_ids=notice_ids):
-        result = sending.send_notification(notification_id=notification_id)
-        if result.retry_in is not None:
-            schedule_retry(notification_id, result.retry_in)
+    """Plan the notices and send what is due right here, claimed together
+    and sent in parallel: a van's new ETAs can leave a notice for each of
+    its parcels at once. The claim keeps a redelivered task from sending
+    twice."""
+    send_together(notices.plan_notices(notice_ids=notice_ids))
 
 
 @shared_task(name="notifications.send")

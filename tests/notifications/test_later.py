@@ -1,5 +1,5 @@
 """A status change's emails follow its texts and webhook in a task of their
-own (notifications.tasks.LATER, sending.deliver_later), sent once and only
+own (notifications.tasks.LATER, sending.deliver_together), sent once and only
 while still wanted."""
 
 from datetime import UTC, datetime, timedelta
@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import planning, sending, sweep, tasks
+from notifications import planning, rules, sending, sweep, tasks
 from notifications.models import Channel, Notification, SmsOptOut, State, Subscription
 from notifications.sending import SendOutcome
 
@@ -67,9 +67,9 @@ def test_an_email_whose_later_task_could_not_be_enqueued_is_left_for_the_sweep(s
 
 def test_a_redelivered_later_task_sends_nothing_again(shipment, outbox):
     plan = planning.plan_batch([change_to(shipment, "delivered").pk], later=tasks.LATER)
-    first = sending.deliver_later(plan.later)
+    first = sending.deliver_together(plan.later)
     assert [result.outcome for _, result in first] == [SendOutcome.SENT]
-    assert sending.deliver_later(plan.later) == []
+    assert sending.deliver_together(plan.later) == []
     assert len(outbox) == 1
     assert Notification.objects.get(channel=Channel.EMAIL).attempts == 1
 
@@ -80,7 +80,7 @@ def test_a_claim_held_by_another_sender_is_left_to_it(shipment, outbox):
     Notification.objects.filter(pk__in=plan.later).update(
         state=State.SENDING, lease_until=timezone.now() + timedelta(minutes=1)
     )
-    assert sending.deliver_later(plan.later) == [] and outbox == []
+    assert sending.deliver_together(plan.later) == [] and outbox == []
 
 
 def test_what_changed_since_planning_is_read_again(make_shipment, brand, memory_sms, outbox):
@@ -92,7 +92,7 @@ def test_what_changed_since_planning_is_read_again(make_shipment, brand, memory_
     )
     Subscription.objects.filter(shipment=gone, channel=Channel.EMAIL).update(active=False)
     SmsOptOut.objects.create(phone=stopped.recipient_phone)
-    results = dict(sending.deliver_later([n.pk for n in plan.claimed]))
+    results = dict(sending.deliver_together([n.pk for n in plan.claimed]))
     outcome = {(n.shipment_id, n.channel): results[n.pk].outcome for n in plan.claimed}
     assert outcome == {
         (gone.pk, Channel.SMS): SendOutcome.SENT,
@@ -116,7 +116,7 @@ def test_a_text_handed_over_in_the_recipients_night_waits_for_the_morning(make_s
     sms = Notification.objects.get(channel=Channel.SMS)
     with time_machine.travel(datetime(2026, 1, 15, 22, 0, tzinfo=UTC), tick=False):
         Notification.objects.filter(pk=sms.pk).update(next_attempt_at=timezone.now())
-        [(pk, result)] = sending.deliver_later([sms.pk])
+        [(pk, result)] = sending.deliver_together([sms.pk])
     assert pk == sms.pk and plan.due
     assert result.outcome == SendOutcome.HELD and result.retry_in == pytest.approx(10 * 3600)
     sms.refresh_from_db()
@@ -130,10 +130,37 @@ def test_a_batch_of_emails_is_claimed_and_checked_in_a_few_queries(make_shipment
 
     few, many = later_of(2), later_of(12)
     with CaptureQueriesContext(connection) as two:
-        sending.deliver_later(few)
+        sending.deliver_together(few)
     with CaptureQueriesContext(connection) as twelve:
-        sending.deliver_later(many)
+        sending.deliver_together(many)
     assert len(outbox) == 14
     # The claim, the read, the subscriptions and the record of what was
     # sent: none of them once per email.
     assert len(twelve) <= len(two) + 2
+
+
+def test_a_vans_notices_are_claimed_and_sent_together(make_shipment, memory_sms, outbox):
+    from shipments import alerts
+    from shipments.alert_rules import AlertKind
+    from shipments.models import Notice
+
+    zone = next(z for z in ("UTC", "Pacific/Auckland") if not rules.in_quiet_hours(timezone.now(), z))
+
+    def notices_of(count: int) -> list[int]:
+        shipments = [make_shipment(recipient_timezone=zone) for _ in range(count)]
+        for shipment in shipments:
+            alerts.open_alert(shipment=shipment, kind=AlertKind.MISSED_SCAN, now=timezone.now(), detail={})
+        return list(Notice.objects.filter(shipment__in=shipments).values_list("pk", flat=True))
+
+    few, many = notices_of(2), notices_of(8)
+    tasks.plan_notices_task(few)
+    with CaptureQueriesContext(connection) as eight:
+        tasks.plan_notices_task(many)
+    tasks.plan_notices_task(many)  # redelivered
+    assert (len(memory_sms), len(outbox)) == (10, 10)
+    assert set(Notification.objects.values_list("state", flat=True)) == {State.SENT}
+    claims = [q["sql"] for q in eight.captured_queries if q["sql"].startswith('UPDATE "notifications_notification"')]
+    # One claim for the task's 24 messages (not one per message), and the
+    # sends recorded as they came back, a few at a time.
+    assert sum("SET \"state\" = 'sending'" in sql for sql in claims) == 1
+    assert 1 <= sum("SET \"state\" = 'sent'" in sql for sql in claims) <= 12

@@ -86,3 +86,24 @@ def test_a_worker_takes_from_its_first_queue_while_it_has_tasks():
             for queue in queues:
                 queue(channel).delete()
     assert taken == ["a1", "a2", "b1"]
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="delivery into queues is the Redis transport's (set REDIS_URL)")
+def test_a_task_lands_in_its_own_queue_and_no_other():
+    names = [queue.name for queue in app.conf.task_queues]
+    sent = {"celery": "notifications.send", "later": "notifications.send_later", "background": "analytics.refresh"}
+
+    def sizes(channel) -> dict[str, int]:
+        return {name: Queue(name).bind(channel).queue_declare().message_count for name in names}
+
+    app.control.purge()
+    try:
+        with app.connection_for_write() as connection:
+            for queue in app.amqp.queues.values():  # as the workers do when they start
+                queue.bind(connection.default_channel).declare()
+            for queue, task in sent.items():
+                app.send_task(task, args=[[0]], connection=connection)
+                assert sizes(connection.default_channel) == {name: int(name == queue) for name in names}
+                app.control.purge()
+    finally:
+        app.control.purge()
