@@ -331,11 +331,13 @@ def main() -> None:
 
     celery_app.control.purge()
     worker_log = Path(tempfile.gettempdir()) / f"rush_worker_{os.getpid()}.log"
-    # The Procfile's two workers: messages and webhooks on the default
-    # queue, the ETAs, alerts and the rest on "background".
+    # The Procfile's two workers: the messages (status changes', notices',
+    # then the emails left for later), and the ETAs, alerts and the rest on
+    # "background".
     worker = start_celery(
-        worker_log, "worker", "-Q", "celery,later", "--pool", "prefork", "--concurrency", str(args.worker_concurrency),
-        "--without-heartbeat", "--without-gossip", "--without-mingle", "--hostname", f"rush-{os.getpid()}@%h",
+        worker_log, "worker", "-Q", "celery,notices,later", "--pool", "prefork",
+        "--concurrency", str(args.worker_concurrency), "--without-heartbeat", "--without-gossip",
+        "--without-mingle", "--hostname", f"rush-{os.getpid()}@%h",
     )  # fmt: skip
     background = start_celery(
         worker_log.with_suffix(".background.log"), "worker", "-Q", "background", "--pool", "prefork",

@@ -37,10 +37,10 @@ def plan_after_notices(sender, *, notice_ids, **kwargs):
     """Enqueue planning once the notices have committed; as for status
     changes, a failed enqueue leaves them to the sweep and the customer's
     request never sees an error."""
-    from .tasks import enqueue_notice_plans
+    from .tasks import plan_notices_soon
 
     try:
-        enqueue_notice_plans(list(notice_ids))
+        plan_notices_soon(list(notice_ids))
     except Exception:
         # In-process (eager) mode runs the task right here.
         logger.exception("Planning notifications for notices %s failed.", notice_ids)

@@ -143,10 +143,29 @@ atexit.register(publisher.flush)
 def plan_soon(status_change_ids: list[int]) -> None:
     """Have these committed status changes planned: through the publisher
     thread when a broker takes the message, right here in-process (eager)."""
-    if plan_notifications_task.app.conf.task_always_eager or publisher.interval <= 0:
-        enqueue_plans(status_change_ids)
+    _soon(publisher, enqueue_plans, status_change_ids)
+
+
+# A van's recompute leaves a few notices at a time (the parcels whose
+# window moved), and a worker recomputes many vans a second in a rush:
+# they share a task the way status changes do. (enqueue_notice_plans is
+# looked up when called: it is defined below.)
+notice_publisher = PlanPublisher(
+    settings.NOTIFICATION_PUBLISH_INTERVAL_MS / 1000, publish=lambda ids: enqueue_notice_plans(ids)
+)
+atexit.register(notice_publisher.flush)
+
+
+def plan_notices_soon(notice_ids: list[int]) -> None:
+    """plan_soon for committed notices."""
+    _soon(notice_publisher, enqueue_notice_plans, notice_ids)
+
+
+def _soon(through: PlanPublisher, enqueue, ids: list[int]) -> None:
+    if plan_notifications_task.app.conf.task_always_eager or through.interval <= 0:
+        enqueue(ids)
     else:
-        publisher.submit(status_change_ids)
+        through.submit(ids)
 
 
 def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
@@ -162,9 +181,9 @@ def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
 # is read minutes later, while a text and a brand's webhook are acted on at
 # once, and the email's MIME message costs the worker more than the other
 # two together (bench/notify_cost.py). Its task waits in the "later" queue,
-# which the messages worker takes only when the default queue is empty
-# (settings' queue_order_strategy), so that in a rush of status changes the
-# webhooks and texts keep pace and the emails follow.
+# which the messages worker takes only when the default queue and the
+# notices' are empty (settings' CELERY_TASK_QUEUES), so that in a rush of
+# status changes the webhooks and texts keep pace and the emails follow.
 LATER = (Channel.EMAIL,)
 
 

@@ -188,17 +188,21 @@ if REDIS_URL.startswith("rediss://"):
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-# Customers' messages and brands' webhooks have the default queue to
-# themselves; the emails a status change's planning leaves for later
-# (notifications.tasks.LATER) wait in "later", which the same worker takes
-# when the default queue is empty; the work behind the pages (ETAs worked
-# out after the vans' pings, alerts, imports, analytics) goes to
-# "background", so that a morning of pings never queues a status change's
-# messages behind it (bench/rush.py). The Procfile runs a worker for the
-# messages and one for the background; a worker started without -Q takes
-# all three, in this order.
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("later"), Queue("background"))
+# A status change's texts and webhook have the default queue to
+# themselves. Behind it, in the order the messages worker takes them (it
+# takes from the first queue that has a task, see queue_order_strategy):
+# "notices", the messages of ETA moves, alerts and staff's notes, which a
+# van's new ETAs can leave for every parcel at once; then "later", the
+# emails a status change's planning leaves for a task of their own
+# (notifications.tasks.LATER). The work behind the pages (ETAs worked out
+# after the vans' pings, alerts, imports, analytics) goes to "background",
+# so that a morning of pings never queues a status change's messages
+# behind it (bench/rush.py). The Procfile runs a worker for the messages
+# and one for the background; a worker started without -Q takes all four,
+# in this order.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("notices"), Queue("later"), Queue("background"))
 CELERY_TASK_ROUTES = {
+    "notifications.plan_notices": {"queue": "notices"},
     "notifications.send_later": {"queue": "later"},
     "shipments.*": {"queue": "background"},
     "analytics.*": {"queue": "background"},

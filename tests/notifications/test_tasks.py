@@ -16,7 +16,9 @@ def queued_messages():
     """Publish for real (not eagerly) and read back what reached the queue."""
     saved = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
-    tasks.publisher.flush()  # what earlier tests left to the publisher thread, before the purge
+    # What earlier tests left to the publisher threads, before the purge.
+    tasks.publisher.flush()
+    tasks.notice_publisher.flush()
     celery_app.control.purge()
 
     def read():
@@ -145,3 +147,12 @@ def test_with_a_broker_the_signal_goes_through_the_publisher(monkeypatch, queued
     monkeypatch.setattr(tasks.publisher, "submit", submitted.append)
     tasks.plan_soon([7, 8])
     assert submitted == [[7, 8]]
+
+
+def test_committed_notices_go_through_their_publisher_when_a_broker_takes_the_task(queued_messages, monkeypatch):
+    from notifications import apps
+
+    submitted = []
+    monkeypatch.setattr(tasks.notice_publisher, "submit", submitted.append)
+    apps.plan_after_notices(sender=None, notice_ids=(5, 6))
+    assert submitted == [[5, 6]]

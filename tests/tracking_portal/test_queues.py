@@ -1,7 +1,8 @@
 """Customers' messages and brands' webhooks have the default queue to
-themselves, the emails left for later wait in "later", the work behind the
-pages goes to "background" (settings' CELERY_TASK_ROUTES), and a worker
-started without -Q takes all three. A worker takes from the first of its
+themselves, the notices' messages wait in "notices", the emails left for
+later in "later", the work behind the pages goes to "background"
+(settings' CELERY_TASK_ROUTES), and a worker started without -Q takes all
+four. A worker takes from the first of its
 queues that has a task."""
 
 import uuid
@@ -18,8 +19,7 @@ def queue_of(task_name: str) -> str:
     return app.amqp.router.route({}, task_name)["queue"].name
 
 
-@pytest.mark.parametrize("task", ["notifications.plan", "notifications.send", "notifications.plan_notices",
-                                  "notifications.sweep"])  # fmt: skip
+@pytest.mark.parametrize("task", ["notifications.plan", "notifications.send", "notifications.sweep"])
 def test_messages_go_to_the_default_queue(task):
     assert queue_of(task) == app.conf.task_default_queue == "celery"
 
@@ -38,14 +38,14 @@ def test_the_work_behind_the_pages_goes_to_background(task):
     assert queue_of(task) == "background"
 
 
-def test_the_emails_left_for_later_wait_in_their_own_queue():
-    assert queue_of("notifications.send_later") == "later"
+def test_the_notices_and_the_emails_left_for_later_wait_in_queues_of_their_own():
+    assert (queue_of("notifications.plan_notices"), queue_of("notifications.send_later")) == ("notices", "later")
 
 
-def test_the_procfiles_messages_worker_takes_the_default_queue_before_the_later_one():
+def test_the_procfiles_messages_worker_takes_the_status_changes_then_the_notices_then_the_emails():
     procfile = (Path(settings.BASE_DIR) / "Procfile").read_text()
     [worker] = [line for line in procfile.splitlines() if line.startswith("worker:")]
-    assert " -Q celery,later " in worker
+    assert " -Q celery,notices,later " in worker
 
 
 def test_every_task_is_routed_to_a_queue_a_plain_worker_takes():
@@ -54,7 +54,7 @@ def test_every_task_is_routed_to_a_queue_a_plain_worker_takes():
     app.loader.import_default_modules()
     ours = [name for name in app.tasks if name.split(".")[0] in {"shipments", "notifications", "analytics"}]
     assert len(ours) >= 14
-    assert {queue_of(name) for name in ours} <= consumed == {"celery", "later", "background"}
+    assert {queue_of(name) for name in ours} <= consumed == {"celery", "notices", "later", "background"}
 
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="the order is the Redis transport's (set REDIS_URL)")
@@ -91,7 +91,12 @@ def test_a_worker_takes_from_its_first_queue_while_it_has_tasks():
 @pytest.mark.skipif(not settings.REDIS_URL, reason="delivery into queues is the Redis transport's (set REDIS_URL)")
 def test_a_task_lands_in_its_own_queue_and_no_other():
     names = [queue.name for queue in app.conf.task_queues]
-    sent = {"celery": "notifications.send", "later": "notifications.send_later", "background": "analytics.refresh"}
+    sent = {
+        "celery": "notifications.send",
+        "notices": "notifications.plan_notices",
+        "later": "notifications.send_later",
+        "background": "analytics.refresh",
+    }
 
     def sizes(channel) -> dict[str, int]:
         return {name: Queue(name).bind(channel).queue_declare().message_count for name in names}
