@@ -138,10 +138,13 @@ def warm_up(base: str, key: str, number: str, hooks: dict) -> None:
         time.sleep(0.1)
 
 
-def start_celery(log_path: Path, *arguments: str) -> subprocess.Popen:
-    """A Celery worker or beat, as the Procfile runs them."""
+def start_celery(log_path: Path, *arguments: str, niceness: int = 0) -> subprocess.Popen:
+    """A Celery worker or beat, as the Procfile runs them (``niceness``: the
+    Procfile's ``nice -n``)."""
     log = open(log_path, "w")  # noqa: SIM115 - lives as long as the process
     command = [_setup.PYTHON, "-m", "celery", "-A", "tracking_portal", *arguments, "--loglevel", "WARNING"]
+    if niceness:
+        command = ["nice", "-n", str(niceness), *command]
     env = {**os.environ, "PYTHONPATH": str(_setup.ROOT), "LOG_LEVEL": "WARNING"}
     return subprocess.Popen(
         command, cwd=_setup.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
