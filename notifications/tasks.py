@@ -19,7 +19,7 @@ from kombu.exceptions import OperationalError
 from tracking_portal import redis as shared_redis
 
 from . import notices, planning, sending, sweep
-from .models import Channel
+from .models import Channel, Notification
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +274,17 @@ def sweep_task() -> dict[str, int]:
     plans = [pk for pk, at in result.unplanned_changes if _first_time("change", pk, at)]
     notice_plans = [pk for pk, at in notices.unplanned() if _first_time("notice", pk, at)]
     sends = [pk for pk, at in result.due_notifications if _first_time("notification", pk, at)]
+    # An email waiting behind a rush is handed back to the queue it waits
+    # in, a batch to a task, rather than jump the texts and webhooks.
+    later = set(Notification.objects.filter(pk__in=sends, channel__in=LATER).values_list("pk", flat=True))
+    in_order = [pk for pk in sends if pk in later]
     planned = enqueue_plans(plans)
     planned_notices = enqueue_notice_plans(notice_plans)
-    return {"plans": planned, "notices": planned_notices, "sends": enqueue_sends(sends)}
+    handed_back = 0
+    for start in range(0, len(in_order), PLAN_CHUNK):
+        chunk = in_order[start : start + PLAN_CHUNK]
+        if not enqueue_later(chunk):
+            break
+        handed_back += len(chunk)
+    sent = enqueue_sends([pk for pk in sends if pk not in later])
+    return {"plans": planned, "notices": planned_notices, "sends": sent + handed_back}

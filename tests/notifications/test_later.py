@@ -164,3 +164,15 @@ def test_a_vans_notices_are_claimed_and_sent_together(make_shipment, memory_sms,
     # sends recorded as they came back, a few at a time.
     assert sum("SET \"state\" = 'sending'" in sql for sql in claims) == 1
     assert 1 <= sum("SET \"state\" = 'sent'" in sql for sql in claims) <= 12
+
+
+def test_the_sweep_hands_an_email_left_waiting_back_to_its_queue_and_a_text_to_the_default_one(shipment, monkeypatch):
+    later, sends = [], []
+    monkeypatch.setattr(tasks, "enqueue_later", lambda ids: later.append(ids) or True)
+    monkeypatch.setattr(tasks, "enqueue_sends", lambda ids: sends.append(ids) or len(ids))
+    planning.plan_batch([change_to(shipment, "delivered").pk], claim=False)
+    by_channel = dict(Notification.objects.values_list("channel", "pk"))
+    with time_machine.travel(timezone.now() + sweep.sweep_grace() + timedelta(seconds=1), tick=False):
+        assert tasks.sweep_task.apply().get()["sends"] == 2
+    assert later == [[by_channel[Channel.EMAIL]]]
+    assert sends == [[by_channel[Channel.SMS]]]
