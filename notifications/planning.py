@@ -187,9 +187,9 @@ def plan_batch(
     # rows that are due.
     due = Notification.objects.filter(
         status_change_id__in=list(status_change_ids), state=State.QUEUED, next_attempt_at__lte=now
-    )
+    ).exclude(pk__in=left)
     due_ids = list(due.order_by(CHANNEL_ORDER, "pk").values_list("pk", flat=True))
-    return Plan(due=due_ids, claimed=claimed, claim_id=claim_id if claimed else None)
+    return Plan(due=due_ids, claimed=claimed, claim_id=claim_id if claimed else None, later=left)
 
 
 def _lock_unplanned(status_change_ids: list[int], others: int = 0) -> list[StatusChange]:

@@ -142,7 +142,7 @@ def deliver_together(notification_ids: list[int]) -> list[tuple[int, SendResult]
     )
     claimed = list(
         Notification.objects.select_related("shipment__brand", "status_change", "notice")
-        .filter(state=State.SENDING, claim_id=claim_id)
+        .filter(pk__in=list(notification_ids), state=State.SENDING, claim_id=claim_id)
         .order_by("pk")
     )
     active = set(
@@ -183,13 +183,35 @@ def deliver_planned(plan: Plan) -> list[tuple[int, SendResult]]:
     return results
 
 
+# A send that would start this close to the end of its claim's lease is
+# not started: the transport's own timeouts (a webhook's 15 s, SMTP's) must
+# end inside the lease, or the sweep could hand the row to a second sender
+# while the first is still sending.
+LEASE_MARGIN = timedelta(seconds=30)
+
+
+def _send_within_lease(notification: Notification) -> tuple[datetime, Sent | TransportError] | None:
+    """``_send``, unless the claim's lease is too near its end by the time
+    a sending thread is free (a worker whose tasks share the threads, or
+    a pool without time limits); None then, and nothing sent."""
+    if notification.lease_until is not None and timezone.now() > notification.lease_until - LEASE_MARGIN:
+        return None
+    return _send(notification)
+
+
 def _deliver_in_parallel(plan: Plan, results: list, attempts: list[WebhookAttempt]) -> None:
-    pending = {_sender_pool().submit(_send, notification): notification for notification in plan.claimed}
+    pool = _sender_pool()
+    pending = {pool.submit(_send_within_lease, notification): notification for notification in plan.claimed}
     recording = []
     try:
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            recording = [(pending.pop(future), *future.result()) for future in done]
+            returned = [(pending.pop(future), future.result()) for future in done]
+            late = [notification for notification, outcome in returned if outcome is None]
+            if late:
+                _release(late, plan.claim_id)
+                results.extend((n.pk, SendResult(SendOutcome.RETRY, retry_in=0.0)) for n in late)
+            recording = [(notification, *outcome) for notification, outcome in returned if outcome is not None]
             results.extend(_record_all(recording, plan.claim_id, attempts))
             recording = []
     except BaseException:
@@ -203,7 +225,10 @@ def _deliver_in_parallel(plan: Plan, results: list, attempts: list[WebhookAttemp
         if recording:
             _record_all(recording, plan.claim_id, attempts)
         for future in as_completed(pending):
-            _record(pending[future], plan.claim_id, *future.result(), attempts)
+            if (outcome := future.result()) is None:
+                _release([pending[future]], plan.claim_id)
+            else:
+                _record(pending[future], plan.claim_id, *outcome, attempts)
         raise
 
 

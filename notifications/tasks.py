@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -185,6 +186,7 @@ def enqueue_sends(notification_ids, countdown: float | None = None) -> int:
 # notices' are empty (settings' CELERY_TASK_QUEUES), so that in a rush of
 # status changes the webhooks and texts keep pace and the emails follow.
 LATER = (Channel.EMAIL,)
+LATER_PATIENCE = timedelta(minutes=10)
 
 
 @shared_task(name="notifications.plan")
@@ -197,10 +199,14 @@ def plan_notifications_task(status_change_ids: list[int] | int) -> None:
         status_change_ids = [status_change_ids]
     plan = planning.plan_batch(status_change_ids, up_to=PLAN_CHUNK, later=LATER)
     enqueue_sends(plan.due)
-    enqueue_later(plan.later)
-    for notification_id, result in sending.deliver_planned(plan):
-        if result.retry_in is not None:
-            schedule_retry(notification_id, result.retry_in)
+    try:
+        for notification_id, result in sending.deliver_planned(plan):
+            if result.retry_in is not None:
+                schedule_retry(notification_id, result.retry_in)
+    finally:
+        # After the texts and webhooks, so that no publish stands before
+        # them (and in-process the emails are sent after them too).
+        enqueue_later(plan.later)
 
 
 def enqueue_later(notification_ids: list[int]) -> bool:
@@ -273,10 +279,15 @@ def sweep_task() -> dict[str, int]:
     result = sweep.sweep()
     plans = [pk for pk, at in result.unplanned_changes if _first_time("change", pk, at)]
     notice_plans = [pk for pk, at in notices.unplanned() if _first_time("notice", pk, at)]
-    sends = [pk for pk, at in result.due_notifications if _first_time("notification", pk, at)]
+    due = [(pk, at) for pk, at in result.due_notifications if _first_time("notification", pk, at)]
+    sends = [pk for pk, _at in due]
     # An email waiting behind a rush is handed back to the queue it waits
-    # in, a batch to a task, rather than jump the texts and webhooks.
-    later = set(Notification.objects.filter(pk__in=sends, channel__in=LATER).values_list("pk", flat=True))
+    # in, a batch to a task, rather than jump the texts and webhooks; one
+    # waiting longer than LATER_PATIENCE goes to the default queue, so that
+    # a rush that never ends does not keep it back for ever.
+    patient = time.time() - LATER_PATIENCE.total_seconds()
+    emails = set(Notification.objects.filter(pk__in=sends, channel__in=LATER).values_list("pk", flat=True))
+    later = {pk for pk, at in due if pk in emails and at > patient}
     in_order = [pk for pk in sends if pk in later]
     planned = enqueue_plans(plans)
     planned_notices = enqueue_notice_plans(notice_plans)
