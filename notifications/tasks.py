@@ -65,10 +65,20 @@ PLAN_CHUNK = 50
 def enqueue_plans(status_change_ids: list[int]) -> int:
     """Enqueue planning for these status changes; the number enqueued. What
     fails to enqueue stays unprocessed in the outbox for the sweep."""
+    return _in_chunks(
+        status_change_ids,
+        lambda chunk: _published(plan_notifications_task, (chunk,), f"planning of status changes {chunk}"),
+    )
+
+
+def _in_chunks(ids: list[int], publish) -> int:
+    """Hand ``ids`` to ``publish`` PLAN_CHUNK at a time, until it refuses
+    one (it returns False: the broker is away, and the rest would fail the
+    same way); the number handed over."""
     enqueued = 0
-    for start in range(0, len(status_change_ids), PLAN_CHUNK):
-        chunk = status_change_ids[start : start + PLAN_CHUNK]
-        if not _published(plan_notifications_task, (chunk,), f"planning of status changes {chunk}"):
+    for start in range(0, len(ids), PLAN_CHUNK):
+        chunk = ids[start : start + PLAN_CHUNK]
+        if not publish(chunk):
             break
         enqueued += len(chunk)
     return enqueued
@@ -230,13 +240,7 @@ def send_together(notification_ids: list[int]) -> None:
 def enqueue_notice_plans(notice_ids: list[int]) -> int:
     """Enqueue planning for these notices; the number enqueued. What fails
     to enqueue stays unprocessed in the outbox for the sweep."""
-    enqueued = 0
-    for start in range(0, len(notice_ids), PLAN_CHUNK):
-        chunk = notice_ids[start : start + PLAN_CHUNK]
-        if not _published(plan_notices_task, (chunk,), f"planning of notices {chunk}"):
-            break
-        enqueued += len(chunk)
-    return enqueued
+    return _in_chunks(notice_ids, lambda chunk: _published(plan_notices_task, (chunk,), f"planning of notices {chunk}"))
 
 
 @shared_task(name="notifications.plan_notices")
@@ -288,14 +292,8 @@ def sweep_task() -> dict[str, int]:
     patient = time.time() - LATER_PATIENCE.total_seconds()
     emails = set(Notification.objects.filter(pk__in=sends, channel__in=LATER).values_list("pk", flat=True))
     later = {pk for pk, at in due if pk in emails and at > patient}
-    in_order = [pk for pk in sends if pk in later]
     planned = enqueue_plans(plans)
     planned_notices = enqueue_notice_plans(notice_plans)
-    handed_back = 0
-    for start in range(0, len(in_order), PLAN_CHUNK):
-        chunk = in_order[start : start + PLAN_CHUNK]
-        if not enqueue_later(chunk):
-            break
-        handed_back += len(chunk)
+    handed_back = _in_chunks([pk for pk in sends if pk in later], enqueue_later)
     sent = enqueue_sends([pk for pk in sends if pk not in later])
     return {"plans": planned, "notices": planned_notices, "sends": sent + handed_back}
